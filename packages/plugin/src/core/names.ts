@@ -1,0 +1,156 @@
+/**
+ * One source of truth for names: projects, paths, image references and the
+ * environment variables Conveyor reads. Generators, executors, templates and
+ * docs all take these from here.
+ */
+
+export const PLUGIN_NAME = '@conveyor/plugin';
+
+/** Profiles written by `init`; a workspace may add more. */
+export const DEFAULT_PROFILES = ['local', 'staging', 'production'] as const;
+export const PROFILES_DIR = 'config/profiles';
+export const BUILD_INFO_FILE = 'build-info.json';
+/** Where build-push records what it pushed (read by deploy). */
+export const RELEASE_RECORD_DIR = 'dist/conveyor';
+
+export type Component = 'backend' | 'frontend';
+export const COMPONENTS: readonly Component[] = ['backend', 'frontend'];
+export const IMAGE_SUFFIX: Record<Component, string> = { backend: '_backend', frontend: '_frontend' };
+
+/** Container-side ports (host ports are BACKEND_PORT / FRONTEND_PORT). */
+export const CONTAINER_PORT: Record<Component, number> = { backend: 8080, frontend: 80 };
+
+/** Environment variables read at run time by the generated backend. */
+export const APP_ENV = {
+  gitSha: 'GIT_SHA',
+  imageTag: 'IMAGE_TAG',
+  profile: 'CONVEYOR_PROFILE',
+  registryUrl: 'REGISTRY_URL',
+  registryNs: 'REGISTRY_NS',
+  port: 'PORT',
+} as const;
+
+/** Every variable the plugin reads, with the one-line meaning written to env.example. */
+export interface EnvVarDoc {
+  name: string;
+  doc: string;
+  example?: string;
+  secret?: boolean;
+}
+
+export function environmentPrefix(profile: string): string {
+  return profile.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** Per-environment variable names (STAGING_SSH_HOST, PRODUCTION_SSH_HOST, ...). */
+export function sshVars(profile: string) {
+  const p = environmentPrefix(profile);
+  return {
+    host: `${p}_SSH_HOST`,
+    user: `${p}_SSH_USER`,
+    port: `${p}_SSH_PORT`,
+    deployPath: `${p}_DEPLOY_PATH`,
+    composeCommand: `${p}_COMPOSE_COMMAND`,
+    knownHosts: `${p}_SSH_KNOWN_HOSTS`,
+  };
+}
+
+export const SECRET_ENV = {
+  registryUser: 'REGISTRY_USER',
+  registryPass: 'REGISTRY_PASS',
+  sshKeyB64: 'SSH_KEY_B64',
+  telegramToken: 'TELEGRAM_TOKEN',
+} as const;
+
+export const TOOL_ENV = {
+  engine: 'CONVEYOR_CONTAINER_ENGINE',
+  telegramChatId: 'TELEGRAM_CHAT_ID',
+  telegramApiUrl: 'TELEGRAM_API_URL',
+  backendPort: 'BACKEND_PORT',
+  frontendPort: 'FRONTEND_PORT',
+} as const;
+
+export function envVarDocs(): EnvVarDoc[] {
+  const docs: EnvVarDoc[] = [
+    { name: APP_ENV.registryUrl, doc: 'Registry host[:port] images are pushed to and pulled from', example: 'registry.example.com' },
+    { name: APP_ENV.registryNs, doc: 'Namespace (organisation/user) under the registry', example: 'acme' },
+    { name: SECRET_ENV.registryUser, doc: 'Registry user; login is skipped when unset', secret: true },
+    { name: SECRET_ENV.registryPass, doc: 'Registry password or token (sent on stdin, never on a command line)', secret: true },
+    { name: APP_ENV.imageTag, doc: 'Image tag to build/deploy; default: the short git sha' },
+    { name: APP_ENV.gitSha, doc: 'Git sha recorded in build info; default: git rev-parse --short HEAD' },
+    { name: TOOL_ENV.engine, doc: 'Container engine for build-push: docker or podman; default: auto-detect' },
+    { name: SECRET_ENV.sshKeyB64, doc: 'Base64 of the private SSH key used to deploy; default: your ssh agent/keys', secret: true },
+  ];
+  for (const profile of ['staging', 'production']) {
+    const v = sshVars(profile);
+    docs.push(
+      { name: v.host, doc: `SSH host of the ${profile} server`, example: `${profile}.example.com` },
+      { name: v.user, doc: `SSH user on the ${profile} server (default deploy)`, example: 'deploy' },
+      { name: v.port, doc: `SSH port of the ${profile} server (default 22)`, example: '22' },
+      { name: v.deployPath, doc: `Folder on the ${profile} server holding the apps (default /opt/conveyor)`, example: '/opt/conveyor' },
+      { name: v.composeCommand, doc: `Compose command on the ${profile} server (default docker compose)`, example: 'docker compose' },
+      { name: v.knownHosts, doc: `known_hosts line(s) for the ${profile} server; unset: accept-new with a warning` },
+    );
+  }
+  const local = sshVars('local');
+  docs.push(
+    { name: local.deployPath, doc: 'Folder the local profile deploys into (default /var/tmp/conveyor/local)' },
+    { name: local.composeCommand, doc: 'Compose command for the local profile (default docker compose)' },
+    { name: TOOL_ENV.backendPort, doc: 'Host port of the backend (default: the app generator\'s --backendPort)', example: '8080' },
+    { name: TOOL_ENV.frontendPort, doc: 'Host port of the frontend (default: the app generator\'s --frontendPort)', example: '5173' },
+    { name: SECRET_ENV.telegramToken, doc: 'Telegram bot token; deploy notices are sent when it and the chat id are set', secret: true },
+    { name: TOOL_ENV.telegramChatId, doc: 'Telegram chat id for deploy notices' },
+    { name: TOOL_ENV.telegramApiUrl, doc: 'Telegram Bot API base URL (default https://api.telegram.org)' },
+  );
+  return docs;
+}
+
+/** Project names of an app's parts. */
+export function projectNames(app: string) {
+  return { deploy: app, backend: `${app}-backend`, frontend: `${app}-frontend` };
+}
+
+export function appRoots(directory: string, app: string) {
+  const root = `${directory.replace(/\/+$/, '')}/${app}`;
+  return { root, backend: `${root}/backend`, frontend: `${root}/frontend`, ansible: `${root}/infra/ansible` };
+}
+
+/** A registry reference as it appears in image names: no scheme, no credentials, no trailing slash. */
+export function registryHost(registry: string): string {
+  return registry
+    .trim()
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/^[^@/]*@/, '')
+    .replace(/\/+$/, '');
+}
+
+export function imageRepository(registry: string, namespace: string, app: string, component: Component): string {
+  const ns = namespace.replace(/^\/+|\/+$/g, '');
+  const parts = [registryHost(registry), ns, `${app}${IMAGE_SUFFIX[component]}`].filter((p) => p !== '');
+  return parts.join('/');
+}
+
+export function imageRef(registry: string, namespace: string, app: string, component: Component, tag: string): string {
+  return `${imageRepository(registry, namespace, app, component)}:${tag}`;
+}
+
+/** Repository path inside the registry (what /v2/<path>/... uses). */
+export function registryPath(namespace: string, app: string, component: Component): string {
+  const ns = namespace.replace(/^\/+|\/+$/g, '');
+  return [ns, `${app}${IMAGE_SUFFIX[component]}`].filter((p) => p !== '').join('/');
+}
+
+const APP_NAME = /^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+
+/** An app name must be a valid npm package name segment and docker repository component. */
+export function validateAppName(name: string): string | undefined {
+  if (!name) return 'An app name is required.';
+  if (name.length > 50) return `App name "${name}" is too long (at most 50 characters).`;
+  if (!APP_NAME.test(name)) {
+    return (
+      `App name "${name}" is not valid: use lowercase letters, digits and single dashes, ` +
+      'starting with a letter (it becomes an npm project name and a container image name).'
+    );
+  }
+  return undefined;
+}

@@ -1,0 +1,108 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { interpolate, loadProfile, parseProfile, ProfileError } from './profile';
+
+const STAGING = `registry: \${REGISTRY_URL}
+registry_namespace: \${REGISTRY_NS:-acme}
+ssh_host: \${STAGING_SSH_HOST}
+ssh_user: \${STAGING_SSH_USER:-deploy}
+ssh_port: \${STAGING_SSH_PORT:-22}
+deploy_path: \${STAGING_DEPLOY_PATH:-/opt/conveyor}
+compose_command: \${STAGING_COMPOSE_COMMAND:-docker compose}
+`;
+
+const env = { REGISTRY_URL: 'reg.example.com', STAGING_SSH_HOST: 'staging.example.com' };
+
+describe('interpolate', () => {
+  it('replaces set variables and uses defaults for unset or empty ones', () => {
+    expect(interpolate('${A}/${B:-x}/${C:-y}', { A: '1', C: '' })).toEqual({ value: '1/x/y' });
+  });
+  it('reports the first missing variable', () => {
+    expect(interpolate('a${MISSING}b${ALSO}', {})).toEqual({ variable: 'MISSING' });
+  });
+  it('keeps $$ as a literal dollar', () => {
+    expect(interpolate('p$$w${A}', { A: 'x' })).toEqual({ value: 'p$wx' });
+  });
+  it('flags malformed references', () => {
+    expect(interpolate('${1BAD}', {})).toEqual({ invalid: '${1BAD}' });
+    expect(interpolate('${OPEN', {})).toEqual({ invalid: '${OPEN' });
+  });
+});
+
+describe('parseProfile', () => {
+  it('interpolates every key and applies typed defaults', () => {
+    const p = parseProfile('staging', 'config/profiles/staging.yml', STAGING, env);
+    expect(p).toEqual({
+      name: 'staging',
+      file: 'config/profiles/staging.yml',
+      registry: 'reg.example.com',
+      registry_namespace: 'acme',
+      connection: 'ssh',
+      ssh_host: 'staging.example.com',
+      ssh_user: 'deploy',
+      ssh_port: 22,
+      deploy_path: '/opt/conveyor',
+      compose_command: 'docker compose',
+    });
+  });
+
+  it('names the file, the key and the variable when a variable is missing', () => {
+    expect(() => parseProfile('staging', 'config/profiles/staging.yml', STAGING, { REGISTRY_URL: 'r' })).toThrow(
+      'config/profiles/staging.yml: key "ssh_host" needs environment variable STAGING_SSH_HOST, which is not set.',
+    );
+  });
+
+  it('only requires the keys asked for', () => {
+    const p = parseProfile('staging', 'f.yml', STAGING, { REGISTRY_URL: 'r' }, { require: ['registry', 'registry_namespace'] });
+    expect(p.registry).toBe('r');
+    expect(p.ssh_host).toBe('');
+  });
+
+  it('rejects malformed YAML with the file name', () => {
+    expect(() => parseProfile('x', 'config/profiles/x.yml', 'registry: [unclosed', env)).toThrow(/config\/profiles\/x.yml: not valid YAML/);
+  });
+
+  it('rejects a document that is not a mapping', () => {
+    expect(() => parseProfile('x', 'x.yml', '- a\n- b\n', env)).toThrow(/expected a mapping.*got a list/);
+  });
+
+  it('rejects unknown keys and names them', () => {
+    expect(() => parseProfile('x', 'x.yml', `${STAGING}regsitry: oops\n`, env)).toThrow('x.yml: unknown key "regsitry"');
+  });
+
+  it('rejects a bad port and a bad connection', () => {
+    expect(() => parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_PORT: 'abc' })).toThrow(/key "ssh_port" must be a port number/);
+    expect(() => parseProfile('x', 'x.yml', `${STAGING}connection: telnet\n`, env)).toThrow(/key "connection" must be "ssh" or "local"/);
+  });
+
+  it('reports a required key that is absent', () => {
+    expect(() => parseProfile('x', 'x.yml', 'registry: r\n', env)).toThrow('x.yml: key "registry_namespace" is missing.');
+  });
+});
+
+describe('loadProfile', () => {
+  const root = mkdtempSync(join(tmpdir(), 'conveyor-profile-'));
+  mkdirSync(join(root, 'config/profiles'), { recursive: true });
+  writeFileSync(join(root, 'config/profiles/staging.yml'), STAGING);
+  writeFileSync(join(root, 'config/profiles/local.yml'), 'registry: localhost:5000\nregistry_namespace: dev\nconnection: local\n');
+
+  it('loads a profile by name', () => {
+    expect(loadProfile(root, 'local', {}, { require: ['registry'] }).connection).toBe('local');
+  });
+
+  it('lists the existing profiles when the name is unknown', () => {
+    expect(() => loadProfile(root, 'prod', env)).toThrow(
+      'Unknown profile "prod": config/profiles/prod.yml does not exist. Profiles: local, staging.',
+    );
+  });
+
+  it('rejects names that could escape the profiles folder', () => {
+    expect(() => loadProfile(root, '../etc/passwd', env)).toThrow(ProfileError);
+  });
+
+  it('tells how to create profiles when there are none', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'conveyor-noprofile-'));
+    expect(() => loadProfile(empty, 'staging', env)).toThrow(/nx g @conveyor\/plugin:init/);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * Profiles: config/profiles/<name>.yml, values written as ${VAR} / ${VAR:-default}
+ * references to the environment. Parsing and interpolation are pure; loadProfile
+ * only reads files.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, YAMLParseError } from 'yaml';
+import { PROFILES_DIR } from './names';
+
+export const PROFILE_KEYS = [
+  'registry',
+  'registry_namespace',
+  'connection',
+  'ssh_host',
+  'ssh_user',
+  'ssh_port',
+  'deploy_path',
+  'compose_command',
+] as const;
+export type ProfileKey = (typeof PROFILE_KEYS)[number];
+
+export type Connection = 'ssh' | 'local';
+
+export interface Profile {
+  name: string;
+  /** Workspace-relative path of the profile file. */
+  file: string;
+  registry: string;
+  registry_namespace: string;
+  connection: Connection;
+  ssh_host: string;
+  ssh_user: string;
+  ssh_port: number;
+  deploy_path: string;
+  compose_command: string;
+}
+
+const DEFAULTS: Partial<Record<ProfileKey, string>> = {
+  connection: 'ssh',
+  ssh_port: '22',
+  compose_command: 'docker compose',
+};
+
+export class ProfileError extends Error {
+  override name = 'ProfileError';
+}
+
+export type Env = Record<string, string | undefined>;
+
+interface Missing {
+  variable: string;
+}
+
+const REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?/g;
+
+/**
+ * Interpolates ${VAR} and ${VAR:-default} (default used when VAR is unset or empty);
+ * `$$` is a literal `$`. Returns the missing variable instead of throwing, so the
+ * caller can name the file and key.
+ */
+export function interpolate(value: string, env: Env): { value: string } | Missing | { invalid: string } {
+  let missing: string | undefined;
+  let invalid: string | undefined;
+  const out = value.replace(REF, (match, variable: string | undefined, fallback: string | undefined) => {
+    if (match === '$$') return '$';
+    if (variable === undefined) {
+      invalid ??= match;
+      return match;
+    }
+    const current = env[variable];
+    if (current !== undefined && current !== '') return current;
+    if (fallback !== undefined) return fallback;
+    missing ??= variable;
+    return '';
+  });
+  if (invalid !== undefined) return { invalid };
+  if (missing !== undefined) return { variable: missing };
+  return { value: out };
+}
+
+export interface ParseOptions {
+  /** Keys whose variables must resolve; others that do not resolve are left empty. Default: all keys. */
+  require?: readonly ProfileKey[];
+}
+
+export function parseProfile(name: string, file: string, text: string, env: Env, options: ParseOptions = {}): Profile {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (error) {
+    const detail = error instanceof YAMLParseError ? error.message.split('\n')[0] : String(error);
+    throw new ProfileError(`${file}: not valid YAML: ${detail}`);
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ProfileError(`${file}: expected a mapping of keys (${PROFILE_KEYS.join(', ')}), got ${Array.isArray(doc) ? 'a list' : typeof doc}.`);
+  }
+  const raw = doc as Record<string, unknown>;
+  const unknownKeys = Object.keys(raw).filter((k) => !(PROFILE_KEYS as readonly string[]).includes(k));
+  if (unknownKeys.length > 0) {
+    throw new ProfileError(`${file}: unknown key "${unknownKeys[0]}". Known keys: ${PROFILE_KEYS.join(', ')}.`);
+  }
+  const required = new Set<ProfileKey>(options.require ?? PROFILE_KEYS);
+  const values = {} as Record<ProfileKey, string>;
+  for (const key of PROFILE_KEYS) {
+    const entry = raw[key];
+    if (entry !== undefined && entry !== null && typeof entry === 'object') {
+      throw new ProfileError(`${file}: key "${key}" must be a single value, not a ${Array.isArray(entry) ? 'list' : 'mapping'}.`);
+    }
+    const text = entry === undefined || entry === null ? DEFAULTS[key] : String(entry);
+    if (text === undefined) {
+      if (required.has(key)) throw new ProfileError(`${file}: key "${key}" is missing.`);
+      values[key] = '';
+      continue;
+    }
+    const result = interpolate(text, env);
+    if ('invalid' in result) {
+      throw new ProfileError(`${file}: key "${key}" has a malformed reference ${result.invalid}; write \${VAR} or \${VAR:-default}.`);
+    }
+    if ('variable' in result) {
+      if (required.has(key)) {
+        throw new ProfileError(
+          `${file}: key "${key}" needs environment variable ${result.variable}, which is not set. ` +
+            `Set it (see env.example) or give a default: \${${result.variable}:-value}.`,
+        );
+      }
+      values[key] = '';
+      continue;
+    }
+    values[key] = result.value;
+  }
+  const connection = values.connection || 'ssh';
+  if (connection !== 'ssh' && connection !== 'local') {
+    throw new ProfileError(`${file}: key "connection" must be "ssh" or "local", got "${connection}".`);
+  }
+  const port = Number(values.ssh_port || '22');
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ProfileError(`${file}: key "ssh_port" must be a port number (1-65535), got "${values.ssh_port}".`);
+  }
+  return {
+    name,
+    file,
+    registry: values.registry,
+    registry_namespace: values.registry_namespace,
+    connection,
+    ssh_host: values.ssh_host,
+    ssh_user: values.ssh_user,
+    ssh_port: port,
+    deploy_path: values.deploy_path,
+    compose_command: values.compose_command,
+  };
+}
+
+export function profileFile(name: string): string {
+  return `${PROFILES_DIR}/${name}.yml`;
+}
+
+export function listProfiles(workspaceRoot: string): string[] {
+  const dir = join(workspaceRoot, PROFILES_DIR);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yml'))
+    .map((f) => f.slice(0, -'.yml'.length))
+    .sort();
+}
+
+export function loadProfile(workspaceRoot: string, name: string, env: Env, options: ParseOptions = {}): Profile {
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name)) {
+    throw new ProfileError(`Profile name "${name}" is not valid: use letters, digits, "-" and "_".`);
+  }
+  const file = profileFile(name);
+  const path = join(workspaceRoot, file);
+  if (!existsSync(path)) {
+    const existing = listProfiles(workspaceRoot);
+    throw new ProfileError(
+      existing.length > 0
+        ? `Unknown profile "${name}": ${file} does not exist. Profiles: ${existing.join(', ')}.`
+        : `Unknown profile "${name}": no profiles in ${PROFILES_DIR}/. Run: nx g @conveyor/plugin:init`,
+    );
+  }
+  return parseProfile(name, file, readFileSync(path, 'utf8'), env, options);
+}
