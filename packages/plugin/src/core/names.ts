@@ -46,6 +46,7 @@ export function environmentPrefix(profile: string): string {
 export function sshVars(profile: string) {
   const p = environmentPrefix(profile);
   return {
+    registry: `${p}_REGISTRY_URL`,
     host: `${p}_SSH_HOST`,
     user: `${p}_SSH_USER`,
     port: `${p}_SSH_PORT`,
@@ -94,6 +95,7 @@ export function envVarDocs(): EnvVarDoc[] {
   }
   const local = sshVars('local');
   docs.push(
+    { name: local.registry, doc: 'Registry of the local profile (default localhost:5000)' },
     { name: local.deployPath, doc: 'Folder the local profile deploys into (default /var/tmp/conveyor/local)' },
     { name: local.composeCommand, doc: 'Compose command for the local profile (default docker compose)' },
     { name: TOOL_ENV.backendPort, doc: 'Host port of the backend (default: the app generator\'s --backendPort)', example: '8080' },

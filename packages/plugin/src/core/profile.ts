@@ -101,6 +101,10 @@ export function parseProfile(name: string, file: string, text: string, env: Env,
     throw new ProfileError(`${file}: unknown key "${unknownKeys[0]}". Known keys: ${PROFILE_KEYS.join(', ')}.`);
   }
   const required = new Set<ProfileKey>(options.require ?? PROFILE_KEYS);
+  if (raw.connection === 'local') {
+    // A local profile never opens an SSH connection.
+    for (const key of ['ssh_host', 'ssh_user', 'ssh_port'] as const) required.delete(key);
+  }
   const values = {} as Record<ProfileKey, string>;
   for (const key of PROFILE_KEYS) {
     const entry = raw[key];

@@ -1,0 +1,131 @@
+import { readProjectConfiguration, Tree } from '@nx/devkit';
+import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { parse } from 'yaml';
+import { appGenerator } from './app';
+
+const gen = (tree: Tree, extra: Record<string, unknown> = {}) =>
+  appGenerator(tree, { name: 'shop', skipInstall: true, skipFormat: true, ...extra });
+
+describe('app generator', () => {
+  let tree: Tree;
+  beforeEach(() => {
+    tree = createTreeWithEmptyWorkspace();
+  });
+
+  it('creates the three projects with the targets each needs', async () => {
+    await gen(tree);
+    const backend = readProjectConfiguration(tree, 'shop-backend');
+    expect(backend.root).toBe('apps/shop/backend');
+    expect(Object.keys(backend.targets ?? {}).sort()).toEqual(
+      ['build', 'lint', 'metrics-inject', 'serve', 'test', 'typecheck'].sort(),
+    );
+    expect(backend.targets?.['build'].outputs).toEqual(['{workspaceRoot}/dist/apps/shop/backend/main.js']);
+    expect(backend.targets?.['metrics-inject'].configurations).toHaveProperty('staging', { profile: 'staging' });
+
+    const frontend = readProjectConfiguration(tree, 'shop-frontend');
+    expect(frontend.root).toBe('apps/shop/frontend');
+    expect(Object.keys(frontend.targets ?? {}).sort()).toEqual(['build', 'lint', 'serve', 'test', 'typecheck']);
+
+    const unit = readProjectConfiguration(tree, 'shop');
+    expect(unit.implicitDependencies).toEqual(['shop-backend', 'shop-frontend']);
+    expect(Object.keys(unit.targets ?? {}).sort()).toEqual(['build-push', 'deploy', 'rollback']);
+    expect(unit.targets?.['build-push'].options.images.map((i: { component: string }) => i.component)).toEqual([
+      'backend',
+      'frontend',
+    ]);
+    expect(unit.targets?.['deploy'].configurations).toHaveProperty('production', { profile: 'production' });
+  });
+
+  it('writes the seed files of the deploy unit with the app name in them', async () => {
+    await gen(tree);
+    for (const f of [
+      'apps/shop/docker-compose.staging.yml',
+      'apps/shop/.env.staging.example',
+      'apps/shop/infra/ansible/inventory/staging',
+      'apps/shop/infra/ansible/inventory/production',
+      'apps/shop/infra/ansible/playbook.yml',
+      'apps/shop/infra/ansible/ansible.cfg',
+      'apps/shop/infra/ansible/README.md',
+      'apps/shop/DEPLOY_STAGING.md',
+      'apps/shop/backend/Dockerfile',
+      'apps/shop/frontend/Dockerfile',
+    ]) {
+      expect(tree.exists(f)).toBe(true);
+    }
+    expect(tree.read('apps/shop/DEPLOY_STAGING.md', 'utf-8')).toContain('nx run shop:deploy --configuration=staging');
+    expect(tree.read('apps/shop/.env.staging.example', 'utf-8')).toContain('COMPOSE_PROJECT_NAME=shop');
+  });
+
+  it('writes a compose file with both images, ports, health checks and restart policy', async () => {
+    await gen(tree, { backendPort: 9090, frontendPort: 3000 });
+    const compose = parse(tree.read('apps/shop/docker-compose.staging.yml', 'utf-8') ?? '');
+    expect(compose.services.backend).toMatchObject({
+      image: '${REGISTRY_URL}/${REGISTRY_NS}/shop_backend:${IMAGE_TAG}',
+      restart: 'unless-stopped',
+      ports: ['${BACKEND_PORT:-9090}:8080'],
+    });
+    expect(compose.services.backend.healthcheck.test[0]).toBe('CMD');
+    expect(compose.services.frontend).toMatchObject({
+      image: '${REGISTRY_URL}/${REGISTRY_NS}/shop_frontend:${IMAGE_TAG}',
+      ports: ['${FRONTEND_PORT:-3000}:80'],
+    });
+    expect(compose.version).toBeUndefined();
+  });
+
+  it('leaves the frontend out with --frontend=none', async () => {
+    await gen(tree, { frontend: 'none' });
+    expect(tree.exists('apps/shop/frontend')).toBe(false);
+    expect(() => readProjectConfiguration(tree, 'shop-frontend')).toThrow();
+    const compose = parse(tree.read('apps/shop/docker-compose.staging.yml', 'utf-8') ?? '');
+    expect(Object.keys(compose.services)).toEqual(['backend']);
+    expect(readProjectConfiguration(tree, 'shop').implicitDependencies).toEqual(['shop-backend']);
+  });
+
+  it('runs init when the workspace has no profiles', async () => {
+    await gen(tree);
+    expect(tree.exists('config/profiles/staging.yml')).toBe(true);
+    expect(tree.exists('env.example')).toBe(true);
+  });
+
+  it('writes a playbook that is a list of plays over the app hosts', async () => {
+    await gen(tree);
+    const playbook = parse(tree.read('apps/shop/infra/ansible/playbook.yml', 'utf-8') ?? '');
+    expect(playbook[0]).toMatchObject({ hosts: 'app', name: 'Deploy shop' });
+    const rollout = tree.read('apps/shop/infra/ansible/tasks/rollout.yml', 'utf-8') ?? '';
+    expect(rollout).toContain('--password-stdin');
+    expect(rollout).toContain('no_log: true');
+  });
+
+  it('adds the dependencies the generated projects need', async () => {
+    await gen(tree);
+    const pkg = JSON.parse(tree.read('package.json', 'utf-8') ?? '{}');
+    expect(pkg.dependencies).toHaveProperty('fastify');
+    expect(pkg.dependencies).toHaveProperty('react');
+    expect(pkg.devDependencies).toHaveProperty('esbuild');
+    expect(pkg.devDependencies).toHaveProperty('vite');
+  });
+
+  describe('bad input writes nothing', () => {
+    it.each([
+      [{ name: '../x' }, /App name "..\/x" is not valid/],
+      [{ name: 'My App' }, /App name "My App" is not valid/],
+      [{ name: 'a;rm -rf' }, /App name "a;rm -rf" is not valid/],
+      [{ name: '' }, /An app name is required/],
+      [{ frontend: 'angular' }, /--frontend must be one of react-vite, none, got "angular"/],
+      [{ directory: '../outside' }, /--directory must be a relative folder/],
+      [{ backendPort: 70000 }, /--backendPort must be a port number/],
+      [{ backendPort: 5173 }, /must differ/],
+    ])('%j', async (extra, message) => {
+      const before = tree.listChanges().length;
+      await expect(gen(tree, extra)).rejects.toThrow(message);
+      expect(tree.listChanges().length).toBe(before);
+    });
+
+    it('refuses an app that already exists', async () => {
+      await gen(tree);
+      const before = tree.listChanges().map((c) => `${c.path}:${c.content?.length}`);
+      await expect(gen(tree)).rejects.toThrow('A project named "shop" already exists');
+      expect(tree.listChanges().map((c) => `${c.path}:${c.content?.length}`)).toEqual(before);
+    });
+  });
+});

@@ -1,0 +1,34 @@
+import {
+  addDependenciesToPackageJson,
+  formatFiles,
+  GeneratorCallback,
+  installPackagesTask,
+  runTasksInSerial,
+  Tree,
+} from '@nx/devkit';
+import { initGenerator, isInitialized } from '../init/init';
+import { addProjects } from './lib/add-projects';
+import { createFiles } from './lib/create-files';
+import { normalizeOptions } from './lib/normalize-options';
+import * as versions from './lib/versions';
+import type { AppGeneratorSchema } from './schema';
+
+export function addDependencies(tree: Tree, hasFrontend: boolean): GeneratorCallback {
+  return addDependenciesToPackageJson(
+    tree,
+    { ...versions.backendDependencies, ...(hasFrontend ? versions.frontendDependencies : {}) },
+    { ...versions.devDependencies, ...(hasFrontend ? versions.frontendDevDependencies : {}) },
+  );
+}
+
+export async function appGenerator(tree: Tree, schema: AppGeneratorSchema): Promise<GeneratorCallback> {
+  const options = normalizeOptions(tree, schema);
+  if (!isInitialized(tree)) await initGenerator(tree, { skipFormat: true });
+  addProjects(tree, options);
+  createFiles(tree, options);
+  addDependencies(tree, options.hasFrontend);
+  if (!options.skipFormat) await formatFiles(tree);
+  return runTasksInSerial(...(options.skipInstall ? [] : [() => installPackagesTask(tree)]));
+}
+
+export default appGenerator;

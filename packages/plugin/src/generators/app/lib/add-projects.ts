@@ -1,0 +1,129 @@
+import { addProjectConfiguration, ProjectConfiguration, TargetConfiguration, Tree } from '@nx/devkit';
+import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/names';
+import type { ImageSpec } from '../../../core/images';
+import type { NormalizedAppOptions } from './normalize-options';
+
+/** One configuration per profile; the default configuration is the local profile. */
+function profileConfigurations(): Record<string, { profile: string }> {
+  return Object.fromEntries(DEFAULT_PROFILES.map((profile) => [profile, { profile }]));
+}
+
+function run(command: string, cwd?: string): TargetConfiguration {
+  return { executor: 'nx:run-commands', options: cwd ? { command, cwd } : { command } };
+}
+
+/** Targets every generated TypeScript project gets: test, lint, typecheck. */
+function checkTargets(): Record<string, TargetConfiguration> {
+  return {
+    test: { ...run('vitest run', '{projectRoot}'), cache: true, inputs: ['default', '^production'] },
+    lint: { ...run('eslint .', '{projectRoot}'), cache: true, inputs: ['default'] },
+    typecheck: { ...run('tsc --noEmit -p tsconfig.json', '{projectRoot}'), cache: true, inputs: ['default'] },
+  };
+}
+
+export function imageSpecs(o: NormalizedAppOptions): ImageSpec[] {
+  const images: ImageSpec[] = [
+    {
+      component: 'backend',
+      dockerfile: `${o.roots.backend}/Dockerfile`,
+      context: [
+        { from: `dist/${o.roots.backend}/main.js`, to: 'main.js' },
+        { from: `dist/${o.roots.backend}/${BUILD_INFO_FILE}`, to: BUILD_INFO_FILE },
+      ],
+    },
+  ];
+  if (o.hasFrontend) {
+    images.push({
+      component: 'frontend',
+      dockerfile: `${o.roots.frontend}/Dockerfile`,
+      context: [
+        { from: `dist/${o.roots.frontend}`, to: 'html' },
+        { from: `${o.roots.frontend}/nginx.conf`, to: 'nginx.conf' },
+      ],
+    });
+  }
+  return images;
+}
+
+export function backendProject(o: NormalizedAppOptions): ProjectConfiguration {
+  const out = `dist/${o.roots.backend}`;
+  return {
+    root: o.roots.backend,
+    sourceRoot: `${o.roots.backend}/src`,
+    projectType: 'application',
+    tags: ['conveyor', 'conveyor:backend', `conveyor:app:${o.name}`],
+    targets: {
+      build: {
+        ...run(`esbuild ${o.roots.backend}/src/main.ts --bundle --platform=node --target=node20 --outfile=${out}/main.js`),
+        cache: true,
+        inputs: ['production', '^production'],
+        outputs: [`{workspaceRoot}/${out}/main.js`],
+      },
+      serve: { ...run(`node ${out}/main.js`), dependsOn: ['build', 'metrics-inject'], continuous: true },
+      ...checkTargets(),
+      'metrics-inject': {
+        executor: `${PLUGIN_NAME}:metrics-inject`,
+        options: { app: o.name, hasFrontend: o.hasFrontend, outputFile: `${out}/${BUILD_INFO_FILE}`, profile: 'local' },
+        configurations: profileConfigurations(),
+      },
+    },
+  };
+}
+
+export function frontendProject(o: NormalizedAppOptions): ProjectConfiguration {
+  return {
+    root: o.roots.frontend,
+    sourceRoot: `${o.roots.frontend}/src`,
+    projectType: 'application',
+    tags: ['conveyor', 'conveyor:frontend', `conveyor:app:${o.name}`],
+    targets: {
+      build: {
+        ...run('vite build', '{projectRoot}'),
+        cache: true,
+        inputs: ['production', '^production'],
+        outputs: [`{workspaceRoot}/dist/${o.roots.frontend}`],
+      },
+      serve: { ...run('vite', '{projectRoot}'), continuous: true },
+      ...checkTargets(),
+    },
+  };
+}
+
+export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
+  const deployOptions = {
+    profile: 'local',
+    ansibleDir: `${o.roots.ansible}`,
+    composeFile: `${o.roots.root}/docker-compose.staging.yml`,
+    backendPort: o.backendPort,
+    frontendPort: o.hasFrontend ? o.frontendPort : undefined,
+  };
+  return {
+    root: o.roots.root,
+    projectType: 'application',
+    tags: ['conveyor', 'conveyor:app', `conveyor:app:${o.name}`],
+    implicitDependencies: o.hasFrontend ? [o.projects.backend, o.projects.frontend] : [o.projects.backend],
+    targets: {
+      'build-push': {
+        executor: `${PLUGIN_NAME}:build-push`,
+        options: { profile: 'local', images: imageSpecs(o) },
+        configurations: profileConfigurations(),
+      },
+      deploy: {
+        executor: `${PLUGIN_NAME}:deploy`,
+        options: deployOptions,
+        configurations: profileConfigurations(),
+      },
+      rollback: {
+        executor: `${PLUGIN_NAME}:rollback`,
+        options: deployOptions,
+        configurations: profileConfigurations(),
+      },
+    },
+  };
+}
+
+export function addProjects(tree: Tree, o: NormalizedAppOptions): void {
+  addProjectConfiguration(tree, o.projects.backend, backendProject(o));
+  if (o.hasFrontend) addProjectConfiguration(tree, o.projects.frontend, frontendProject(o));
+  addProjectConfiguration(tree, o.projects.deploy, deployProject(o));
+}

@@ -1,0 +1,76 @@
+import { getProjects, Tree } from '@nx/devkit';
+import { appRoots, projectNames, validateAppName } from '../../../core/names';
+import type { AppGeneratorSchema } from '../schema';
+
+export interface NormalizedAppOptions {
+  name: string;
+  hasFrontend: boolean;
+  directory: string;
+  backendPort: number;
+  frontendPort: number;
+  projects: ReturnType<typeof projectNames>;
+  roots: ReturnType<typeof appRoots>;
+  skipFormat: boolean;
+  skipInstall: boolean;
+}
+
+export class AppOptionsError extends Error {
+  override name = 'AppOptionsError';
+}
+
+const FRONTENDS = ['react-vite', 'none'];
+
+function port(value: unknown, option: string, fallback: number): number {
+  const n = value === undefined ? fallback : Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new AppOptionsError(`--${option} must be a port number between 1 and 65535, got "${String(value)}".`);
+  }
+  return n;
+}
+
+/** Validates everything before a single file is written. */
+export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): NormalizedAppOptions {
+  const name = String(options.name ?? '').trim();
+  const nameError = validateAppName(name);
+  if (nameError) throw new AppOptionsError(nameError);
+
+  const frontend = options.frontend ?? 'react-vite';
+  if (!FRONTENDS.includes(frontend)) {
+    throw new AppOptionsError(`--frontend must be one of ${FRONTENDS.join(', ')}, got "${frontend}".`);
+  }
+
+  const directory = (options.directory ?? 'apps').replace(/\\/g, '/').replace(/^\.\/|\/+$/g, '');
+  if (directory === '' || directory.startsWith('/') || directory.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+    throw new AppOptionsError(`--directory must be a relative folder inside the workspace, got "${options.directory}".`);
+  }
+
+  const backendPort = port(options.backendPort, 'backendPort', 8080);
+  const frontendPort = port(options.frontendPort, 'frontendPort', 5173);
+  if (frontend !== 'none' && backendPort === frontendPort) {
+    throw new AppOptionsError(`--backendPort and --frontendPort must differ (both are ${backendPort}).`);
+  }
+
+  const projects = projectNames(name);
+  const roots = appRoots(directory, name);
+  const existing = getProjects(tree);
+  for (const project of Object.values(projects)) {
+    if (existing.has(project)) {
+      throw new AppOptionsError(`A project named "${project}" already exists; choose another app name.`);
+    }
+  }
+  if (tree.exists(roots.root)) {
+    throw new AppOptionsError(`${roots.root} already exists; choose another app name or --directory.`);
+  }
+
+  return {
+    name,
+    hasFrontend: frontend !== 'none',
+    directory,
+    backendPort,
+    frontendPort,
+    projects,
+    roots,
+    skipFormat: options.skipFormat ?? false,
+    skipInstall: options.skipInstall ?? false,
+  };
+}

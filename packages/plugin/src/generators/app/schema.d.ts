@@ -1,0 +1,9 @@
+export interface AppGeneratorSchema {
+  name: string;
+  frontend?: 'react-vite' | 'none';
+  directory?: string;
+  backendPort?: number;
+  frontendPort?: number;
+  skipFormat?: boolean;
+  skipInstall?: boolean;
+}

@@ -1,0 +1,40 @@
+import { formatFiles, readNxJson, Tree, updateNxJson } from '@nx/devkit';
+import { DEFAULT_PROFILES, PROFILES_DIR } from '../../core/names';
+import { envExample, profileYaml } from './lib/profiles';
+import { conveyorTargetDefaults } from './lib/target-defaults';
+import type { InitGeneratorSchema } from './schema';
+
+export function isInitialized(tree: Tree): boolean {
+  return tree.exists(`${PROFILES_DIR}/staging.yml`);
+}
+
+/** Writes profiles that do not exist yet; never overwrites a user's profile. */
+export function writeProfiles(tree: Tree): void {
+  for (const name of DEFAULT_PROFILES) {
+    const file = `${PROFILES_DIR}/${name}.yml`;
+    if (!tree.exists(file)) tree.write(file, profileYaml(name));
+  }
+}
+
+export function writeEnvExample(tree: Tree): void {
+  tree.write('env.example', envExample());
+}
+
+export function updateNxConfiguration(tree: Tree): void {
+  const nxJson = readNxJson(tree) ?? {};
+  const defaults = conveyorTargetDefaults();
+  nxJson.targetDefaults ??= {};
+  for (const [key, value] of Object.entries(defaults)) {
+    nxJson.targetDefaults[key] = { ...value, ...nxJson.targetDefaults[key] };
+  }
+  updateNxJson(tree, nxJson);
+}
+
+export async function initGenerator(tree: Tree, options: InitGeneratorSchema = {}) {
+  writeProfiles(tree);
+  writeEnvExample(tree);
+  updateNxConfiguration(tree);
+  if (!options.skipFormat) await formatFiles(tree);
+}
+
+export default initGenerator;

@@ -1,0 +1,45 @@
+import { APP_ENV, envVarDocs, sshVars } from '../../../core/names';
+
+const HEADER = (name: string, how: string) =>
+  `# Profile "${name}": ${how}\n` +
+  '# Values are ${VAR} / ${VAR:-default} references to the environment; see env.example.\n';
+
+/** The text of config/profiles/<name>.yml as init writes it. */
+export function profileYaml(name: string): string {
+  const v = sshVars(name);
+  if (name === 'local') {
+    return (
+      HEADER(name, 'deploys to this machine with Ansible\'s local connection (no SSH).') +
+      `registry: \${${v.registry}:-localhost:5000}\n` +
+      `registry_namespace: \${${APP_ENV.registryNs}:-conveyor}\n` +
+      'connection: local\n' +
+      'ssh_host: localhost\n' +
+      `deploy_path: \${${v.deployPath}:-/var/tmp/conveyor/local}\n` +
+      `compose_command: \${${v.composeCommand}:-docker compose}\n`
+    );
+  }
+  return (
+    HEADER(name, `deploys over SSH with Ansible (nx run <app>:deploy --configuration=${name}).`) +
+    `registry: \${${APP_ENV.registryUrl}}\n` +
+    `registry_namespace: \${${APP_ENV.registryNs}}\n` +
+    'connection: ssh\n' +
+    `ssh_host: \${${v.host}}\n` +
+    `ssh_user: \${${v.user}:-deploy}\n` +
+    `ssh_port: \${${v.port}:-22}\n` +
+    `deploy_path: \${${v.deployPath}:-/opt/conveyor}\n` +
+    `compose_command: \${${v.composeCommand}:-docker compose}\n`
+  );
+}
+
+/** env.example: every variable the plugin reads, one comment line each. */
+export function envExample(): string {
+  const lines = [
+    '# Variables Conveyor reads. Copy to .env (never commit real secrets) or set them in CI.',
+    '# Lines marked [secret] are never printed or passed on a command line.',
+    '',
+  ];
+  for (const v of envVarDocs()) {
+    lines.push(`# ${v.doc}${v.secret ? ' [secret]' : ''}`, `${v.name}=${v.example ?? ''}`, '');
+  }
+  return lines.join('\n');
+}
