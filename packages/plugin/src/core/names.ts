@@ -15,7 +15,10 @@ export const RELEASE_RECORD_DIR = 'dist/conveyor';
 
 export type Component = 'backend' | 'frontend';
 export const COMPONENTS: readonly Component[] = ['backend', 'frontend'];
-export const IMAGE_SUFFIX: Record<Component, string> = { backend: '_backend', frontend: '_frontend' };
+export const IMAGE_SUFFIX: Record<Component, string> = {
+  backend: '_backend',
+  frontend: '_frontend',
+};
 
 /** Container-side ports (host ports are BACKEND_PORT / FRONTEND_PORT). */
 export const CONTAINER_PORT: Record<Component, number> = { backend: 8080, frontend: 80 };
@@ -73,36 +76,98 @@ export const TOOL_ENV = {
 
 export function envVarDocs(): EnvVarDoc[] {
   const docs: EnvVarDoc[] = [
-    { name: APP_ENV.registryUrl, doc: 'Registry host[:port] images are pushed to and pulled from', example: 'registry.example.com' },
-    { name: APP_ENV.registryNs, doc: 'Namespace (organisation/user) under the registry', example: 'acme' },
-    { name: SECRET_ENV.registryUser, doc: 'Registry user; login is skipped when unset', secret: true },
-    { name: SECRET_ENV.registryPass, doc: 'Registry password or token (sent on stdin, never on a command line)', secret: true },
+    {
+      name: APP_ENV.registryUrl,
+      doc: 'Registry host[:port] images are pushed to and pulled from',
+      example: 'registry.example.com',
+    },
+    {
+      name: APP_ENV.registryNs,
+      doc: 'Namespace (organisation/user) under the registry',
+      example: 'acme',
+    },
+    {
+      name: SECRET_ENV.registryUser,
+      doc: 'Registry user; login is skipped when unset',
+      secret: true,
+    },
+    {
+      name: SECRET_ENV.registryPass,
+      doc: 'Registry password or token (sent on stdin, never on a command line)',
+      secret: true,
+    },
     { name: APP_ENV.imageTag, doc: 'Image tag to build/deploy; default: the short git sha' },
-    { name: APP_ENV.gitSha, doc: 'Git sha recorded in build info; default: git rev-parse --short HEAD' },
-    { name: TOOL_ENV.engine, doc: 'Container engine for build-push: docker or podman; default: auto-detect' },
-    { name: SECRET_ENV.sshKeyB64, doc: 'Base64 of the private SSH key used to deploy; default: your ssh agent/keys', secret: true },
+    {
+      name: APP_ENV.gitSha,
+      doc: 'Git sha recorded in build info; default: git rev-parse --short HEAD',
+    },
+    {
+      name: TOOL_ENV.engine,
+      doc: 'Container engine for build-push: docker or podman; default: auto-detect',
+    },
+    {
+      name: SECRET_ENV.sshKeyB64,
+      doc: 'Base64 of the private SSH key used to deploy; default: your ssh agent/keys',
+      secret: true,
+    },
   ];
   for (const profile of ['staging', 'production']) {
     const v = sshVars(profile);
     docs.push(
       { name: v.host, doc: `SSH host of the ${profile} server`, example: `${profile}.example.com` },
-      { name: v.user, doc: `SSH user on the ${profile} server (default deploy)`, example: 'deploy' },
+      {
+        name: v.user,
+        doc: `SSH user on the ${profile} server (default deploy)`,
+        example: 'deploy',
+      },
       { name: v.port, doc: `SSH port of the ${profile} server (default 22)`, example: '22' },
-      { name: v.deployPath, doc: `Folder on the ${profile} server holding the apps (default /opt/conveyor)`, example: '/opt/conveyor' },
-      { name: v.composeCommand, doc: `Compose command on the ${profile} server (default docker compose)`, example: 'docker compose' },
-      { name: v.knownHosts, doc: `known_hosts line(s) for the ${profile} server; unset: accept-new with a warning` },
+      {
+        name: v.deployPath,
+        doc: `Folder on the ${profile} server holding the apps (default /opt/conveyor)`,
+        example: '/opt/conveyor',
+      },
+      {
+        name: v.composeCommand,
+        doc: `Compose command on the ${profile} server (default docker compose)`,
+        example: 'docker compose',
+      },
+      {
+        name: v.knownHosts,
+        doc: `known_hosts line(s) for the ${profile} server; unset: accept-new with a warning`,
+      },
     );
   }
   const local = sshVars('local');
   docs.push(
     { name: local.registry, doc: 'Registry of the local profile (default localhost:5000)' },
-    { name: local.deployPath, doc: 'Folder the local profile deploys into (default /var/tmp/conveyor/local)' },
-    { name: local.composeCommand, doc: 'Compose command for the local profile (default docker compose)' },
-    { name: TOOL_ENV.backendPort, doc: 'Host port of the backend (default: the app generator\'s --backendPort)', example: '8080' },
-    { name: TOOL_ENV.frontendPort, doc: 'Host port of the frontend (default: the app generator\'s --frontendPort)', example: '5173' },
-    { name: SECRET_ENV.telegramToken, doc: 'Telegram bot token; deploy notices are sent when it and the chat id are set', secret: true },
+    {
+      name: local.deployPath,
+      doc: 'Folder the local profile deploys into (default /var/tmp/conveyor/local)',
+    },
+    {
+      name: local.composeCommand,
+      doc: 'Compose command for the local profile (default docker compose)',
+    },
+    {
+      name: TOOL_ENV.backendPort,
+      doc: "Host port of the backend (default: the app generator's --backendPort)",
+      example: '8080',
+    },
+    {
+      name: TOOL_ENV.frontendPort,
+      doc: "Host port of the frontend (default: the app generator's --frontendPort)",
+      example: '5173',
+    },
+    {
+      name: SECRET_ENV.telegramToken,
+      doc: 'Telegram bot token; deploy notices are sent when it and the chat id are set',
+      secret: true,
+    },
     { name: TOOL_ENV.telegramChatId, doc: 'Telegram chat id for deploy notices' },
-    { name: TOOL_ENV.telegramApiUrl, doc: 'Telegram Bot API base URL (default https://api.telegram.org)' },
+    {
+      name: TOOL_ENV.telegramApiUrl,
+      doc: 'Telegram Bot API base URL (default https://api.telegram.org)',
+    },
   );
   return docs;
 }
@@ -114,7 +179,12 @@ export function projectNames(app: string) {
 
 export function appRoots(directory: string, app: string) {
   const root = `${directory.replace(/\/+$/, '')}/${app}`;
-  return { root, backend: `${root}/backend`, frontend: `${root}/frontend`, ansible: `${root}/infra/ansible` };
+  return {
+    root,
+    backend: `${root}/backend`,
+    frontend: `${root}/frontend`,
+    ansible: `${root}/infra/ansible`,
+  };
 }
 
 /** A registry reference as it appears in image names: no scheme, no credentials, no trailing slash. */
@@ -126,13 +196,26 @@ export function registryHost(registry: string): string {
     .replace(/\/+$/, '');
 }
 
-export function imageRepository(registry: string, namespace: string, app: string, component: Component): string {
+export function imageRepository(
+  registry: string,
+  namespace: string,
+  app: string,
+  component: Component,
+): string {
   const ns = namespace.replace(/^\/+|\/+$/g, '');
-  const parts = [registryHost(registry), ns, `${app}${IMAGE_SUFFIX[component]}`].filter((p) => p !== '');
+  const parts = [registryHost(registry), ns, `${app}${IMAGE_SUFFIX[component]}`].filter(
+    (p) => p !== '',
+  );
   return parts.join('/');
 }
 
-export function imageRef(registry: string, namespace: string, app: string, component: Component, tag: string): string {
+export function imageRef(
+  registry: string,
+  namespace: string,
+  app: string,
+  component: Component,
+  tag: string,
+): string {
   return `${imageRepository(registry, namespace, app, component)}:${tag}`;
 }
 

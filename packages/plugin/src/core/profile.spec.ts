@@ -48,36 +48,56 @@ describe('parseProfile', () => {
   });
 
   it('names the file, the key and the variable when a variable is missing', () => {
-    expect(() => parseProfile('staging', 'config/profiles/staging.yml', STAGING, { REGISTRY_URL: 'r' })).toThrow(
+    expect(() =>
+      parseProfile('staging', 'config/profiles/staging.yml', STAGING, { REGISTRY_URL: 'r' }),
+    ).toThrow(
       'config/profiles/staging.yml: key "ssh_host" needs environment variable STAGING_SSH_HOST, which is not set.',
     );
   });
 
   it('only requires the keys asked for', () => {
-    const p = parseProfile('staging', 'f.yml', STAGING, { REGISTRY_URL: 'r' }, { require: ['registry', 'registry_namespace'] });
+    const p = parseProfile(
+      'staging',
+      'f.yml',
+      STAGING,
+      { REGISTRY_URL: 'r' },
+      { require: ['registry', 'registry_namespace'] },
+    );
     expect(p.registry).toBe('r');
     expect(p.ssh_host).toBe('');
   });
 
   it('rejects malformed YAML with the file name', () => {
-    expect(() => parseProfile('x', 'config/profiles/x.yml', 'registry: [unclosed', env)).toThrow(/config\/profiles\/x.yml: not valid YAML/);
+    expect(() => parseProfile('x', 'config/profiles/x.yml', 'registry: [unclosed', env)).toThrow(
+      /config\/profiles\/x.yml: not valid YAML/,
+    );
   });
 
   it('rejects a document that is not a mapping', () => {
-    expect(() => parseProfile('x', 'x.yml', '- a\n- b\n', env)).toThrow(/expected a mapping.*got a list/);
+    expect(() => parseProfile('x', 'x.yml', '- a\n- b\n', env)).toThrow(
+      /expected a mapping.*got a list/,
+    );
   });
 
   it('rejects unknown keys and names them', () => {
-    expect(() => parseProfile('x', 'x.yml', `${STAGING}regsitry: oops\n`, env)).toThrow('x.yml: unknown key "regsitry"');
+    expect(() => parseProfile('x', 'x.yml', `${STAGING}regsitry: oops\n`, env)).toThrow(
+      'x.yml: unknown key "regsitry"',
+    );
   });
 
   it('rejects a bad port and a bad connection', () => {
-    expect(() => parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_PORT: 'abc' })).toThrow(/key "ssh_port" must be a port number/);
-    expect(() => parseProfile('x', 'x.yml', `${STAGING}connection: telnet\n`, env)).toThrow(/key "connection" must be "ssh" or "local"/);
+    expect(() => parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_PORT: 'abc' })).toThrow(
+      /key "ssh_port" must be a port number/,
+    );
+    expect(() => parseProfile('x', 'x.yml', `${STAGING}connection: telnet\n`, env)).toThrow(
+      /key "connection" must be "ssh" or "local"/,
+    );
   });
 
   it('reports a required key that is absent', () => {
-    expect(() => parseProfile('x', 'x.yml', 'registry: r\n', env)).toThrow('x.yml: key "registry_namespace" is missing.');
+    expect(() => parseProfile('x', 'x.yml', 'registry: r\n', env)).toThrow(
+      'x.yml: key "registry_namespace" is missing.',
+    );
   });
 });
 
@@ -85,7 +105,10 @@ describe('loadProfile', () => {
   const root = mkdtempSync(join(tmpdir(), 'conveyor-profile-'));
   mkdirSync(join(root, 'config/profiles'), { recursive: true });
   writeFileSync(join(root, 'config/profiles/staging.yml'), STAGING);
-  writeFileSync(join(root, 'config/profiles/local.yml'), 'registry: localhost:5000\nregistry_namespace: dev\nconnection: local\n');
+  writeFileSync(
+    join(root, 'config/profiles/local.yml'),
+    'registry: localhost:5000\nregistry_namespace: dev\nconnection: local\n',
+  );
 
   it('loads a profile by name', () => {
     expect(loadProfile(root, 'local', {}, { require: ['registry'] }).connection).toBe('local');

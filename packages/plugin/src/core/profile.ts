@@ -59,21 +59,27 @@ const REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{[^}]*\}?/g;
  * `$$` is a literal `$`. Returns the missing variable instead of throwing, so the
  * caller can name the file and key.
  */
-export function interpolate(value: string, env: Env): { value: string } | Missing | { invalid: string } {
+export function interpolate(
+  value: string,
+  env: Env,
+): { value: string } | Missing | { invalid: string } {
   let missing: string | undefined;
   let invalid: string | undefined;
-  const out = value.replace(REF, (match, variable: string | undefined, fallback: string | undefined) => {
-    if (match === '$$') return '$';
-    if (variable === undefined) {
-      invalid ??= match;
-      return match;
-    }
-    const current = env[variable];
-    if (current !== undefined && current !== '') return current;
-    if (fallback !== undefined) return fallback;
-    missing ??= variable;
-    return '';
-  });
+  const out = value.replace(
+    REF,
+    (match, variable: string | undefined, fallback: string | undefined) => {
+      if (match === '$$') return '$';
+      if (variable === undefined) {
+        invalid ??= match;
+        return match;
+      }
+      const current = env[variable];
+      if (current !== undefined && current !== '') return current;
+      if (fallback !== undefined) return fallback;
+      missing ??= variable;
+      return '';
+    },
+  );
   if (invalid !== undefined) return { invalid };
   if (missing !== undefined) return { variable: missing };
   return { value: out };
@@ -84,7 +90,13 @@ export interface ParseOptions {
   require?: readonly ProfileKey[];
 }
 
-export function parseProfile(name: string, file: string, text: string, env: Env, options: ParseOptions = {}): Profile {
+export function parseProfile(
+  name: string,
+  file: string,
+  text: string,
+  env: Env,
+  options: ParseOptions = {},
+): Profile {
   let doc: unknown;
   try {
     doc = parse(text);
@@ -93,12 +105,18 @@ export function parseProfile(name: string, file: string, text: string, env: Env,
     throw new ProfileError(`${file}: not valid YAML: ${detail}`);
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ProfileError(`${file}: expected a mapping of keys (${PROFILE_KEYS.join(', ')}), got ${Array.isArray(doc) ? 'a list' : typeof doc}.`);
+    throw new ProfileError(
+      `${file}: expected a mapping of keys (${PROFILE_KEYS.join(', ')}), got ${Array.isArray(doc) ? 'a list' : typeof doc}.`,
+    );
   }
   const raw = doc as Record<string, unknown>;
-  const unknownKeys = Object.keys(raw).filter((k) => !(PROFILE_KEYS as readonly string[]).includes(k));
+  const unknownKeys = Object.keys(raw).filter(
+    (k) => !(PROFILE_KEYS as readonly string[]).includes(k),
+  );
   if (unknownKeys.length > 0) {
-    throw new ProfileError(`${file}: unknown key "${unknownKeys[0]}". Known keys: ${PROFILE_KEYS.join(', ')}.`);
+    throw new ProfileError(
+      `${file}: unknown key "${unknownKeys[0]}". Known keys: ${PROFILE_KEYS.join(', ')}.`,
+    );
   }
   const required = new Set<ProfileKey>(options.require ?? PROFILE_KEYS);
   if (raw.connection === 'local') {
@@ -109,7 +127,9 @@ export function parseProfile(name: string, file: string, text: string, env: Env,
   for (const key of PROFILE_KEYS) {
     const entry = raw[key];
     if (entry !== undefined && entry !== null && typeof entry === 'object') {
-      throw new ProfileError(`${file}: key "${key}" must be a single value, not a ${Array.isArray(entry) ? 'list' : 'mapping'}.`);
+      throw new ProfileError(
+        `${file}: key "${key}" must be a single value, not a ${Array.isArray(entry) ? 'list' : 'mapping'}.`,
+      );
     }
     const text = entry === undefined || entry === null ? DEFAULTS[key] : String(entry);
     if (text === undefined) {
@@ -119,7 +139,9 @@ export function parseProfile(name: string, file: string, text: string, env: Env,
     }
     const result = interpolate(text, env);
     if ('invalid' in result) {
-      throw new ProfileError(`${file}: key "${key}" has a malformed reference ${result.invalid}; write \${VAR} or \${VAR:-default}.`);
+      throw new ProfileError(
+        `${file}: key "${key}" has a malformed reference ${result.invalid}; write \${VAR} or \${VAR:-default}.`,
+      );
     }
     if ('variable' in result) {
       if (required.has(key)) {
@@ -135,11 +157,15 @@ export function parseProfile(name: string, file: string, text: string, env: Env,
   }
   const connection = values.connection || 'ssh';
   if (connection !== 'ssh' && connection !== 'local') {
-    throw new ProfileError(`${file}: key "connection" must be "ssh" or "local", got "${connection}".`);
+    throw new ProfileError(
+      `${file}: key "connection" must be "ssh" or "local", got "${connection}".`,
+    );
   }
   const port = Number(values.ssh_port || '22');
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ProfileError(`${file}: key "ssh_port" must be a port number (1-65535), got "${values.ssh_port}".`);
+    throw new ProfileError(
+      `${file}: key "ssh_port" must be a port number (1-65535), got "${values.ssh_port}".`,
+    );
   }
   return {
     name,
@@ -168,9 +194,16 @@ export function listProfiles(workspaceRoot: string): string[] {
     .sort();
 }
 
-export function loadProfile(workspaceRoot: string, name: string, env: Env, options: ParseOptions = {}): Profile {
+export function loadProfile(
+  workspaceRoot: string,
+  name: string,
+  env: Env,
+  options: ParseOptions = {},
+): Profile {
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name)) {
-    throw new ProfileError(`Profile name "${name}" is not valid: use letters, digits, "-" and "_".`);
+    throw new ProfileError(
+      `Profile name "${name}" is not valid: use letters, digits, "-" and "_".`,
+    );
   }
   const file = profileFile(name);
   const path = join(workspaceRoot, file);

@@ -22,17 +22,42 @@ describe('init generator', () => {
       deploy_path: '${STAGING_DEPLOY_PATH:-/opt/conveyor}',
       compose_command: '${STAGING_COMPOSE_COMMAND:-docker compose}',
     });
-    expect(tree.read('config/profiles/production.yml', 'utf-8')).toContain('${PRODUCTION_SSH_HOST}');
+    expect(tree.read('config/profiles/production.yml', 'utf-8')).toContain(
+      '${PRODUCTION_SSH_HOST}',
+    );
   });
 
   it('writes profiles the loader accepts', async () => {
     const tree = createTreeWithEmptyWorkspace();
     await initGenerator(tree, {});
-    const env = { REGISTRY_URL: 'r.example.com', REGISTRY_NS: 'acme', PRODUCTION_SSH_HOST: 'prod.example.com' };
-    const prod = parseProfile('production', 'p.yml', tree.read('config/profiles/production.yml', 'utf-8') ?? '', env);
-    expect(prod).toMatchObject({ ssh_host: 'prod.example.com', ssh_user: 'deploy', ssh_port: 22, connection: 'ssh' });
-    const local = parseProfile('local', 'l.yml', tree.read('config/profiles/local.yml', 'utf-8') ?? '', {});
-    expect(local).toMatchObject({ connection: 'local', registry: 'localhost:5000', registry_namespace: 'conveyor' });
+    const env = {
+      REGISTRY_URL: 'r.example.com',
+      REGISTRY_NS: 'acme',
+      PRODUCTION_SSH_HOST: 'prod.example.com',
+    };
+    const prod = parseProfile(
+      'production',
+      'p.yml',
+      tree.read('config/profiles/production.yml', 'utf-8') ?? '',
+      env,
+    );
+    expect(prod).toMatchObject({
+      ssh_host: 'prod.example.com',
+      ssh_user: 'deploy',
+      ssh_port: 22,
+      connection: 'ssh',
+    });
+    const local = parseProfile(
+      'local',
+      'l.yml',
+      tree.read('config/profiles/local.yml', 'utf-8') ?? '',
+      {},
+    );
+    expect(local).toMatchObject({
+      connection: 'local',
+      registry: 'localhost:5000',
+      registry_namespace: 'conveyor',
+    });
   });
 
   it('lists every variable in env.example with a comment line', async () => {
@@ -51,10 +76,15 @@ describe('init generator', () => {
   it('adds cache settings for the cacheable executors to nx.json', async () => {
     const tree = createTreeWithEmptyWorkspace();
     await initGenerator(tree, {});
-    const defaults = readNxJson(tree)?.targetDefaults ?? {};
+    const defaults = (readNxJson(tree)?.targetDefaults ?? {}) as Record<string, { inputs?: unknown[] }>;
     expect(defaults['@conveyor/plugin:metrics-inject']).toMatchObject({ cache: true });
-    expect(defaults['@conveyor/plugin:metrics-inject'].inputs).toContainEqual({ runtime: 'git rev-parse HEAD' });
-    expect(defaults['@conveyor/plugin:build-push']).toMatchObject({ cache: true, dependsOn: ['^build', '^metrics-inject'] });
+    expect(defaults['@conveyor/plugin:metrics-inject'].inputs).toContainEqual({
+      runtime: 'git rev-parse HEAD',
+    });
+    expect(defaults['@conveyor/plugin:build-push']).toMatchObject({
+      cache: true,
+      dependsOn: ['^build', '^metrics-inject'],
+    });
     expect(defaults['@conveyor/plugin:deploy']).toMatchObject({ cache: false });
   });
 

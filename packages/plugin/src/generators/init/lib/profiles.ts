@@ -9,7 +9,7 @@ export function profileYaml(name: string): string {
   const v = sshVars(name);
   if (name === 'local') {
     return (
-      HEADER(name, 'deploys to this machine with Ansible\'s local connection (no SSH).') +
+      HEADER(name, "deploys to this machine with Ansible's local connection (no SSH).") +
       `registry: \${${v.registry}:-localhost:5000}\n` +
       `registry_namespace: \${${APP_ENV.registryNs}:-conveyor}\n` +
       'connection: local\n' +

@@ -1,8 +1,17 @@
 import type { TargetConfiguration } from '@nx/devkit';
-import { APP_ENV, PLUGIN_NAME, PROFILES_DIR, RELEASE_RECORD_DIR, TOOL_ENV, sshVars } from '../../../core/names';
+import {
+  APP_ENV,
+  PLUGIN_NAME,
+  PROFILES_DIR,
+  RELEASE_RECORD_DIR,
+  TOOL_ENV,
+  sshVars,
+} from '../../../core/names';
 
 const profileInputs = [`{workspaceRoot}/${PROFILES_DIR}/*.yml`];
-const registryEnv = [APP_ENV.registryUrl, APP_ENV.registryNs, sshVars('local').registry].map((env) => ({ env }));
+const registryEnv = [APP_ENV.registryUrl, APP_ENV.registryNs, sshVars('local').registry].map(
+  (env) => ({ env }),
+);
 
 /**
  * nx.json targetDefaults for Conveyor's executors, keyed by executor: cacheable

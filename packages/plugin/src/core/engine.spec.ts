@@ -1,0 +1,65 @@
+import { buildCommand, loginCommand, ociLabels, parseEngine, pushCommand } from './engine';
+
+describe('engine commands', () => {
+  it('logs in with the password on stdin, never in argv', () => {
+    const c = loginCommand('podman', 'reg.example.com', 'ci', 's3cret-pass');
+    expect(c.argv).toEqual([
+      'podman',
+      'login',
+      '--username',
+      'ci',
+      '--password-stdin',
+      'reg.example.com',
+    ]);
+    expect(c.argv.join(' ')).not.toContain('s3cret-pass');
+    expect(c.stdin).toBe('s3cret-pass');
+  });
+  it('builds with tags, sorted build args and labels, without the layer cache', () => {
+    const c = buildCommand('docker', {
+      dockerfile: '/w/apps/shop/backend/Dockerfile',
+      contextDir: '/tmp/ctx',
+      tags: ['r/ns/shop_backend:abc', 'r/ns/shop_backend:content-1'],
+      buildArgs: { WEB_IMAGE: 'w', NODE_IMAGE: 'n' },
+      labels: { 'org.opencontainers.image.version': 'abc' },
+    });
+    expect(c.argv).toEqual([
+      'docker',
+      'build',
+      '--file',
+      '/w/apps/shop/backend/Dockerfile',
+      '--no-cache',
+      '--tag',
+      'r/ns/shop_backend:abc',
+      '--tag',
+      'r/ns/shop_backend:content-1',
+      '--build-arg',
+      'NODE_IMAGE=n',
+      '--build-arg',
+      'WEB_IMAGE=w',
+      '--label',
+      'org.opencontainers.image.version=abc',
+      '/tmp/ctx',
+    ]);
+  });
+  it('pushes one reference', () => {
+    expect(pushCommand('podman', 'r/x:1').argv).toEqual(['podman', 'push', 'r/x:1']);
+  });
+  it('labels with OCI keys', () => {
+    expect(
+      ociLabels({ gitSha: 'abc', tag: 'abc', source: 'git@x:y.git', title: 'shop_backend' }),
+    ).toEqual({
+      'org.opencontainers.image.version': 'abc',
+      'org.opencontainers.image.title': 'shop_backend',
+      'org.opencontainers.image.revision': 'abc',
+      'org.opencontainers.image.source': 'git@x:y.git',
+    });
+  });
+  it('parses the engine option and names the bad value', () => {
+    expect(parseEngine('podman', '--engine')).toBe('podman');
+    expect(parseEngine(undefined, '--engine')).toBeUndefined();
+    expect(parseEngine('auto', '--engine')).toBeUndefined();
+    expect(() => parseEngine('containerd', 'CONVEYOR_CONTAINER_ENGINE')).toThrow(
+      'CONVEYOR_CONTAINER_ENGINE must be "docker" or "podman" (or unset to detect), got "containerd".',
+    );
+  });
+});

@@ -1,0 +1,79 @@
+/** Container engine command lines as data (docker and podman take the same words here). */
+
+export type Engine = 'docker' | 'podman';
+export const ENGINES: readonly Engine[] = ['podman', 'docker'];
+
+export interface Command {
+  argv: string[];
+  /** Written to the process's stdin; never part of argv. */
+  stdin?: string;
+}
+
+export class EngineError extends Error {
+  override name = 'EngineError';
+}
+
+export function parseEngine(value: string | undefined, source: string): Engine | undefined {
+  if (value === undefined || value === '' || value === 'auto') return undefined;
+  if (value === 'docker' || value === 'podman') return value;
+  throw new EngineError(
+    `${source} must be "docker" or "podman" (or unset to detect), got "${value}".`,
+  );
+}
+
+export function infoCommand(engine: Engine): Command {
+  return { argv: [engine, 'info', '--format', '{{json .}}'] };
+}
+
+export function loginCommand(
+  engine: Engine,
+  registry: string,
+  user: string,
+  password: string,
+): Command {
+  return {
+    argv: [engine, 'login', '--username', user, '--password-stdin', registry],
+    stdin: password,
+  };
+}
+
+export interface BuildRequest {
+  dockerfile: string;
+  contextDir: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export function buildCommand(engine: Engine, req: BuildRequest): Command {
+  const argv = [engine, 'build', '--file', req.dockerfile];
+  // Podman 4.3 reuses cached layers even when a build arg changed; builds are rare
+  // (unchanged inputs are re-tagged, not rebuilt), so never trust the layer cache.
+  argv.push('--no-cache');
+  for (const tag of req.tags) argv.push('--tag', tag);
+  for (const [k, v] of Object.entries(req.buildArgs).sort(([a], [b]) => a.localeCompare(b)))
+    argv.push('--build-arg', `${k}=${v}`);
+  for (const [k, v] of Object.entries(req.labels).sort(([a], [b]) => a.localeCompare(b)))
+    argv.push('--label', `${k}=${v}`);
+  argv.push(req.contextDir);
+  return { argv };
+}
+
+export function pushCommand(engine: Engine, ref: string): Command {
+  return { argv: [engine, 'push', ref] };
+}
+
+export function ociLabels(input: {
+  gitSha?: string;
+  tag: string;
+  source?: string;
+  title: string;
+}): Record<string, string> {
+  const labels: Record<string, string> = {
+    'org.opencontainers.image.version': input.tag,
+    'org.opencontainers.image.title': input.title,
+  };
+  if (input.gitSha) labels['org.opencontainers.image.revision'] = input.gitSha;
+  if (input.source) labels['org.opencontainers.image.source'] = input.source;
+  return labels;
+}

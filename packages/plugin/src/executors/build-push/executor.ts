@@ -1,0 +1,236 @@
+import { ExecutorContext, logger } from '@nx/devkit';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildCommand, Engine, loginCommand, ociLabels, pushCommand } from '../../core/engine';
+import { contentHash } from '../../core/hash';
+import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/names';
+import { loadProfile } from '../../core/profile';
+import { redactUrlCredentials, secretValues } from '../../core/redact';
+import { PushedImage, PushRecord, pushRecordPath } from '../../core/release';
+import { resolveGitSha, resolveTag } from '../../core/tags';
+import { stageContext, readTree } from '../../shell/context';
+import { resolveEngine } from '../../shell/engine-runner';
+import { gitRemoteUrl, gitShortSha } from '../../shell/git';
+import { RegistryClient, RegistryCredentials } from '../../shell/registry-client';
+import { runOrThrow } from '../../shell/run';
+import { ImagePlan, planImage, validateBuildArgs, validateImages } from './lib/plan';
+import type { BuildPushExecutorSchema } from './schema';
+
+function credentials(env: NodeJS.ProcessEnv): RegistryCredentials | undefined {
+  const user = env[SECRET_ENV.registryUser];
+  const password = env[SECRET_ENV.registryPass];
+  if (!user && !password) return undefined;
+  if (!user || !password) {
+    throw new Error(
+      `Set both ${SECRET_ENV.registryUser} and ${SECRET_ENV.registryPass} (or neither to skip the registry login).`,
+    );
+  }
+  return { user, password };
+}
+
+/** Rewrites the staged build-info so the image reports the tag it is pushed under. */
+function stampBuildInfo(contextDir: string, tag: string, gitSha: string | undefined): void {
+  const file = join(contextDir, BUILD_INFO_FILE);
+  let info: Record<string, unknown>;
+  try {
+    info = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  const images = info['images'] as Record<string, string | null> | undefined;
+  const oldTag = String(info['image_tag'] ?? '');
+  info['image_tag'] = tag;
+  if (gitSha) info['git_sha'] = gitSha;
+  if (images && oldTag) {
+    for (const k of Object.keys(images))
+      images[k] = images[k]?.replace(new RegExp(`:${oldTag}$`), `:${tag}`) ?? null;
+  }
+  writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
+}
+
+export default async function buildPush(
+  options: BuildPushExecutorSchema,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
+  const env = process.env;
+  const secrets = secretValues(env);
+  const staged: string[] = [];
+  const started = Date.now();
+  try {
+    const app = context.projectName as string;
+    const images = validateImages(options.images);
+    const buildArgs = validateBuildArgs(options.buildArgs);
+    const profileName = options.profile ?? 'local';
+    const profile = loadProfile(context.root, profileName, env, {
+      require: ['registry', 'registry_namespace'],
+    });
+    const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
+    const tag = resolveTag({ option: options.tag, envImageTag: env[APP_ENV.imageTag], gitSha });
+    const push = options.push ?? true;
+    const creds = credentials(env);
+    const engine: Engine = await resolveEngine(options.engine, env);
+    const registry = registryHost(profile.registry);
+    logger.info(
+      `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, engine ${engine}, profile ${profileName}`,
+    );
+
+    const client = new RegistryClient(profile.registry, creds);
+    if (push) {
+      await client.ping();
+      if (creds) {
+        await runOrThrow(
+          loginCommand(engine, registry, creds.user, creds.password),
+          `${engine} login to ${registry}`,
+          {
+            secrets,
+            stream: false,
+          },
+        );
+      }
+    }
+
+    const source = await gitRemoteUrl(context.root);
+    const pushed: PushRecord['images'] = {};
+    for (const spec of images) {
+      const contextDir = stageContext(
+        context.root,
+        spec.context,
+        `build the ${spec.component} first (nx run ${app}:build-push runs its dependencies' build and metrics-inject).`,
+      );
+      staged.push(contextDir);
+      stampBuildInfo(contextDir, tag, gitSha);
+      const dockerfilePath = join(context.root, spec.dockerfile);
+      let dockerfile: string;
+      try {
+        dockerfile = readFileSync(dockerfilePath, 'utf8');
+      } catch {
+        throw new Error(
+          `${spec.dockerfile} does not exist (images[].dockerfile of ${app}:build-push).`,
+        );
+      }
+      const hash = contentHash({ dockerfile, files: readTree(contextDir), buildArgs });
+      const plan = planImage({
+        spec,
+        app,
+        registry: profile.registry,
+        namespace: profile.registry_namespace,
+        tag,
+        hash,
+      });
+      pushed[spec.component] = push
+        ? await reuseOrBuildAndPush(plan, {
+            engine,
+            client,
+            buildArgs,
+            tag,
+            gitSha,
+            source,
+            app,
+            dockerfilePath,
+            contextDir,
+            secrets,
+          })
+        : await buildOnly(plan, {
+            engine,
+            buildArgs,
+            tag,
+            gitSha,
+            source,
+            app,
+            dockerfilePath,
+            contextDir,
+            secrets,
+          });
+    }
+
+    const record: PushRecord = {
+      app,
+      profile: profileName,
+      tag,
+      git_sha: gitSha ?? '',
+      registry,
+      namespace: profile.registry_namespace,
+      pushed: push,
+      images: pushed,
+      at: new Date().toISOString(),
+    };
+    const recordFile = join(context.root, pushRecordPath(app, profileName));
+    mkdirSync(dirname(recordFile), { recursive: true });
+    writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    for (const [component, image] of Object.entries(pushed)) {
+      logger.info(
+        `  ${component}: ${image?.ref} ${image?.reused ? '(unchanged: re-tagged, not rebuilt)' : push ? '(built and pushed)' : '(built)'} ${image?.digest ?? ''}`,
+      );
+    }
+    logger.info(
+      `build-push ${app} done in ${seconds}s; recorded in ${pushRecordPath(app, profileName)}`,
+    );
+    return { success: true };
+  } catch (error) {
+    logger.error(`build-push failed: ${(error as Error).message}`);
+    return { success: false };
+  } finally {
+    for (const dir of staged) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface BuildContext {
+  engine: Engine;
+  buildArgs: Record<string, string>;
+  tag: string;
+  gitSha?: string;
+  source?: string;
+  app: string;
+  dockerfilePath: string;
+  contextDir: string;
+  secrets: string[];
+}
+
+async function build(plan: ImagePlan, c: BuildContext, tags: string[]): Promise<void> {
+  logger.info(`  ${plan.spec.component}: building ${plan.ref}`);
+  await runOrThrow(
+    buildCommand(c.engine, {
+      dockerfile: c.dockerfilePath,
+      contextDir: c.contextDir,
+      tags,
+      buildArgs: c.buildArgs,
+      labels: ociLabels({
+        gitSha: c.gitSha,
+        tag: c.tag,
+        source: c.source,
+        title: `${c.app}${plan.spec.component === 'backend' ? '_backend' : '_frontend'}`,
+      }),
+    }),
+    `Building the ${plan.spec.component} image (${plan.spec.dockerfile})`,
+    { secrets: c.secrets },
+  );
+}
+
+async function buildOnly(plan: ImagePlan, c: BuildContext): Promise<PushedImage> {
+  await build(plan, c, [plan.ref]);
+  return { ref: plan.ref, digest: '', contentHash: plan.contentTag, reused: false };
+}
+
+async function reuseOrBuildAndPush(
+  plan: ImagePlan,
+  c: BuildContext & { client: RegistryClient },
+): Promise<PushedImage> {
+  const existing = await c.client.getManifest(plan.repository, plan.contentTag);
+  if (existing) {
+    const digest =
+      (await c.client.putManifest(plan.repository, c.tag, existing)) || existing.digest;
+    return { ref: plan.ref, digest, contentHash: plan.contentTag, reused: true };
+  }
+  await build(plan, c, [plan.ref, plan.contentRef]);
+  logger.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
+  await runOrThrow(pushCommand(c.engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
+  // The content tag goes last: it only exists for images that were pushed whole.
+  await runOrThrow(pushCommand(c.engine, plan.contentRef), `Pushing ${plan.contentRef}`, {
+    secrets: c.secrets,
+    stream: false,
+  });
+  const manifest = await c.client.getManifest(plan.repository, c.tag);
+  if (!manifest) throw new Error(`${plan.ref} was pushed but the registry does not list it.`);
+  return { ref: plan.ref, digest: manifest.digest, contentHash: plan.contentTag, reused: false };
+}

@@ -1,0 +1,50 @@
+import { ExecutorContext, logger } from '@nx/devkit';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { buildInfo } from '../../core/build-info';
+import { APP_ENV } from '../../core/names';
+import { loadProfile } from '../../core/profile';
+import { resolveGitSha, resolveTag } from '../../core/tags';
+import { gitShortSha } from '../../shell/git';
+import type { MetricsInjectExecutorSchema } from './schema';
+
+export default async function metricsInject(
+  options: MetricsInjectExecutorSchema,
+  context: ExecutorContext,
+): Promise<{ success: boolean }> {
+  try {
+    const env = process.env;
+    const profileName = options.profile ?? 'local';
+    const profile = loadProfile(context.root, profileName, env, {
+      require: ['registry', 'registry_namespace'],
+    });
+    const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
+    if (!gitSha && !env[APP_ENV.imageTag]) {
+      logger.warn(`No git commit and no ${APP_ENV.imageTag}: build info says "unknown" / "dev".`);
+    }
+    const tag =
+      gitSha || env[APP_ENV.imageTag]
+        ? resolveTag({ envImageTag: env[APP_ENV.imageTag], gitSha })
+        : 'dev';
+    const info = buildInfo({
+      app: options.app,
+      hasFrontend: options.hasFrontend ?? true,
+      gitSha: gitSha ?? 'unknown',
+      tag,
+      profile: profileName,
+      registry: profile.registry,
+      namespace: profile.registry_namespace,
+      now: new Date(),
+    });
+    const file = join(context.root, options.outputFile);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
+    logger.info(
+      `Wrote ${options.outputFile}: git_sha=${info.git_sha} image_tag=${info.image_tag} profile=${profileName}`,
+    );
+    return { success: true };
+  } catch (error) {
+    logger.error((error as Error).message);
+    return { success: false };
+  }
+}

@@ -1,0 +1,6 @@
+export interface MetricsInjectExecutorSchema {
+  app: string;
+  hasFrontend?: boolean;
+  outputFile: string;
+  profile?: string;
+}

@@ -1,0 +1,80 @@
+/** Runs a command: argv only (no shell), optional stdin, output streamed and redacted. */
+import { spawn } from 'node:child_process';
+import type { Command } from '../core/engine';
+import { redact, Secrets } from '../core/redact';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  secrets?: Secrets;
+  /** Stream output to the terminal as it comes (redacted). Default true. */
+  stream?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved, redacted. */
+  output: string;
+}
+
+export class CommandError extends Error {
+  override name = 'CommandError';
+  constructor(
+    message: string,
+    readonly result: RunResult,
+  ) {
+    super(message);
+  }
+}
+
+export function run(command: Command, options: RunOptions = {}): Promise<RunResult> {
+  const secrets = options.secrets ?? [];
+  const stream = options.stream ?? true;
+  return new Promise((resolve) => {
+    const [bin, ...args] = command.argv;
+    let stdout = '';
+    let stderr = '';
+    let output = '';
+    const child = spawn(bin, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const onData = (which: 'out' | 'err') => (chunk: Buffer) => {
+      const text = redact(chunk.toString('utf8'), secrets);
+      if (which === 'out') stdout += text;
+      else stderr += text;
+      output += text;
+      if (stream) (which === 'out' ? process.stdout : process.stderr).write(text);
+    };
+    child.stdout.on('data', onData('out'));
+    child.stderr.on('data', onData('err'));
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      const message = error.code === 'ENOENT' ? `${bin}: command not found` : error.message;
+      resolve({ code: 127, stdout, stderr: stderr + message, output: output + message });
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, output }));
+    child.stdin.on('error', () => undefined);
+    if (command.stdin !== undefined) child.stdin.end(command.stdin);
+    else child.stdin.end();
+  });
+}
+
+/** Runs and throws a CommandError with `what` and the output's tail on a non-zero exit. */
+export async function runOrThrow(
+  command: Command,
+  what: string,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const result = await run(command, options);
+  if (result.code !== 0) {
+    const tail = result.output.trim().split('\n').slice(-30).join('\n');
+    throw new CommandError(
+      `${what} failed (exit ${result.code}).${tail ? `\n${tail}` : ''}`,
+      result,
+    );
+  }
+  return result;
+}
