@@ -1,0 +1,94 @@
+/** ansible-playbook command line and extra vars, built from a profile and the deploy options. */
+import type { Command } from './engine';
+import type { Profile } from './profile';
+import { registryHost } from './names';
+
+export type DeployAction = 'deploy' | 'rollback';
+
+export interface SshSettings {
+  /** Private key file (a 0600 temp file decoded from SSH_KEY_B64), else the user's agent/keys. */
+  keyFile?: string;
+  /** known_hosts file built from <ENV>_SSH_KNOWN_HOSTS; without it, accept-new. */
+  knownHostsFile?: string;
+}
+
+export interface PlaybookInput {
+  app: string;
+  action: DeployAction;
+  /** Empty for a rollback to the previous release. */
+  tag: string;
+  force: boolean;
+  profile: Profile;
+  backendPort: number;
+  frontendPort?: number;
+  healthTimeout: number;
+  lockTimeout: number;
+  composeSrc: string;
+  deployer: string;
+  registryLogin: boolean;
+  loginCommand: string;
+  gitShas: Record<string, string>;
+  resultFile: string;
+  ssh: SshSettings;
+}
+
+/** OpenSSH options: host keys are checked against the given file, or accepted on first use only. */
+export function sshCommonArgs(ssh: SshSettings): string {
+  const args = [
+    '-o IdentitiesOnly=' + (ssh.keyFile ? 'yes' : 'no'),
+    '-o BatchMode=yes',
+    '-o ConnectTimeout=10',
+  ];
+  if (ssh.knownHostsFile)
+    args.push(`-o UserKnownHostsFile=${ssh.knownHostsFile}`, '-o StrictHostKeyChecking=yes');
+  else args.push('-o StrictHostKeyChecking=accept-new');
+  return args.join(' ');
+}
+
+export function extraVars(input: PlaybookInput): Record<string, unknown> {
+  const p = input.profile;
+  const vars: Record<string, unknown> = {
+    conveyor_app: input.app,
+    conveyor_action: input.action,
+    conveyor_tag: input.tag,
+    conveyor_force: input.force,
+    conveyor_profile: p.name,
+    conveyor_registry: registryHost(p.registry),
+    conveyor_registry_namespace: p.registry_namespace,
+    conveyor_registry_login: input.registryLogin,
+    conveyor_login_command: input.loginCommand,
+    conveyor_deploy_path: p.deploy_path,
+    conveyor_compose_command: p.compose_command,
+    conveyor_compose_src: input.composeSrc,
+    conveyor_backend_port: input.backendPort,
+    conveyor_frontend_port: input.frontendPort ?? '',
+    conveyor_health_timeout: input.healthTimeout,
+    conveyor_lock_timeout: input.lockTimeout,
+    conveyor_git_shas: input.gitShas,
+    conveyor_deployer: input.deployer,
+    conveyor_result_file: input.resultFile,
+  };
+  if (p.connection === 'ssh') {
+    vars['conveyor_ssh_host'] = p.ssh_host;
+    vars['conveyor_ssh_user'] = p.ssh_user;
+    vars['conveyor_ssh_port'] = p.ssh_port;
+    vars['ansible_ssh_common_args'] = sshCommonArgs(input.ssh);
+    if (input.ssh.keyFile) vars['ansible_ssh_private_key_file'] = input.ssh.keyFile;
+  }
+  return vars;
+}
+
+export function inventoryFor(profile: string): string {
+  return `inventory/${profile}`;
+}
+
+/** Secrets never appear here: extra vars go in a 0600 file, registry credentials in the environment. */
+export function playbookCommand(profile: string, varsFile: string): Command {
+  return {
+    argv: ['ansible-playbook', '-i', inventoryFor(profile), 'playbook.yml', '-e', `@${varsFile}`],
+  };
+}
+
+export function deployPath(profile: Profile, app: string): string {
+  return `${profile.deploy_path.replace(/\/+$/, '')}/${app}`;
+}
