@@ -19,21 +19,32 @@ describe('app generator', () => {
     expect(Object.keys(backend.targets ?? {}).sort()).toEqual(
       ['build', 'lint', 'metrics-inject', 'serve', 'test', 'typecheck'].sort(),
     );
-    expect(backend.targets?.['build'].outputs).toEqual(['{workspaceRoot}/dist/apps/shop/backend/main.js']);
-    expect(backend.targets?.['metrics-inject'].configurations).toHaveProperty('staging', { profile: 'staging' });
+    expect(backend.targets?.['build'].outputs).toEqual([
+      '{workspaceRoot}/dist/apps/shop/backend/main.js',
+    ]);
+    expect(backend.targets?.['metrics-inject'].configurations).toHaveProperty('staging', {
+      profile: 'staging',
+    });
 
     const frontend = readProjectConfiguration(tree, 'shop-frontend');
     expect(frontend.root).toBe('apps/shop/frontend');
-    expect(Object.keys(frontend.targets ?? {}).sort()).toEqual(['build', 'lint', 'serve', 'test', 'typecheck']);
+    expect(Object.keys(frontend.targets ?? {}).sort()).toEqual([
+      'build',
+      'lint',
+      'serve',
+      'test',
+      'typecheck',
+    ]);
 
     const unit = readProjectConfiguration(tree, 'shop');
     expect(unit.implicitDependencies).toEqual(['shop-backend', 'shop-frontend']);
     expect(Object.keys(unit.targets ?? {}).sort()).toEqual(['build-push', 'deploy', 'rollback']);
-    expect(unit.targets?.['build-push'].options.images.map((i: { component: string }) => i.component)).toEqual([
-      'backend',
-      'frontend',
-    ]);
-    expect(unit.targets?.['deploy'].configurations).toHaveProperty('production', { profile: 'production' });
+    expect(
+      unit.targets?.['build-push'].options.images.map((i: { component: string }) => i.component),
+    ).toEqual(['backend', 'frontend']);
+    expect(unit.targets?.['deploy'].configurations).toHaveProperty('production', {
+      profile: 'production',
+    });
   });
 
   it('writes the seed files of the deploy unit with the app name in them', async () => {
@@ -52,8 +63,12 @@ describe('app generator', () => {
     ]) {
       expect(tree.exists(f)).toBe(true);
     }
-    expect(tree.read('apps/shop/DEPLOY_STAGING.md', 'utf-8')).toContain('nx run shop:deploy --configuration=staging');
-    expect(tree.read('apps/shop/.env.staging.example', 'utf-8')).toContain('COMPOSE_PROJECT_NAME=shop');
+    expect(tree.read('apps/shop/DEPLOY_STAGING.md', 'utf-8')).toContain(
+      'nx run shop:deploy --configuration=staging',
+    );
+    expect(tree.read('apps/shop/.env.staging.example', 'utf-8')).toContain(
+      'COMPOSE_PROJECT_NAME=shop',
+    );
   });
 
   it('writes a compose file with both images, ports, health checks and restart policy', async () => {

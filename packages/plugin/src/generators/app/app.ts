@@ -21,7 +21,10 @@ export function addDependencies(tree: Tree, hasFrontend: boolean): GeneratorCall
   );
 }
 
-export async function appGenerator(tree: Tree, schema: AppGeneratorSchema): Promise<GeneratorCallback> {
+export async function appGenerator(
+  tree: Tree,
+  schema: AppGeneratorSchema,
+): Promise<GeneratorCallback> {
   const options = normalizeOptions(tree, schema);
   if (!isInitialized(tree)) await initGenerator(tree, { skipFormat: true });
   addProjects(tree, options);

@@ -76,7 +76,10 @@ describe('init generator', () => {
   it('adds cache settings for the cacheable executors to nx.json', async () => {
     const tree = createTreeWithEmptyWorkspace();
     await initGenerator(tree, {});
-    const defaults = (readNxJson(tree)?.targetDefaults ?? {}) as Record<string, { inputs?: unknown[] }>;
+    const defaults = (readNxJson(tree)?.targetDefaults ?? {}) as Record<
+      string,
+      { inputs?: unknown[] }
+    >;
     expect(defaults['@conveyor/plugin:metrics-inject']).toMatchObject({ cache: true });
     expect(defaults['@conveyor/plugin:metrics-inject'].inputs).toContainEqual({
       runtime: 'git rev-parse HEAD',

@@ -296,9 +296,11 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       if (outcome.logs && !outcome.restored) say(`Logs of the failed release:\n${outcome.logs}`);
       message = outcome.restored
         ? `${req.action} of ${outcome.tag} failed its health gate (${outcome.error ?? 'unhealthy'}); rolled back automatically: ${outcome.live} is live again.`
-        : outcome.previous_tag
-          ? `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}) and the rollback to ${outcome.previous_tag} failed too: nothing healthy is live.`
-          : `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}); there was no previous release to roll back to. The failed containers' logs are above.`;
+        : !outcome.previous_tag
+          ? `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}); there was no previous release to roll back to. The failed containers' logs are above.`
+          : outcome.live
+            ? `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}); ${outcome.live} is still serving.`
+            : `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}) and the rollback to ${outcome.previous_tag} failed too: nothing healthy is live.`;
       notice = {
         ...base,
         tag: outcome.tag ?? tag,

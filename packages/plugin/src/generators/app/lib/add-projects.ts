@@ -1,4 +1,9 @@
-import { addProjectConfiguration, ProjectConfiguration, TargetConfiguration, Tree } from '@nx/devkit';
+import {
+  addProjectConfiguration,
+  ProjectConfiguration,
+  TargetConfiguration,
+  Tree,
+} from '@nx/devkit';
 import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/names';
 import type { ImageSpec } from '../../../core/images';
 import type { NormalizedAppOptions } from './normalize-options';
@@ -15,9 +20,17 @@ function run(command: string, cwd?: string): TargetConfiguration {
 /** Targets every generated TypeScript project gets: test, lint, typecheck. */
 function checkTargets(): Record<string, TargetConfiguration> {
   return {
-    test: { ...run('vitest run', '{projectRoot}'), cache: true, inputs: ['default', '^production'] },
+    test: {
+      ...run('vitest run', '{projectRoot}'),
+      cache: true,
+      inputs: ['default', '^production'],
+    },
     lint: { ...run('eslint .', '{projectRoot}'), cache: true, inputs: ['default'] },
-    typecheck: { ...run('tsc --noEmit -p tsconfig.json', '{projectRoot}'), cache: true, inputs: ['default'] },
+    typecheck: {
+      ...run('tsc --noEmit -p tsconfig.json', '{projectRoot}'),
+      cache: true,
+      inputs: ['default'],
+    },
   };
 }
 
@@ -54,16 +67,27 @@ export function backendProject(o: NormalizedAppOptions): ProjectConfiguration {
     tags: ['conveyor', 'conveyor:backend', `conveyor:app:${o.name}`],
     targets: {
       build: {
-        ...run(`esbuild ${o.roots.backend}/src/main.ts --bundle --platform=node --target=node20 --outfile=${out}/main.js`),
+        ...run(
+          `esbuild ${o.roots.backend}/src/main.ts --bundle --platform=node --target=node20 --outfile=${out}/main.js`,
+        ),
         cache: true,
         inputs: ['production', '^production'],
         outputs: [`{workspaceRoot}/${out}/main.js`],
       },
-      serve: { ...run(`node ${out}/main.js`), dependsOn: ['build', 'metrics-inject'], continuous: true },
+      serve: {
+        ...run(`node ${out}/main.js`),
+        dependsOn: ['build', 'metrics-inject'],
+        continuous: true,
+      },
       ...checkTargets(),
       'metrics-inject': {
         executor: `${PLUGIN_NAME}:metrics-inject`,
-        options: { app: o.name, hasFrontend: o.hasFrontend, outputFile: `${out}/${BUILD_INFO_FILE}`, profile: 'local' },
+        options: {
+          app: o.name,
+          hasFrontend: o.hasFrontend,
+          outputFile: `${out}/${BUILD_INFO_FILE}`,
+          profile: 'local',
+        },
         configurations: profileConfigurations(),
       },
     },
@@ -101,7 +125,9 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
     root: o.roots.root,
     projectType: 'application',
     tags: ['conveyor', 'conveyor:app', `conveyor:app:${o.name}`],
-    implicitDependencies: o.hasFrontend ? [o.projects.backend, o.projects.frontend] : [o.projects.backend],
+    implicitDependencies: o.hasFrontend
+      ? [o.projects.backend, o.projects.frontend]
+      : [o.projects.backend],
     targets: {
       'build-push': {
         executor: `${PLUGIN_NAME}:build-push`,

@@ -1,6 +1,14 @@
 import { generateFiles, offsetFromRoot, Tree } from '@nx/devkit';
 import { join } from 'node:path';
-import { APP_ENV, BUILD_INFO_FILE, CONTAINER_PORT, IMAGE_SUFFIX, sshVars, TOOL_ENV, SECRET_ENV } from '../../../core/names';
+import {
+  APP_ENV,
+  BUILD_INFO_FILE,
+  CONTAINER_PORT,
+  IMAGE_SUFFIX,
+  sshVars,
+  TOOL_ENV,
+  SECRET_ENV,
+} from '../../../core/names';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** Variables every template of the app generator can use. */

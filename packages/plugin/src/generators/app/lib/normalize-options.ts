@@ -23,7 +23,9 @@ const FRONTENDS = ['react-vite', 'none'];
 function port(value: unknown, option: string, fallback: number): number {
   const n = value === undefined ? fallback : Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new AppOptionsError(`--${option} must be a port number between 1 and 65535, got "${String(value)}".`);
+    throw new AppOptionsError(
+      `--${option} must be a port number between 1 and 65535, got "${String(value)}".`,
+    );
   }
   return n;
 }
@@ -36,18 +38,28 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
 
   const frontend = options.frontend ?? 'react-vite';
   if (!FRONTENDS.includes(frontend)) {
-    throw new AppOptionsError(`--frontend must be one of ${FRONTENDS.join(', ')}, got "${frontend}".`);
+    throw new AppOptionsError(
+      `--frontend must be one of ${FRONTENDS.join(', ')}, got "${frontend}".`,
+    );
   }
 
   const directory = (options.directory ?? 'apps').replace(/\\/g, '/').replace(/^\.\/|\/+$/g, '');
-  if (directory === '' || directory.startsWith('/') || directory.split('/').some((p) => p === '..' || p === '.' || p === '')) {
-    throw new AppOptionsError(`--directory must be a relative folder inside the workspace, got "${options.directory}".`);
+  if (
+    directory === '' ||
+    directory.startsWith('/') ||
+    directory.split('/').some((p) => p === '..' || p === '.' || p === '')
+  ) {
+    throw new AppOptionsError(
+      `--directory must be a relative folder inside the workspace, got "${options.directory}".`,
+    );
   }
 
   const backendPort = port(options.backendPort, 'backendPort', 8080);
   const frontendPort = port(options.frontendPort, 'frontendPort', 5173);
   if (frontend !== 'none' && backendPort === frontendPort) {
-    throw new AppOptionsError(`--backendPort and --frontendPort must differ (both are ${backendPort}).`);
+    throw new AppOptionsError(
+      `--backendPort and --frontendPort must differ (both are ${backendPort}).`,
+    );
   }
 
   const projects = projectNames(name);
@@ -55,11 +67,15 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
   const existing = getProjects(tree);
   for (const project of Object.values(projects)) {
     if (existing.has(project)) {
-      throw new AppOptionsError(`A project named "${project}" already exists; choose another app name.`);
+      throw new AppOptionsError(
+        `A project named "${project}" already exists; choose another app name.`,
+      );
     }
   }
   if (tree.exists(roots.root)) {
-    throw new AppOptionsError(`${roots.root} already exists; choose another app name or --directory.`);
+    throw new AppOptionsError(
+      `${roots.root} already exists; choose another app name or --directory.`,
+    );
   }
 
   return {

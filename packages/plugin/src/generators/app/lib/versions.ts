@@ -1,28 +1,34 @@
-/** Exact versions the generated projects are checked with (the app e2e installs these). */
+/**
+ * Exact versions the generated projects are checked with on Node 20 (the app e2e installs these).
+ * vitest 5 and jsdom 30+ need Node 22; typescript-eslint 8 needs TypeScript < 6.1.
+ */
 export const backendDependencies = {
-  fastify: '5.6.2',
+  fastify: '5.12.8',
 };
 
 export const frontendDependencies = {
-  react: '19.2.0',
-  'react-dom': '19.2.0',
+  react: '19.3.1',
+  'react-dom': '19.3.1',
 };
 
 export const devDependencies = {
-  esbuild: '0.25.12',
+  esbuild: '0.28.2',
   typescript: '5.9.3',
-  vitest: '4.0.10',
-  eslint: '9.39.1',
-  '@eslint/js': '9.39.1',
-  'typescript-eslint': '8.47.0',
-  globals: '16.5.0',
-  '@types/node': '20.19.25',
+  vitest: '4.1.12',
+  eslint: '9.39.5',
+  '@eslint/js': '9.39.5',
+  'typescript-eslint': '8.74.0',
+  globals: '17.14.0',
+  '@types/node': '20.19.43',
 };
 
 export const frontendDevDependencies = {
-  vite: '7.2.2',
-  '@types/react': '19.2.5',
-  '@types/react-dom': '19.2.3',
-  jsdom: '27.2.0',
-  '@testing-library/react': '16.3.0',
+  vite: '8.3.8',
+  '@vitejs/plugin-react': '6.3.0',
+  '@types/react': '19.3.0',
+  '@types/react-dom': '19.3.0',
+  jsdom: '29.1.1',
+  '@testing-library/react': '16.3.3',
+  '@testing-library/dom': '10.4.2',
+  'eslint-plugin-react-hooks': '7.1.1',
 };

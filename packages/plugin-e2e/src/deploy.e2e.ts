@@ -1,0 +1,325 @@
+/**
+ * Issue: deploys. Real sshd + ansible-playbook + engine + registry; a local HTTP receiver stands
+ * in for Telegram's Bot API (reached through TELEGRAM_API_URL).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import {
+  E2E_DIR,
+  getJson,
+  gitCommitAll,
+  must,
+  mustNx,
+  newWorkspace,
+  nx,
+  Result,
+  sh,
+  testEnv,
+  writeFile,
+} from './utils';
+
+const env = testEnv();
+const ns = `dep${Date.now().toString(36)}`;
+const server = mkdtempSync(join(E2E_DIR, 'server-'));
+const backendPort = 19000 + Math.floor(Math.random() * 400) * 2;
+const frontendPort = backendPort + 1;
+const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
+const registryPass = `pw-${randomBytes(10).toString('hex')}`;
+const sshKey = readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8');
+const buildArgs = [
+  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
+  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
+];
+
+interface Message {
+  path: string;
+  body: { chat_id: string; text: string };
+}
+const messages: Message[] = [];
+let receiver: Server;
+const outputs: string[] = [];
+
+function stagingEnv(): NodeJS.ProcessEnv {
+  const port = (receiver.address() as AddressInfo).port;
+  return {
+    ...process.env,
+    ...env,
+    REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+    REGISTRY_NS: ns,
+    REGISTRY_USER: 'conveyor-ci',
+    REGISTRY_PASS: registryPass,
+    STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
+    STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
+    STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
+    STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
+    SSH_KEY_B64: Buffer.from(sshKey).toString('base64'),
+    STAGING_DEPLOY_PATH: server,
+    STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+    BACKEND_PORT: String(backendPort),
+    FRONTEND_PORT: String(frontendPort),
+    TELEGRAM_TOKEN: telegramToken,
+    TELEGRAM_CHAT_ID: '4242',
+    TELEGRAM_API_URL: `http://127.0.0.1:${port}`,
+    CONVEYOR_DEPLOYER: 'e2e',
+  };
+}
+
+function run(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
+  const r = nx(ws, [...args, '--outputStyle=static'], { ...stagingEnv(), ...extra });
+  outputs.push(r.output);
+  return r;
+}
+
+function ok(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
+  const r = run(ws, args, extra);
+  if (r.code !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${r.output.slice(-8000)}`);
+  return r;
+}
+
+const appDir = join(server, 'shop');
+const history = () =>
+  existsSync(join(appDir, '.conveyor/releases.log'))
+    ? readFileSync(join(appDir, '.conveyor/releases.log'), 'utf8')
+    : '';
+const live = async () =>
+  (await getJson(`http://127.0.0.1:${backendPort}/metrics`))['version'] as {
+    git_sha: string;
+    image_tag: string;
+  };
+
+describe('deploy and rollback over real SSH with Ansible', () => {
+  let ws: string;
+  const sha: string[] = [];
+
+  const release = (change: (src: string) => string, message: string) => {
+    const file = join(ws, 'apps/shop/backend/src/app.ts');
+    writeFileSync(file, change(readFileSync(file, 'utf8')));
+    const s = gitCommitAll(ws, message);
+    ok(ws, ['run', 'shop:build-push', '--configuration=staging', ...buildArgs]);
+    return s;
+  };
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let data = '';
+      req.on('data', (c) => (data += c));
+      req.on('end', () => {
+        messages.push({ path: req.url ?? '', body: JSON.parse(data || '{}') });
+        res.setHeader('Content-Type', 'application/json');
+        res.end('{"ok":true,"result":{}}');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    ws = newWorkspace('deploy');
+    mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--no-interactive']);
+    sha.push(gitCommitAll(ws, 'v1'));
+    ok(ws, ['run', 'shop:build-push', '--configuration=staging', ...buildArgs]);
+  });
+
+  afterAll(async () => {
+    if (existsSync(join(appDir, 'docker-compose.yml')))
+      sh(
+        env['CONVEYOR_COMPOSE_COMMAND'].split(' ')[0],
+        [...env['CONVEYOR_COMPOSE_COMMAND'].split(' ').slice(1), 'down'],
+        { cwd: appDir, env: { ...process.env, ...env } },
+      );
+    await new Promise((r) => receiver.close(r));
+  });
+
+  it('--dryRun prints the plan and changes nothing', () => {
+    const out = ok(ws, ['run', 'shop:deploy', '--configuration=staging', '--dryRun']).output;
+    expect(out).toContain(`root@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${appDir}`);
+    expect(out).toContain(`${env['CONVEYOR_TEST_REGISTRY']}/${ns}/shop_backend:${sha[0]}`);
+    expect(out).toContain('ansible-playbook -i inventory/staging playbook.yml');
+    expect(existsSync(appDir)).toBe(false);
+  });
+
+  it('deploys v1, then v2; /metrics on the host shows each sha; Telegram hears of each', async () => {
+    ok(ws, ['run', 'shop:deploy', '--configuration=staging']);
+    expect(await live()).toEqual({ git_sha: sha[0], image_tag: sha[0] });
+    expect((await fetch(`http://127.0.0.1:${frontendPort}/`)).status).toBe(200);
+    const viaProxy = (await (
+      await fetch(`http://127.0.0.1:${frontendPort}/api/metrics`)
+    ).json()) as { version: { image_tag: string } };
+    expect(viaProxy.version.image_tag).toBe(sha[0]);
+
+    sha.push(release((s) => s.concat('\n// v2\n'), 'v2'));
+    ok(ws, ['run', 'shop:deploy', '--configuration=staging']);
+    expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
+    expect(
+      history()
+        .trim()
+        .split('\n')
+        .map((l) => l.split('\t').slice(1, 3).join(' ')),
+    ).toEqual([`deploy ${sha[0]}`, `deploy ${sha[1]}`]);
+    expect(readFileSync(join(appDir, '.conveyor/previous'), 'utf8').trim()).toBe(sha[0]);
+
+    const deployed = messages.filter((m) => m.body.text.includes('succeeded'));
+    expect(deployed).toHaveLength(2);
+    for (const [i, m] of deployed.entries()) {
+      expect(m.path).toBe(`/bot${telegramToken}/sendMessage`);
+      expect(m.body.chat_id).toBe('4242');
+      expect(m.body.text).toContain('app: shop');
+      expect(m.body.text).toContain('environment: staging');
+      expect(m.body.text).toContain(`tag: ${sha[i]}`);
+      expect(m.body.text).toContain('result: ok');
+      expect(m.body.text).toMatch(/duration: \d+\.\ds/);
+    }
+  });
+
+  it('deploying the live tag again is a fast no-op', async () => {
+    const before = history();
+    const out = ok(ws, ['run', 'shop:deploy', '--configuration=staging']).output;
+    expect(out).toContain(`${sha[1]} is already live and healthy on staging: nothing to do`);
+    expect(history()).toBe(before);
+    expect(out).not.toMatch(/TASK \[Pull the images\][^\n]*\n[^\n]*changed/);
+  });
+
+  it('a v3 whose /health fails is rolled back automatically; v2 still answers; the executor fails clearly', async () => {
+    const broken = (src: string) => {
+      const out = src.replace(
+        /app\.get\('\/health'.*\n/,
+        "app.get('/health', async (_req, reply) => reply.code(500).send({ ok: false }));\n",
+      );
+      expect(out).not.toBe(src);
+      return out;
+    };
+    sha.push(release(broken, 'v3 broken'));
+    const before = history();
+    const r = run(ws, ['run', 'shop:deploy', '--configuration=staging', '--healthTimeout=10']);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain(`deploy of ${sha[2]} failed its health gate`);
+    expect(r.output).toContain(`rolled back automatically: ${sha[1]} is live again`);
+    expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
+    expect(history()).toBe(before);
+    const notice = messages[messages.length - 1].body.text;
+    expect(notice).toContain(`tag: ${sha[2]}`);
+    expect(notice).toContain('result: rolled-back');
+    expect(notice).toContain(`live now: ${sha[1]}`);
+  });
+
+  it('rollback goes to the previous release (v1) with the same gate and history', async () => {
+    ok(ws, ['run', 'shop:rollback', '--configuration=staging']);
+    expect(await live()).toEqual({ git_sha: expect.any(String), image_tag: sha[0] });
+    expect(history().trim().split('\n').pop()?.split('\t').slice(1, 3)).toEqual([
+      'rollback',
+      sha[0],
+    ]);
+    expect(messages[messages.length - 1].body.text).toContain(
+      `rollback of ${sha[0]} to staging succeeded`,
+    );
+    ok(ws, ['run', 'shop:rollback', '--configuration=staging', `--to=${sha[1]}`]);
+    expect((await live()).image_tag).toBe(sha[1]);
+  });
+
+  it('a deploy waits for the lock, and fails naming the holder when it is not released', async () => {
+    const lock = join(appDir, '.conveyor/lock');
+    mkdirSync(lock);
+    writeFileSync(
+      join(lock, 'holder'),
+      'anna@laptop since 2026-11-26T10:00:00Z (deploy abc1234)\n',
+    );
+    const before = history();
+    const r = run(ws, [
+      'run',
+      'shop:deploy',
+      '--configuration=staging',
+      '--force',
+      '--lockTimeout=4',
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('Another deploy holds the lock');
+    expect(r.output).toContain('anna@laptop since 2026-11-26T10:00:00Z');
+    expect(history()).toBe(before);
+    expect(existsSync(lock)).toBe(true);
+
+    setTimeout(() => sh('rm', ['-rf', lock]), 3000);
+    const waited = await new Promise<Result>((resolve) => {
+      const { spawn } = require('node:child_process') as typeof import('node:child_process');
+      const child = spawn(
+        join(ws, 'node_modules/.bin/nx'),
+        [
+          'run',
+          'shop:deploy',
+          '--configuration=staging',
+          '--force',
+          '--lockTimeout=60',
+          '--outputStyle=static',
+        ],
+        {
+          cwd: ws,
+          env: { ...stagingEnv(), NX_DAEMON: 'false', NX_TUI: 'false' },
+        },
+      );
+      let output = '';
+      child.stdout.on('data', (c) => (output += c));
+      child.stderr.on('data', (c) => (output += c));
+      child.on('close', (code) => resolve({ code: code ?? 1, stdout: output, stderr: '', output }));
+    });
+    outputs.push(waited.output);
+    expect(waited.code).toBe(0);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  describe('bad input: a clear message, and the host history stays as it was', () => {
+    const refused = (extra: NodeJS.ProcessEnv, args: string[] = []) => {
+      const before = history();
+      const current = readFileSync(join(appDir, '.conveyor/current'), 'utf8');
+      const r = run(
+        ws,
+        ['run', 'shop:deploy', '--configuration=staging', '--force', ...args],
+        extra,
+      );
+      expect(r.code).not.toBe(0);
+      expect(history()).toBe(before);
+      expect(readFileSync(join(appDir, '.conveyor/current'), 'utf8')).toBe(current);
+      return r.output;
+    };
+
+    it('host unreachable', () => {
+      expect(refused({ STAGING_SSH_PORT: '1' })).toContain('is unreachable over SSH');
+    });
+    it('SSH auth refused', () => {
+      const other = join(mkdtempSync(join(E2E_DIR, 'key-')), 'id');
+      must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+      expect(
+        refused({ SSH_KEY_B64: Buffer.from(readFileSync(other, 'utf8')).toString('base64') }),
+      ).toContain('SSH login to root@127.0.0.1');
+    });
+    it('missing environment variable, named', () => {
+      expect(refused({ STAGING_SSH_HOST: '' })).toContain(
+        'key "ssh_host" needs environment variable STAGING_SSH_HOST',
+      );
+    });
+    it('image tag not in the registry, checked before touching the host', () => {
+      expect(refused({}, ['--tag=not-pushed'])).toContain(
+        `shop_backend:not-pushed is not in the registry`,
+      );
+    });
+    it('compose failure leaves the live release serving', async () => {
+      const out = refused({
+        STAGING_COMPOSE_COMMAND: `${env['CONVEYOR_COMPOSE_COMMAND']} --file missing.yml`,
+      });
+      expect(out).toMatch(/deploy of \w+ failed/);
+      expect((await live()).image_tag).toBe(sha[1]);
+    });
+  });
+
+  it('no output and no notice contains the registry password, the SSH key or the Telegram token', () => {
+    const all = outputs.join('\n') + JSON.stringify(messages.map((m) => m.body));
+    const keyBody = sshKey.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
+    expect(keyBody.length).toBeGreaterThan(0);
+    for (const secret of [
+      registryPass,
+      telegramToken,
+      Buffer.from(sshKey).toString('base64'),
+      ...keyBody,
+    ]) {
+      expect(all.includes(secret)).toBe(false);
+    }
+    expect(all).toContain('deploy');
+  });
+});

@@ -1,0 +1,128 @@
+/** Helpers for e2e tests: real Nx workspaces in temp folders, real commands, the provisioned test environment. */
+import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const REPO_ROOT = join(__dirname, '..', '..', '..');
+export const E2E_DIR = process.env['CONVEYOR_E2E_DIR'] ?? join(tmpdir(), 'conveyor-e2e');
+export const TEMPLATE_WORKSPACE = join(E2E_DIR, 'template');
+export const ENV_FILE = join(process.env['CONVEYOR_ENV_DIR'] ?? '/var/tmp/conveyor-env', 'env.sh');
+
+/** Variables written by tools/env/up.sh (container engine, registry, ssh test host). */
+export function testEnv(): Record<string, string> {
+  if (!existsSync(ENV_FILE))
+    throw new Error(`${ENV_FILE} is missing: run bash tools/env/up.sh first.`);
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(ENV_FILE, 'utf8').split('\n')) {
+    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) env[m[1]] = m[2].replace(/^["']|["']$/g, '');
+  }
+  return env;
+}
+
+export interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  output: string;
+}
+
+export function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Result {
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    input: opts.input,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const stdout = r.stdout ?? '';
+  const stderr = (r.stderr ?? '') + (r.error ? String(r.error) : '');
+  return { code: r.status ?? 1, stdout, stderr, output: stdout + stderr };
+}
+
+/** Runs a command and throws with its output when it fails. */
+export function must(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Result {
+  const r = sh(cmd, args, opts);
+  if (r.code !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (exit ${r.code}) in ${opts.cwd ?? '.'}:\n${r.output.slice(-6000)}`,
+    );
+  return r;
+}
+
+/** A fresh copy of the template workspace (create-nx-workspace + the plugin tarball), made by global setup. */
+export function newWorkspace(name: string): string {
+  const dir = mkdtempSync(join(E2E_DIR, `${name}-`));
+  cpSync(TEMPLATE_WORKSPACE, dir, { recursive: true, verbatimSymlinks: true });
+  return dir;
+}
+
+export function nx(ws: string, args: string[], env: NodeJS.ProcessEnv = process.env): Result {
+  return sh(join(ws, 'node_modules', '.bin', 'nx'), args, {
+    cwd: ws,
+    env: { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true' },
+  });
+}
+
+export function mustNx(ws: string, args: string[], env: NodeJS.ProcessEnv = process.env): Result {
+  const r = nx(ws, args, env);
+  if (r.code !== 0)
+    throw new Error(`nx ${args.join(' ')} failed (exit ${r.code}):\n${r.output.slice(-8000)}`);
+  return r;
+}
+
+export function gitCommitAll(ws: string, message: string): string {
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 'e2e',
+    GIT_AUTHOR_EMAIL: 'e2e@example.com',
+    GIT_COMMITTER_NAME: 'e2e',
+    GIT_COMMITTER_EMAIL: 'e2e@example.com',
+  };
+  if (!existsSync(join(ws, '.git'))) must('git', ['init', '-q', '-b', 'main'], { cwd: ws });
+  must('git', ['add', '-A'], { cwd: ws, env });
+  must('git', ['commit', '-q', '-m', message], { cwd: ws, env });
+  return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: ws,
+    encoding: 'utf8',
+  }).trim();
+}
+
+export function writeFile(ws: string, path: string, content: string): void {
+  mkdirSync(join(ws, path, '..'), { recursive: true });
+  writeFileSync(join(ws, path), content);
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`Timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export async function getJson(url: string): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The main job on the embedded default (the "local" profile): a new Nx workspace in a temp
+# folder, the plugin installed from its tarball, an app generated, built, pushed to the local
+# registry and deployed to this machine; then a new commit is deployed and rolled back.
+# Works on a fresh clone: installs what it needs (tools/env/up.sh, npm ci).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+APP=${DEMO_APP:-demo}
+export BACKEND_PORT=${DEMO_BACKEND_PORT:-18080}
+export FRONTEND_PORT=${DEMO_FRONTEND_PORT:-15173}
+WORK=${DEMO_DIR:-$(mktemp -d /tmp/conveyor-demo-XXXXXX)}
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+if [ ! -x node_modules/.bin/nx ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  step "npm ci"
+  npm ci --no-audit --no-fund
+fi
+step "Test environment: container engine, local registry, base images"
+bash tools/env/up.sh
+# shellcheck disable=SC1091
+source "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}/env.sh"
+export LOCAL_REGISTRY_URL=$CONVEYOR_TEST_REGISTRY LOCAL_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND
+export LOCAL_DEPLOY_PATH=$WORK/server REGISTRY_NS=demo NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
+BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
+
+step "Build and pack @conveyor/plugin"
+npx nx run plugin:build --outputStyle=static >/dev/null
+rm -f "$WORK"/*.tgz
+npm pack --silent --pack-destination "$WORK" dist/packages/plugin >/dev/null
+TARBALL=$(ls "$WORK"/conveyor-plugin-*.tgz)
+
+step "New Nx workspace in $WORK/ws"
+(cd "$WORK" && npx -y create-nx-workspace@23.2.1 ws --preset=apps --nxCloud=skip --interactive=false --packageManager=npm --skipGit >/dev/null)
+cd "$WORK/ws"
+npm install --silent --no-audit --no-fund --save-dev "$TARBALL"
+
+step "nx g @conveyor/plugin:app $APP --frontend=react-vite"
+npx nx g @conveyor/plugin:app "$APP" --frontend=react-vite --no-interactive
+git init -q -b main && git add -A && git -c user.name=demo -c user.email=demo@example.com commit -qm "$APP"
+
+step "nx run-many -t lint test build"
+npx nx run-many -t lint test build --outputStyle=static
+
+show() {
+  printf '\nbackend:  http://127.0.0.1:%s/metrics\nfrontend: http://127.0.0.1:%s/\n' "$BACKEND_PORT" "$FRONTEND_PORT"
+  curl -fsS "http://127.0.0.1:$BACKEND_PORT/metrics"; echo
+}
+
+step "build-push + deploy (profile local) of $(git rev-parse --short HEAD)"
+npx nx run "$APP:build-push" "${BUILD_ARGS[@]}" --outputStyle=static
+npx nx run "$APP:deploy" --outputStyle=static
+show
+
+step "A new commit (backend change), build-push (frontend re-tagged, not rebuilt) and deploy"
+sed -i "s/ok: true,/ok: true, release: 'v2',/" "apps/$APP/backend/src/app.ts"
+grep -q "release: 'v2'" "apps/$APP/backend/src/app.ts"
+git commit -qam "v2" && git rev-parse --short HEAD
+npx nx run "$APP:build-push" "${BUILD_ARGS[@]}" --outputStyle=static
+npx nx run "$APP:deploy" --outputStyle=static
+show
+
+step "Rollback to the previous release"
+npx nx run "$APP:rollback" --outputStyle=static
+show
+
+step "Release history on the (local) server"
+cat "$LOCAL_DEPLOY_PATH/$APP/.conveyor/releases.log"
+printf '\nThe app keeps running. Stop it: (cd %s && %s down)\n' "$LOCAL_DEPLOY_PATH/$APP" "$LOCAL_COMPOSE_COMMAND"
