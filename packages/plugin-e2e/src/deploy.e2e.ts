@@ -2,6 +2,7 @@
  * Issue: deploys. Real sshd + ansible-playbook + engine + registry; a local HTTP receiver stands
  * in for Telegram's Bot API (reached through TELEGRAM_API_URL).
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
@@ -18,7 +19,6 @@ import {
   Result,
   sh,
   testEnv,
-  writeFile,
 } from './utils';
 
 const env = testEnv();
@@ -238,7 +238,6 @@ describe('deploy and rollback over real SSH with Ansible', () => {
 
     setTimeout(() => sh('rm', ['-rf', lock]), 3000);
     const waited = await new Promise<Result>((resolve) => {
-      const { spawn } = require('node:child_process') as typeof import('node:child_process');
       const child = spawn(
         join(ws, 'node_modules/.bin/nx'),
         [
