@@ -5,7 +5,6 @@
 # Works on a fresh clone: installs what it needs (tools/env/up.sh, npm ci).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 APP=${DEMO_APP:-demo}
 export BACKEND_PORT=${DEMO_BACKEND_PORT:-18080}
 export FRONTEND_PORT=${DEMO_FRONTEND_PORT:-15173}

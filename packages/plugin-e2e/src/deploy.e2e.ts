@@ -9,7 +9,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
-  E2E_DIR,
+  e2eDir,
   getJson,
   gitCommitAll,
   must,
@@ -23,7 +23,7 @@ import {
 
 const env = testEnv();
 const ns = `dep${Date.now().toString(36)}`;
-const server = mkdtempSync(join(E2E_DIR, 'server-'));
+const server = mkdtempSync(join(e2eDir(), 'server-'));
 const backendPort = 19000 + Math.floor(Math.random() * 400) * 2;
 const frontendPort = backendPort + 1;
 const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
@@ -282,7 +282,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       expect(refused({ STAGING_SSH_PORT: '1' })).toContain('is unreachable over SSH');
     });
     it('SSH auth refused', () => {
-      const other = join(mkdtempSync(join(E2E_DIR, 'key-')), 'id');
+      const other = join(mkdtempSync(join(e2eDir(), 'key-')), 'id');
       must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
       expect(
         refused({ SSH_KEY_B64: Buffer.from(readFileSync(other, 'utf8')).toString('base64') }),

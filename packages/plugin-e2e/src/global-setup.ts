@@ -2,13 +2,15 @@
  * Once per e2e run: build and pack the plugin, then make the template workspace a user
  * would have: create-nx-workspace, then `npm install` of the packed plugin. Tests copy it.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { E2E_DIR, must, REPO_ROOT, TEMPLATE_WORKSPACE } from './utils';
+import { must, REPO_ROOT } from './utils';
 
 export default async function globalSetup(): Promise<void> {
-  rmSync(E2E_DIR, { recursive: true, force: true });
-  mkdirSync(E2E_DIR, { recursive: true });
+  const E2E_DIR = mkdtempSync(join(tmpdir(), 'conveyor-e2e-'));
+  process.env['CONVEYOR_E2E_DIR'] = E2E_DIR;
+  const TEMPLATE_WORKSPACE = join(E2E_DIR, 'template');
   must('npx', ['nx', 'run', 'plugin:build', '--skip-nx-cache'], {
     cwd: REPO_ROOT,
     env: { ...process.env, NX_DAEMON: 'false', NX_TUI: 'false' },

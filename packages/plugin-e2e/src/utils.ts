@@ -1,12 +1,19 @@
 /** Helpers for e2e tests: real Nx workspaces in temp folders, real commands, the provisioned test environment. */
 import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
-export const E2E_DIR = process.env['CONVEYOR_E2E_DIR'] ?? join(tmpdir(), 'conveyor-e2e');
-export const TEMPLATE_WORKSPACE = join(E2E_DIR, 'template');
+/** Set by global setup to a fresh folder per run, so concurrent runs never share workspaces. */
+export function e2eDir(): string {
+  const dir = process.env['CONVEYOR_E2E_DIR'];
+  if (!dir)
+    throw new Error(
+      'CONVEYOR_E2E_DIR is not set: run the e2e tests through jest -c packages/plugin-e2e/jest.config.ts.',
+    );
+  return dir;
+}
+export const templateWorkspace = () => join(e2eDir(), 'template');
 export const ENV_FILE = join(process.env['CONVEYOR_ENV_DIR'] ?? '/var/tmp/conveyor-env', 'env.sh');
 
 /** Variables written by tools/env/up.sh (container engine, registry, ssh test host). */
@@ -61,8 +68,8 @@ export function must(
 
 /** A fresh copy of the template workspace (create-nx-workspace + the plugin tarball), made by global setup. */
 export function newWorkspace(name: string): string {
-  const dir = mkdtempSync(join(E2E_DIR, `${name}-`));
-  cpSync(TEMPLATE_WORKSPACE, dir, { recursive: true, verbatimSymlinks: true });
+  const dir = mkdtempSync(join(e2eDir(), `${name}-`));
+  cpSync(templateWorkspace(), dir, { recursive: true, verbatimSymlinks: true });
   return dir;
 }
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# npm run bench:build — build-push of one app, side by side in one run:
+#   first run; second run at the same commit (Nx cache); a commit touching only the frontend;
+#   and a naive baseline for that same change that rebuilds and pushes every image.
+# shellcheck source=tools/bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+bench_setup
+REGISTRY_NS=bench$(date +%s)
+export REGISTRY_NS
+BP=(npx nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)
+
+first=$(timed "${BP[@]}")
+cached=$(timed "${BP[@]}")
+commit_frontend_change one
+one=$(timed "${BP[@]}")
+
+# Naive baseline: the same frontend-only change, every image built by the engine (its own layer
+# cache allowed) and pushed, as a plain build-and-push script would.
+commit_frontend_change naive
+naive_push() {
+  local tag ctx ref engine=$CONVEYOR_CONTAINER_ENGINE
+  tag=$(git rev-parse --short HEAD)
+  npx nx run-many -t build -p shop-backend shop-frontend --outputStyle=static
+  npx nx run shop-backend:metrics-inject --outputStyle=static
+  ctx=$(mktemp -d)
+  mkdir -p "$ctx/backend" "$ctx/frontend"
+  cp dist/apps/shop/backend/main.js dist/apps/shop/backend/build-info.json "$ctx/backend/"
+  cp -r dist/apps/shop/frontend "$ctx/frontend/html" && cp apps/shop/frontend/nginx.conf "$ctx/frontend/"
+  for c in backend frontend; do
+    ref=$LOCAL_REGISTRY_URL/$REGISTRY_NS/shop_$c:$tag
+    "$engine" build -q -f "apps/shop/$c/Dockerfile" --build-arg NODE_IMAGE="$CONVEYOR_NODE_IMAGE" \
+      --build-arg WEB_IMAGE="$CONVEYOR_WEB_IMAGE" -t "$ref" "$ctx/$c"
+    "$engine" push -q "$ref"
+  done
+  rm -rf "$ctx"
+}
+naive=$(timed naive_push)
+
+printf '\nbuild-push of one app (backend + frontend images), %s, %s\n\n' "$CONVEYOR_CONTAINER_ENGINE" "$(nproc) cores"
+printf '| run | seconds | vs first | \n|---|---:|---:|\n'
+printf '| first build-push (cold) | %.2f | 1.0x |\n' "$first"
+printf '| same commit again (Nx cache) | %.2f | %sx faster |\n' "$cached" "$(ratio "$first" "$cached")"
+printf '| commit touching only the frontend | %.2f | %sx faster |\n' "$one" "$(ratio "$first" "$one")"
+printf '| naive: rebuild + push every image, same change | %.2f | %sx faster |\n' "$naive" "$(ratio "$first" "$naive")"
+printf '\nunchanged commit vs first: %sx (target >= 20x)\n' "$(ratio "$first" "$cached")"
+printf 'one-service change vs naive baseline: %sx (target >= 2x)\n' "$(ratio "$naive" "$one")"
+rm -rf "$BENCH"

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2034  # BUILD_ARGS, WS are used by the scripts that source this file
+# Shared by the benchmarks: environment, a fresh workspace with the packed plugin and one app.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+bench_setup() {
+  cd "$REPO"
+  if [ ! -x node_modules/.bin/nx ]; then npm ci --no-audit --no-fund; fi
+  bash tools/env/up.sh >/dev/null
+  # shellcheck disable=SC1091
+  source "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}/env.sh"
+  export NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
+  BENCH=$(mktemp -d /tmp/conveyor-bench-XXXXXX)
+  npx nx run plugin:build --outputStyle=static >/dev/null
+  npm pack --silent --pack-destination "$BENCH" dist/packages/plugin >/dev/null
+  (cd "$BENCH" && npx -y create-nx-workspace@23.2.1 ws --preset=apps --nxCloud=skip --interactive=false --packageManager=npm --skipGit >/dev/null)
+  WS=$BENCH/ws
+  cd "$WS"
+  npm install --silent --no-audit --no-fund --save-dev "$BENCH"/conveyor-plugin-*.tgz
+  npx nx g @conveyor/plugin:app shop --no-interactive >/dev/null
+  git init -q -b main && git add -A && git -c user.name=b -c user.email=b@example.com commit -qm shop
+  BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
+  export LOCAL_REGISTRY_URL=$CONVEYOR_TEST_REGISTRY
+}
+
+commit_frontend_change() {
+  echo "/* $1 */" >> apps/shop/frontend/src/styles.css
+  git -c user.name=b -c user.email=b@example.com commit -qam "$1"
+}
+
+# seconds (3 decimals) a command takes; its output goes to $BENCH/last.log
+timed() {
+  local start end
+  start=$(date +%s.%N)
+  "$@" >"$BENCH/last.log" 2>&1 || { cat "$BENCH/last.log"; return 1; }
+  end=$(date +%s.%N)
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }

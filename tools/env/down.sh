@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Stops what tools/env/up.sh started (registries, sshd, the Podman API
+# service), by their pid files. Leaves packages, images, keys and registry data.
+# Idempotent.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib/common.sh
+. "$HERE/lib/common.sh"
+
+if [[ ! -d "$STATE" ]]; then
+  echo "Nothing to stop: $STATE does not exist."
+  exit 0
+fi
+
+exec 9>"$STATE/up.lock"
+flock -w 120 9 || die "an up.sh is running (it holds $STATE/up.lock): try again when it ends"
+
+log "stopping the Conveyor test environment ($STATE)"
+stop_pid "registry 127.0.0.1:5055" "$STATE/registry/registry.pid" "$STATE/registry/config.yml"
+stop_pid "registry+auth 127.0.0.1:5056" "$STATE/registry-auth/registry.pid" "$STATE/registry-auth/config.yml"
+stop_pid "sshd 127.0.0.1:2222" "$STATE/sshd/sshd.pid" "$STATE/sshd/sshd_config"
+stop_pid "podman API $PODMAN_SOCK" "$STATE/podman.pid" "system service"
+# Running containers are not stopped: list them with `podman ps`.
+echo "Stopped. Start again: bash $HERE/up.sh"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Writes $STATE/env.sh for scripts and tests to `source`. Sourced by up.sh.
+# shellcheck disable=SC2034 # variables here are used by the scripts that source this file
+
+ENV_FILE="$STATE/env.sh"
+
+# _export NAME VALUE: prints a single-quoted export line.
+_export() {
+  local value="${2//\'/\'\\\'\'}"
+  printf "export %s='%s'\n" "$1" "$value"
+}
+
+write_env_file() {
+  local tmp="$ENV_FILE.tmp"
+  {
+    printf '# Written by conveyor tools/env/up.sh on %s. Source it: . %s\n' "$(date -Is)" "$ENV_FILE"
+    _export CONVEYOR_ENV_DIR "$STATE"
+    _export CONVEYOR_CONTAINER_ENGINE "$ENGINE"
+    if [[ "$ENGINE" == podman ]]; then
+      _export DOCKER_HOST "$PODMAN_DOCKER_HOST"
+    fi
+    _export CONVEYOR_COMPOSE_COMMAND "$COMPOSE_CMD"
+    _export CONVEYOR_TEST_REGISTRY "localhost:$REGISTRY_PORT"
+    _export CONVEYOR_TEST_AUTH_REGISTRY "localhost:$AUTH_REGISTRY_PORT"
+    _export CONVEYOR_TEST_AUTH_REGISTRY_USER "$AUTH_REGISTRY_USER"
+    _export CONVEYOR_TEST_AUTH_REGISTRY_PASSWORD_FILE "$AUTH_REGISTRY_PASSWORD_FILE"
+    _export CONVEYOR_NODE_IMAGE "$NODE_IMAGE"
+    _export CONVEYOR_WEB_IMAGE "$WEB_IMAGE"
+    _export CONVEYOR_TEST_SSH_HOST "$SSHD_HOST"
+    _export CONVEYOR_TEST_SSH_PORT "$SSHD_PORT"
+    _export CONVEYOR_TEST_SSH_USER root
+    _export CONVEYOR_TEST_SSH_KEY "$SSH_KEY"
+    _export CONVEYOR_TEST_SSH_KNOWN_HOSTS "$SSH_KNOWN_HOSTS"
+  } >"$tmp"
+  mv "$tmp" "$ENV_FILE"
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Two local registries (CNCF distribution 2.8, Debian's docker-registry):
+#   127.0.0.1:5055  no auth      ($STATE/registry)
+#   127.0.0.1:5056  htpasswd     ($STATE/registry-auth, user conveyor)
+# Sourced by up.sh.
+# shellcheck disable=SC2034 # variables here are used by the scripts that source this file
+
+REGISTRY_PORT=5055
+AUTH_REGISTRY_PORT=5056
+REGISTRY_DIR="$STATE/registry"
+AUTH_REGISTRY_DIR="$STATE/registry-auth"
+AUTH_REGISTRY_USER=conveyor
+AUTH_REGISTRY_PASSWORD_FILE="$AUTH_REGISTRY_DIR/password"
+REGISTRIES_CONF=/etc/containers/registries.conf.d/conveyor-local.conf
+
+_random_hex() { od -An -tx1 -N"${1:-16}" /dev/urandom | tr -d ' \n'; }
+
+# _registry_config DIR PORT [HTPASSWD]: writes DIR/config.yml once.
+_registry_config() {
+  local dir="$1" port="$2" htpasswd="${3:-}"
+  mkdir -p "$dir/storage"
+  [[ -s "$dir/config.yml" ]] && return 0
+  {
+    cat <<YAML
+version: 0.1
+log:
+  level: info
+  fields:
+    service: conveyor-registry-$port
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: $(_random_hex 16)
+YAML
+    if [[ -n "$htpasswd" ]]; then
+      cat <<YAML
+auth:
+  htpasswd:
+    realm: conveyor-test-registry
+    path: $htpasswd
+YAML
+    fi
+  } >"$dir/config.yml"
+}
+
+_auth_registry_credentials() {
+  mkdir -p "$AUTH_REGISTRY_DIR"
+  chmod 0700 "$AUTH_REGISTRY_DIR"
+  if [[ ! -s "$AUTH_REGISTRY_PASSWORD_FILE" ]]; then
+    (
+      umask 077
+      printf '%s' "$(_random_hex 16)" >"$AUTH_REGISTRY_PASSWORD_FILE"
+    )
+    rm -f "$AUTH_REGISTRY_DIR/htpasswd"
+    info "generated a password for $AUTH_REGISTRY_USER in $AUTH_REGISTRY_PASSWORD_FILE"
+  fi
+  chmod 0600 "$AUTH_REGISTRY_PASSWORD_FILE"
+  if [[ ! -s "$AUTH_REGISTRY_DIR/htpasswd" ]]; then
+    # -i reads the password from stdin: it never appears in argv.
+    htpasswd -iBc "$AUTH_REGISTRY_DIR/htpasswd" "$AUTH_REGISTRY_USER" <"$AUTH_REGISTRY_PASSWORD_FILE" 2>/dev/null ||
+      die "htpasswd failed for $AUTH_REGISTRY_DIR/htpasswd"
+    chmod 0600 "$AUTH_REGISTRY_DIR/htpasswd"
+  fi
+}
+
+_registry_open_ok() { http_is 200 "http://127.0.0.1:$REGISTRY_PORT/v2/"; }
+
+_registry_auth_ok() {
+  http_is 401 "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/" || return 1
+  # The credentials go to curl through a config on stdin, not argv.
+  [[ "$(printf 'user = "%s:%s"\n' "$AUTH_REGISTRY_USER" "$(<"$AUTH_REGISTRY_PASSWORD_FILE")" |
+    curl -s -o /dev/null -w '%{http_code}' --max-time 3 -K - "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/" || true)" == 200 ]]
+}
+
+# _ensure_registry LABEL DIR PORT CHECKFN
+_ensure_registry() {
+  local label="$1" dir="$2" port="$3" check="$4" status
+  local pidfile="$dir/registry.pid" logfile="$dir/registry.log"
+  if "$check"; then
+    if pid_alive "$pidfile" "$dir/config.yml"; then
+      status="already running (pid $(<"$pidfile"))"
+    else
+      status="already answering (not started by up.sh)"
+    fi
+  else
+    stop_pid "$label" "$pidfile" "$dir/config.yml" >/dev/null
+    start_bg "$pidfile" "$logfile" docker-registry serve "$dir/config.yml" ||
+      fail "$label" "$logfile" "did not start"
+    wait_until 20 "$check" || {
+      stop_pid "$label" "$pidfile" "$dir/config.yml" >/dev/null
+      fail "$label" "$logfile" "does not answer on http://127.0.0.1:$port/v2/"
+    }
+    status="started (pid $(<"$pidfile"))"
+  fi
+  info "$label 127.0.0.1:$port: $status"
+  summary "$label" "http://127.0.0.1:$port/v2/ $status"
+}
+
+_write_registries_conf() {
+  local want
+  want="$(
+    cat <<CONF
+# Managed by conveyor tools/env/up.sh: the local test registries speak plain HTTP.
+[[registry]]
+location = "localhost:$REGISTRY_PORT"
+insecure = true
+
+[[registry]]
+location = "127.0.0.1:$REGISTRY_PORT"
+insecure = true
+
+[[registry]]
+location = "localhost:$AUTH_REGISTRY_PORT"
+insecure = true
+
+[[registry]]
+location = "127.0.0.1:$AUTH_REGISTRY_PORT"
+insecure = true
+CONF
+  )"
+  [[ -f "$REGISTRIES_CONF" && "$(<"$REGISTRIES_CONF")" == "$want" ]] && return 0
+  mkdir -p "$(dirname "$REGISTRIES_CONF")"
+  printf '%s\n' "$want" >"$REGISTRIES_CONF"
+  info "wrote $REGISTRIES_CONF (ports $REGISTRY_PORT and $AUTH_REGISTRY_PORT insecure)"
+}
+
+setup_registries() {
+  log "registries"
+  apt_install docker-registry apache2-utils curl
+  _write_registries_conf
+  _registry_config "$REGISTRY_DIR" "$REGISTRY_PORT"
+  _auth_registry_credentials
+  _registry_config "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" "$AUTH_REGISTRY_DIR/htpasswd"
+  _ensure_registry registry "$REGISTRY_DIR" "$REGISTRY_PORT" _registry_open_ok
+  _ensure_registry auth-registry "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" _registry_auth_ok
+}
