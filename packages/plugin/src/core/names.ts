@@ -31,6 +31,8 @@ export const APP_ENV = {
   registryUrl: 'REGISTRY_URL',
   registryNs: 'REGISTRY_NS',
   port: 'PORT',
+  /** Set by the deploy on the host (.env): when this release went live, ISO 8601. */
+  deployedAt: 'CONVEYOR_DEPLOYED_AT',
 } as const;
 
 /** Every variable the plugin reads, with the one-line meaning written to env.example. */
