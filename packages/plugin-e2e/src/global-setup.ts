@@ -2,14 +2,14 @@
  * Once per e2e run: build and pack the plugin, then make the template workspace a user
  * would have: create-nx-workspace, then `npm install` of the packed plugin. Tests copy it.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { must, REPO_ROOT } from './utils';
+import { must, REPO_ROOT, runPointer } from './utils';
 
 export default async function globalSetup(): Promise<void> {
   const E2E_DIR = mkdtempSync(join(tmpdir(), 'conveyor-e2e-'));
-  process.env['CONVEYOR_E2E_DIR'] = E2E_DIR;
+  writeFileSync(runPointer(process.pid), E2E_DIR);
   const TEMPLATE_WORKSPACE = join(E2E_DIR, 'template');
   must('npx', ['nx', 'run', 'plugin:build', '--skip-nx-cache'], {
     cwd: REPO_ROOT,

@@ -1,17 +1,22 @@
 /** Helpers for e2e tests: real Nx workspaces in temp folders, real commands, the provisioned test environment. */
 import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
-/** Set by global setup to a fresh folder per run, so concurrent runs never share workspaces. */
+/**
+ * A fresh folder per run, made by global setup and found through a file named after the jest
+ * process (tests run in it with --runInBand, or in its workers), so concurrent runs never meet.
+ */
+export const runPointer = (pid: number) => join(tmpdir(), `conveyor-e2e-run-${pid}`);
 export function e2eDir(): string {
-  const dir = process.env['CONVEYOR_E2E_DIR'];
-  if (!dir)
-    throw new Error(
-      'CONVEYOR_E2E_DIR is not set: run the e2e tests through jest -c packages/plugin-e2e/jest.config.ts.',
-    );
-  return dir;
+  for (const pid of [process.pid, process.ppid]) {
+    if (existsSync(runPointer(pid))) return readFileSync(runPointer(pid), 'utf8').trim();
+  }
+  throw new Error(
+    'No e2e run folder: run the e2e tests through jest -c packages/plugin-e2e/jest.config.ts.',
+  );
 }
 export const templateWorkspace = () => join(e2eDir(), 'template');
 export const ENV_FILE = join(process.env['CONVEYOR_ENV_DIR'] ?? '/var/tmp/conveyor-env', 'env.sh');
