@@ -86,7 +86,21 @@ describe('app generator in a real workspace', () => {
     const ws = newWorkspace('app-bad');
     const before = sh(
       'find',
-      ['.', '-path', './node_modules', '-prune', '-o', '-type', 'f', '-print'],
+      [
+        '.',
+        '(',
+        '-path',
+        './node_modules',
+        '-o',
+        '-path',
+        './.nx',
+        ')',
+        '-prune',
+        '-o',
+        '-type',
+        'f',
+        '-print',
+      ],
       { cwd: ws },
     ).stdout;
     for (const [args, message] of [
@@ -102,9 +116,27 @@ describe('app generator in a real workspace', () => {
     const dry = mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--dry-run', '--no-interactive']);
     expect(dry.output).toContain('apps/shop/docker-compose.staging.yml');
     expect(
-      sh('find', ['.', '-path', './node_modules', '-prune', '-o', '-type', 'f', '-print'], {
-        cwd: ws,
-      }).stdout,
+      sh(
+        'find',
+        [
+          '.',
+          '(',
+          '-path',
+          './node_modules',
+          '-o',
+          '-path',
+          './.nx',
+          ')',
+          '-prune',
+          '-o',
+          '-type',
+          'f',
+          '-print',
+        ],
+        {
+          cwd: ws,
+        },
+      ).stdout,
     ).toBe(before);
 
     mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--skipInstall', '--no-interactive']);

@@ -1,4 +1,12 @@
-import { buildCommand, loginCommand, ociLabels, parseEngine, pushCommand } from './engine';
+import {
+  buildArgsFor,
+  buildCommand,
+  declaredBuildArgs,
+  loginCommand,
+  ociLabels,
+  parseEngine,
+  pushCommand,
+} from './engine';
 
 describe('engine commands', () => {
   it('logs in with the password on stdin, never in argv', () => {
@@ -61,5 +69,18 @@ describe('engine commands', () => {
     expect(() => parseEngine('containerd', 'CONVEYOR_CONTAINER_ENGINE')).toThrow(
       'CONVEYOR_CONTAINER_ENGINE must be "docker" or "podman" (or unset to detect), got "containerd".',
     );
+  });
+});
+
+describe('build args per Dockerfile', () => {
+  const dockerfile =
+    'ARG NODE_IMAGE=node:20-alpine\nFROM ${NODE_IMAGE}\n  arg EXTRA\nCOPY main.js .\n';
+  it('finds declared args', () => {
+    expect([...declaredBuildArgs(dockerfile)].sort()).toEqual(['EXTRA', 'NODE_IMAGE']);
+  });
+  it('drops args the Dockerfile does not declare', () => {
+    expect(buildArgsFor(dockerfile, { NODE_IMAGE: 'n', WEB_IMAGE: 'w' })).toEqual({
+      NODE_IMAGE: 'n',
+    });
   });
 });

@@ -77,3 +77,19 @@ export function ociLabels(input: {
   if (input.source) labels['org.opencontainers.image.source'] = input.source;
   return labels;
 }
+
+/** Build args a Dockerfile declares (`ARG NAME[=default]`); others would not reach the build. */
+export function declaredBuildArgs(dockerfile: string): Set<string> {
+  const names = new Set<string>();
+  for (const m of dockerfile.matchAll(/^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)/gim)) names.add(m[1]);
+  return names;
+}
+
+/** Keeps the build args this Dockerfile uses, so an arg of another image never changes this one's hash. */
+export function buildArgsFor(
+  dockerfile: string,
+  args: Record<string, string>,
+): Record<string, string> {
+  const declared = declaredBuildArgs(dockerfile);
+  return Object.fromEntries(Object.entries(args).filter(([k]) => declared.has(k)));
+}

@@ -108,7 +108,8 @@ export default async function buildPush(
           `${spec.dockerfile} does not exist (images[].dockerfile of ${app}:build-push).`,
         );
       }
-      const hash = contentHash({ dockerfile, files: readTree(contextDir), buildArgs });
+      const args = buildArgsFor(dockerfile, buildArgs);
+      const hash = contentHash({ dockerfile, files: readTree(contextDir), buildArgs: args });
       const plan = planImage({
         spec,
         app,
@@ -117,30 +118,20 @@ export default async function buildPush(
         tag,
         hash,
       });
+      const build: BuildContext = {
+        engine,
+        buildArgs: args,
+        tag,
+        gitSha,
+        source,
+        app,
+        dockerfilePath,
+        contextDir,
+        secrets,
+      };
       pushed[spec.component] = push
-        ? await reuseOrBuildAndPush(plan, {
-            engine,
-            client,
-            buildArgs,
-            tag,
-            gitSha,
-            source,
-            app,
-            dockerfilePath,
-            contextDir,
-            secrets,
-          })
-        : await buildOnly(plan, {
-            engine,
-            buildArgs,
-            tag,
-            gitSha,
-            source,
-            app,
-            dockerfilePath,
-            contextDir,
-            secrets,
-          });
+        ? await reuseOrBuildAndPush(plan, { ...build, client })
+        : await buildOnly(plan, build);
     }
 
     const record: PushRecord = {

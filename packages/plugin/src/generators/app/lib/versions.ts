@@ -4,6 +4,8 @@
  */
 export const backendDependencies = {
   fastify: '5.12.8',
+  // The /metrics Prometheus format; 15.x supports Node 20 and bundles with esbuild.
+  'prom-client': '15.1.3',
 };
 
 export const frontendDependencies = {
