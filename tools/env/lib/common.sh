@@ -4,6 +4,7 @@
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
 CONVEYOR_ENV_DIR="${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}"
+[[ "$CONVEYOR_ENV_DIR" == /* ]] || CONVEYOR_ENV_DIR="$PWD/$CONVEYOR_ENV_DIR"
 STATE="$CONVEYOR_ENV_DIR"
 PODMAN_SOCK_DIR=/run/podman
 PODMAN_SOCK="$PODMAN_SOCK_DIR/podman.sock"
@@ -85,16 +86,13 @@ _block_service_starts() {
   fi
 }
 
-# pkg_installed PKG: true if the Debian package is installed.
-pkg_installed() {
-  [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" == installed ]]
-}
-
 # apt_install PKG...: installs the packages that are not installed yet.
 apt_install() {
-  local missing=() p
+  local missing=() p installed
+  # One dpkg-query for all packages: "name=status " each.
+  installed=" $(dpkg-query -W -f='${Package}=${db:Status-Status} ' "$@" 2>/dev/null || true)"
   for p in "$@"; do
-    pkg_installed "$p" || missing+=("$p")
+    [[ "$installed" == *" $p=installed "* ]] || missing+=("$p")
   done
   ((${#missing[@]} == 0)) && return 0
   [[ "$(id -u)" == 0 ]] || die "installing packages needs root (missing: ${missing[*]})"
@@ -102,11 +100,11 @@ apt_install() {
   local aptlog="$STATE/apt.log"
   if [[ "$APT_UPDATED" == 0 ]]; then
     info "apt-get update"
-    apt-get update >>"$aptlog" 2>&1 || fail apt "$aptlog" "apt-get update failed"
+    apt-get -o DPkg::Lock::Timeout=300 update >>"$aptlog" 2>&1 || fail apt "$aptlog" "apt-get update failed"
     APT_UPDATED=1
   fi
   info "apt-get install ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1 ||
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1 ||
     fail apt "$aptlog" "apt-get install failed: ${missing[*]}"
   _remove_policy_rc
 }
@@ -145,7 +143,7 @@ start_bg() {
   printf '\n--- %s start: %s\n' "$(date -Is)" "$*" >>"$logfile"
   # shellcheck disable=SC2016 # $$ / $@ are for the inner shell
   # 9>&-: the child must not inherit up.sh's lock (it would hold it forever).
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
+  setsid nohup bash -c 'cd /; echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >>"$logfile" 2>&1 </dev/null 9>&- &
   disown || true
   local _
   for _ in {1..50}; do
@@ -176,12 +174,40 @@ stop_pid() {
   info "$name: stopped (pid $pid)"
 }
 
+# child_pids PID: the pids whose parent is PID.
+child_pids() {
+  local stat rest ppid
+  for stat in /proc/[0-9]*/stat; do
+    rest="$(cat "$stat" 2>/dev/null)" || continue
+    rest="${rest##*) }"
+    # "STATE PPID ...": field 2 after the command name is the parent pid.
+    read -r _ ppid _ <<<"$rest"
+    if [[ "$ppid" == "$1" ]]; then
+      stat="${stat#/proc/}"
+      echo "${stat%/stat}"
+    fi
+  done
+}
+
 # wait_until SECONDS CMD...: retries CMD every 0.25 s until it succeeds.
 wait_until() {
   local timeout="$1" deadline
   shift
   deadline=$((SECONDS + timeout))
   until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.25
+  done
+}
+
+# wait_ready PIDFILE SECONDS CMD...: like wait_until, but gives up at once when
+# the process in PIDFILE has exited (returns 2 then).
+wait_ready() {
+  local pidfile="$1" timeout="$2" deadline
+  shift 2
+  deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    pid_alive "$pidfile" || return 2
     ((SECONDS < deadline)) || return 1
     sleep 0.25
   done

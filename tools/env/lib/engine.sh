@@ -83,7 +83,7 @@ _start_podman_service() {
   rm -f "$PODMAN_SOCK"
   start_bg "$PODMAN_PIDFILE" "$PODMAN_LOG" podman system service --time=0 "unix://$PODMAN_SOCK" ||
     fail podman "$PODMAN_LOG" "the API service did not start"
-  wait_until 30 podman_api_ok ||
+  wait_ready "$PODMAN_PIDFILE" 30 podman_api_ok ||
     fail podman "$PODMAN_LOG" "the API at $PODMAN_SOCK does not answer (DOCKER_HOST=$PODMAN_DOCKER_HOST docker version)"
 }
 

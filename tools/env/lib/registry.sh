@@ -88,9 +88,13 @@ _ensure_registry() {
     fi
   else
     stop_pid "$label" "$pidfile" "$dir/config.yml" >/dev/null
+    if [[ "$(http_code "http://127.0.0.1:$port/v2/")" != 000 ]]; then
+      fail "$label" "$logfile" "127.0.0.1:$port is taken by another server that does not answer as expected" \
+        "(a registry of another CONVEYOR_ENV_DIR? stop it with its down.sh)"
+    fi
     start_bg "$pidfile" "$logfile" docker-registry serve "$dir/config.yml" ||
       fail "$label" "$logfile" "did not start"
-    wait_until 20 "$check" || {
+    wait_ready "$pidfile" 20 "$check" || {
       stop_pid "$label" "$pidfile" "$dir/config.yml" >/dev/null
       fail "$label" "$logfile" "does not answer on http://127.0.0.1:$port/v2/"
     }

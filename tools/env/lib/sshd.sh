@@ -12,6 +12,7 @@ SSH_KNOWN_HOSTS="$SSH_DIR/known_hosts"
 SSHD_CONFIG="$SSHD_DIR/sshd_config"
 SSHD_PIDFILE="$SSHD_DIR/sshd.pid"
 SSHD_LOG="$SSHD_DIR/sshd.log"
+SSHD_STARTED=0
 
 # ssh_test CMD...: runs CMD on the test host with the generated key.
 ssh_test() {
@@ -92,7 +93,7 @@ setup_sshd() {
     stop_pid sshd "$SSHD_PIDFILE" "$SSHD_CONFIG" >/dev/null
     start_bg "$SSHD_PIDFILE" "$SSHD_LOG" /usr/sbin/sshd -D -e -f "$SSHD_CONFIG" ||
       fail sshd "$SSHD_LOG" "did not start"
-    wait_until 15 ssh_test true || fail sshd "$SSHD_LOG" "ssh root@$SSHD_HOST -p $SSHD_PORT with $SSH_KEY fails"
+    wait_ready "$SSHD_PIDFILE" 15 ssh_test true || fail sshd "$SSHD_LOG" "ssh root@$SSHD_HOST -p $SSHD_PORT with $SSH_KEY fails"
     local out
     # shellcheck disable=SC2016 # $DOCKER_HOST expands on the test host
     out="$(ssh_test 'echo "DOCKER_HOST=${DOCKER_HOST:-}"; '"$COMPOSE_CMD"' version --short' 2>&1)" ||
@@ -103,6 +104,7 @@ setup_sshd() {
     if [[ "$ENGINE" == podman && "$out" != *"DOCKER_HOST=$PODMAN_DOCKER_HOST"* ]]; then
       fail sshd "$SSHD_LOG" "ssh sessions do not get DOCKER_HOST=$PODMAN_DOCKER_HOST"
     fi
+    SSHD_STARTED=1
     status="started (pid $(<"$SSHD_PIDFILE"))"
     info "over ssh: $(printf '%s' "$out" | tr '\n' ' ')"
   fi

@@ -1,7 +1,14 @@
 import { ExecutorContext, logger } from '@nx/devkit';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildCommand, Engine, loginCommand, ociLabels, pushCommand } from '../../core/engine';
+import {
+  buildArgsFor,
+  buildCommand,
+  Engine,
+  loginCommand,
+  ociLabels,
+  pushCommand,
+} from '../../core/engine';
 import { contentHash } from '../../core/hash';
 import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/names';
 import { loadProfile } from '../../core/profile';
