@@ -17,15 +17,17 @@ exec 9>"$STATE/up.lock"
 flock -w 120 9 || die "an up.sh is running (it holds $STATE/up.lock): try again when it ends"
 
 log "stopping the Conveyor test environment ($STATE)"
-stop_pid "registry 127.0.0.1:5055" "$STATE/registry/registry.pid" "$STATE/registry/config.yml"
-stop_pid "auth-registry 127.0.0.1:5056" "$STATE/registry-auth/registry.pid" "$STATE/registry-auth/config.yml"
+stop_pid registry "$STATE/registry/registry.pid" "$STATE/registry/config.yml"
+stop_pid auth-registry "$STATE/registry-auth/registry.pid" "$STATE/registry-auth/config.yml"
 # Open ssh sessions of the test sshd end with it.
 if pid_alive "$STATE/sshd/sshd.pid" "$STATE/sshd/sshd_config"; then
   for session in $(child_pids "$(<"$STATE/sshd/sshd.pid")"); do
     kill -TERM "$session" 2>/dev/null || true
   done
 fi
-stop_pid "sshd 127.0.0.1:2222" "$STATE/sshd/sshd.pid" "$STATE/sshd/sshd_config"
+stop_pid sshd "$STATE/sshd/sshd.pid" "$STATE/sshd/sshd_config"
 stop_pid "podman API $PODMAN_SOCK" "$STATE/podman.pid" "system service"
 # Running containers are not stopped: list them with `podman ps`.
-echo "Stopped. Start again: bash $HERE/up.sh"
+start_cmd="bash $HERE/up.sh"
+[[ "$STATE" == /var/tmp/conveyor-env ]] || start_cmd="CONVEYOR_ENV_DIR=$STATE $start_cmd"
+echo "Stopped. Start again: $start_cmd"

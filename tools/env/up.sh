@@ -81,10 +81,12 @@ printf '\nConveyor test environment is up (%ss). State: %s\n' "$((SECONDS - STAR
 for line in "${SUMMARY[@]}"; do
   printf '  %s\n' "$line"
 done
+stop_cmd="bash $HERE/down.sh"
+[[ "$STATE" == /var/tmp/conveyor-env ]] || stop_cmd="CONVEYOR_ENV_DIR=$STATE $stop_cmd"
 cat <<TXT
   registry login: user $AUTH_REGISTRY_USER, password in $AUTH_REGISTRY_PASSWORD_FILE
   ssh:            ssh -i $SSH_KEY -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -p $SSHD_PORT root@$SSHD_HOST
 Use it:   source $ENV_FILE
 Logs:     $STATE/*.log, $STATE/*/*.log
-Stop it:  bash $HERE/down.sh   (stops the services; keeps packages, images and data)
+Stop it:  $stop_cmd   (stops the services; keeps packages, images and data)
 TXT

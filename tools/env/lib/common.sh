@@ -158,7 +158,7 @@ stop_pid() {
   local name="$1" pidfile="$2" pattern="${3:-}" pid _
   if ! pid_alive "$pidfile" "$pattern"; then
     rm -f "$pidfile"
-    info "$name: not running"
+    info "$name: nothing to stop (no process of ours running)"
     return 0
   fi
   pid="$(<"$pidfile")"

@@ -5,13 +5,16 @@
 # Sourced by up.sh.
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
-REGISTRY_PORT=5055
-AUTH_REGISTRY_PORT=5056
+REGISTRY_PORT="${CONVEYOR_ENV_REGISTRY_PORT:-5055}"
+AUTH_REGISTRY_PORT="${CONVEYOR_ENV_AUTH_REGISTRY_PORT:-5056}"
 REGISTRY_DIR="$STATE/registry"
 AUTH_REGISTRY_DIR="$STATE/registry-auth"
 AUTH_REGISTRY_USER=conveyor
 AUTH_REGISTRY_PASSWORD_FILE="$AUTH_REGISTRY_DIR/password"
 REGISTRIES_CONF=/etc/containers/registries.conf.d/conveyor-local.conf
+if [[ "$REGISTRY_PORT:$AUTH_REGISTRY_PORT" != 5055:5056 ]]; then
+  REGISTRIES_CONF="/etc/containers/registries.conf.d/conveyor-local-$REGISTRY_PORT-$AUTH_REGISTRY_PORT.conf"
+fi
 
 _random_hex() { od -An -tx1 -N"${1:-16}" /dev/urandom | tr -d ' \n'; }
 

@@ -3,7 +3,7 @@
 # key and a generated client key. Sourced by up.sh; needs ENGINE, COMPOSE_CMD.
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
-SSHD_PORT=2222
+SSHD_PORT="${CONVEYOR_ENV_SSH_PORT:-2222}"
 SSHD_HOST=127.0.0.1
 SSHD_DIR="$STATE/sshd"
 SSH_DIR="$STATE/ssh"
