@@ -228,6 +228,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       'shop:deploy',
       '--configuration=staging',
       '--force',
+      `--tag=${sha[1]}`,
       '--lockTimeout=4',
     ]);
     expect(r.code).not.toBe(0);
@@ -245,6 +246,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
           'shop:deploy',
           '--configuration=staging',
           '--force',
+          `--tag=${sha[1]}`,
           '--lockTimeout=60',
           '--outputStyle=static',
         ],
@@ -269,7 +271,13 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       const current = readFileSync(join(appDir, '.conveyor/current'), 'utf8');
       const r = run(
         ws,
-        ['run', 'shop:deploy', '--configuration=staging', '--force', ...args],
+        [
+          'run',
+          'shop:deploy',
+          '--configuration=staging',
+          '--force',
+          ...(args.some((a) => a.startsWith('--tag=')) ? args : [`--tag=${sha[1]}`, ...args]),
+        ],
         extra,
       );
       expect(r.code).not.toBe(0);

@@ -1,0 +1,350 @@
+/**
+ * Issue: monitoring. A real Prometheus (Debian's package), started here with the config the
+ * monitoring generator wrote, scrapes an app deployed with the local profile; its HTTP API shows
+ * the build info, the request counts and the deploy time, follows a new deploy, and fires the
+ * target-down alert when the app stops. Then the generated Prometheus + Alertmanager stack is
+ * built and deployed with the same build-push and deploy executors.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import {
+  e2eDir,
+  getJson,
+  gitCommitAll,
+  must,
+  mustNx,
+  newWorkspace,
+  nx,
+  Result,
+  sh,
+  testEnv,
+  waitFor,
+} from './utils';
+
+const env = testEnv();
+const ns = `mon${Date.now().toString(36)}`;
+const host = mkdtempSync(join(e2eDir(), 'monitoring-host-'));
+const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
+const buildArgs = [
+  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
+  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
+];
+/** Built by tools/env/up.sh from Debian's prometheus and prometheus-alertmanager (lib/prometheus.sh). */
+const PROMETHEUS_IMAGE = 'localhost/conveyor/prometheus:2';
+const ALERTMANAGER_IMAGE = 'localhost/conveyor/alertmanager:0';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const ports = { backend: 0, prometheus: 0, stackPrometheus: 0, stackAlertmanager: 0 };
+
+function localEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...env,
+    LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+    REGISTRY_NS: ns,
+    LOCAL_DEPLOY_PATH: host,
+    LOCAL_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+    // Ports come from the deploy targets (the app was generated with --backendPort); BACKEND_PORT
+    // would override them for every project, the monitoring stack's Prometheus included.
+    BACKEND_PORT: '',
+    CONVEYOR_DEPLOYER: 'e2e',
+    TELEGRAM_TOKEN: '',
+    TELEGRAM_CHAT_ID: '',
+    ...extra,
+  };
+}
+
+function ok(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
+  const r = nx(ws, [...args, '--outputStyle=static'], localEnv(extra));
+  if (r.code !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${r.output.slice(-8000)}`);
+  return r;
+}
+
+function compose(dir: string, args: string[]): Result {
+  const [cmd, ...rest] = env['CONVEYOR_COMPOSE_COMMAND'].split(' ');
+  return sh(cmd, [...rest, ...args], { cwd: dir, env: { ...process.env, ...env } });
+}
+
+interface Sample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+async function query(expr: string): Promise<Sample[]> {
+  const url = `http://127.0.0.1:${ports.prometheus}/api/v1/query?query=${encodeURIComponent(expr)}`;
+  const body = await getJson(url);
+  return (body['data'] as { result: Sample[] }).result;
+}
+
+/** Waits until the query returns at least one sample (or exactly none with `empty`). */
+function until(expr: string, what: string, timeoutMs = 60_000, empty = false): Promise<Sample[]> {
+  return waitFor(
+    what,
+    async () => {
+      const result = await query(expr);
+      return (empty ? result.length === 0 : result.length > 0) ? result : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+describe('monitoring: a real Prometheus scrapes a deployed app', () => {
+  let ws: string;
+  let prometheus: ChildProcess | undefined;
+  let prometheusLog = '';
+  const sha: string[] = [];
+  const appDir = join(host, 'shop');
+  const stackDir = join(host, 'monitoring');
+
+  beforeAll(async () => {
+    ports.backend = await freePort();
+    ports.prometheus = await freePort();
+    ports.stackPrometheus = await freePort();
+    ports.stackAlertmanager = await freePort();
+    ws = newWorkspace('monitoring');
+    mustNx(ws, [
+      'g',
+      '@conveyor/plugin:app',
+      'shop',
+      '--frontend=none',
+      `--backendPort=${ports.backend}`,
+      '--no-interactive',
+    ]);
+    mustNx(
+      ws,
+      [
+        'g',
+        '@conveyor/plugin:monitoring',
+        '--environments=local',
+        '--scrapeInterval=1s',
+        '--evaluationInterval=1s',
+        '--targetDownFor=2s',
+        '--deploy',
+        '--profile=local',
+        `--prometheusPort=${ports.stackPrometheus}`,
+        `--alertmanagerPort=${ports.stackAlertmanager}`,
+        '--no-interactive',
+      ],
+      localEnv(),
+    );
+  });
+
+  afterAll(async () => {
+    if (prometheus && prometheus.exitCode === null) {
+      prometheus.kill('SIGTERM');
+      await new Promise((r) => prometheus?.once('exit', r));
+    }
+    for (const dir of [appDir, stackDir]) {
+      if (existsSync(join(dir, 'docker-compose.yml'))) compose(dir, ['down', '-v']);
+    }
+  });
+
+  it('writes a scrape config that promtool accepts, pointed at the app', () => {
+    const dir = join(ws, 'monitoring/prometheus');
+    expect(must('promtool', ['check', 'config', 'prometheus.yml'], { cwd: dir }).output).toContain(
+      'SUCCESS',
+    );
+    expect(
+      must('promtool', ['check', 'rules', 'rules/conveyor.rules.yml'], { cwd: dir }).output,
+    ).toContain('SUCCESS: 4 rules found');
+    expect(parse(readFileSync(join(dir, 'targets/shop.local.yml'), 'utf8'))).toEqual([
+      { targets: [`localhost:${ports.backend}`], labels: { app: 'shop', env: 'local' } },
+    ]);
+  });
+
+  it('Prometheus finds the build info, the requests and the deploy time of v1', async () => {
+    sha.push(gitCommitAll(ws, 'v1'));
+    ok(ws, ['run', 'shop:build-push', ...buildArgs]);
+    const deployedFrom = Math.floor(Date.now() / 1000) - 2;
+    ok(ws, ['run', 'shop:deploy']);
+
+    const data = mkdtempSync(join(e2eDir(), 'prometheus-data-'));
+    prometheus = spawn(
+      'prometheus',
+      [
+        `--config.file=${join(ws, 'monitoring/prometheus/prometheus.yml')}`,
+        `--storage.tsdb.path=${data}`,
+        `--web.listen-address=127.0.0.1:${ports.prometheus}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    prometheus.stdout?.on('data', (c: Buffer) => (prometheusLog += c.toString()));
+    prometheus.stderr?.on('data', (c: Buffer) => (prometheusLog += c.toString()));
+    await waitFor(
+      'Prometheus to be ready',
+      async () => {
+        if (prometheus?.exitCode !== null) throw new Error(`prometheus exited:\n${prometheusLog}`);
+        const res = await fetch(`http://127.0.0.1:${ports.prometheus}/-/ready`);
+        return res.ok ? true : undefined;
+      },
+      30_000,
+    );
+
+    for (let i = 0; i < 5; i++) {
+      expect((await fetch(`http://127.0.0.1:${ports.backend}/health`)).status).toBe(200);
+    }
+
+    const [info] = await until(
+      `shop_build_info{git_sha="${sha[0]}"} == 1`,
+      `shop_build_info of ${sha[0]}`,
+    );
+    expect(info.metric).toMatchObject({
+      job: 'shop',
+      app: 'shop',
+      env: 'local',
+      git_sha: sha[0],
+      image_tag: sha[0],
+      profile: 'local',
+      version: sha[0],
+      instance: `localhost:${ports.backend}`,
+    });
+    expect(await query('up{job="shop"}')).toEqual([
+      expect.objectContaining({ value: [expect.any(Number), '1'] }),
+    ]);
+
+    const [requests] = await until(
+      'sum(http_request_duration_seconds_count{job="shop", route="/health", status="200"}) >= 5',
+      'the /health requests',
+    );
+    expect(Number(requests.value[1])).toBeGreaterThanOrEqual(5);
+
+    const [deployed] = await until(
+      `conveyor_deploy_timestamp_seconds{app="shop", env="local", tag="${sha[0]}"}`,
+      'the deploy time',
+    );
+    const at = Number(deployed.value[1]);
+    expect(at).toBeGreaterThanOrEqual(deployedFrom);
+    expect(at).toBeLessThanOrEqual(Date.now() / 1000 + 1);
+  });
+
+  it('after deploying v2 the query shows the new sha, and the old one is gone', async () => {
+    const file = join(ws, 'apps/shop/backend/src/app.ts');
+    writeFileSync(file, readFileSync(file, 'utf8') + '\n// v2\n');
+    sha.push(gitCommitAll(ws, 'v2'));
+    ok(ws, ['run', 'shop:build-push', ...buildArgs]);
+    ok(ws, ['run', 'shop:deploy']);
+
+    const [info] = await until(
+      `shop_build_info{git_sha="${sha[1]}"} == 1`,
+      `shop_build_info of ${sha[1]}`,
+    );
+    expect(info.metric).toMatchObject({ app: 'shop', env: 'local', image_tag: sha[1] });
+    await until(`shop_build_info{git_sha="${sha[0]}"}`, `${sha[0]} to go stale`, 30_000, true);
+    await until(
+      `conveyor_deploy_timestamp_seconds{app="shop", env="local", tag="${sha[1]}"}`,
+      'the deploy time of v2',
+    );
+    // The dashboard's deploy annotation: one value per release, the time it went live.
+    const deploys = await query(
+      'max by (app, env, tag) (max_over_time(conveyor_deploy_timestamp_seconds{app="shop"}[10m]))',
+    );
+    expect(deploys.map((s) => s.metric['tag']).sort()).toEqual([...sha].sort());
+  });
+
+  it('ConveyorTargetDown fires when the app is stopped', async () => {
+    expect(compose(appDir, ['down']).code).toBe(0);
+    const alert = await waitFor(
+      'ConveyorTargetDown to fire',
+      async () => {
+        const body = await getJson(`http://127.0.0.1:${ports.prometheus}/api/v1/alerts`);
+        const alerts = (
+          body['data'] as { alerts: { labels: Record<string, string>; state: string }[] }
+        ).alerts;
+        return alerts.find(
+          (a) => a.labels['alertname'] === 'ConveyorTargetDown' && a.state === 'firing',
+        );
+      },
+      60_000,
+    );
+    expect(alert.labels).toMatchObject({
+      alertname: 'ConveyorTargetDown',
+      app: 'shop',
+      env: 'local',
+      job: 'shop',
+      severity: 'critical',
+    });
+  });
+
+  it('the generated stack passes ansible-playbook --syntax-check, ansible-lint and compose config', () => {
+    const dir = join(ws, 'monitoring/infra/ansible');
+    must('ansible-playbook', ['--syntax-check', '-i', 'inventory/local', 'playbook.yml'], {
+      cwd: dir,
+      env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg') },
+    });
+    const lint = sh('ansible-lint', ['--offline', 'playbook.yml', 'tasks/rollout.yml'], {
+      cwd: dir,
+    });
+    expect({ code: lint.code, output: lint.code === 0 ? '' : lint.output }).toEqual({
+      code: 0,
+      output: '',
+    });
+    const config = must('docker-compose', ['-f', 'monitoring/docker-compose.yml', 'config'], {
+      cwd: ws,
+      env: {
+        ...process.env,
+        REGISTRY_URL: 'reg.example.com',
+        REGISTRY_NS: 'acme',
+        IMAGE_TAG: 'abc',
+      },
+    });
+    expect(config.stdout).toContain('reg.example.com/acme/monitoring_backend:abc');
+  });
+
+  it('the stack is built and deployed with the same executors; the token stays on the host', async () => {
+    const stackEnv = {
+      TELEGRAM_TOKEN: telegramToken,
+      TELEGRAM_CHAT_ID: '4242',
+      // No Bot API here: the deploy notice only warns.
+      TELEGRAM_API_URL: 'http://127.0.0.1:9',
+      ALERTMANAGER_IMAGE,
+    };
+    ok(ws, ['run', 'monitoring:build-push', `--buildArgs.PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE}`]);
+    const out = ok(ws, ['run', 'monitoring:deploy'], stackEnv).output;
+    expect(out).toContain(`deploy done: ${sha[1]} is live on local`);
+    expect(out).not.toContain(telegramToken);
+
+    const base = `http://127.0.0.1:${ports.stackPrometheus}`;
+    const config = (await getJson(`${base}/api/v1/status/config`))['data'] as { yaml: string };
+    expect(parse(config.yaml).scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
+      'shop',
+    ]);
+    const rules = (await getJson(`${base}/api/v1/rules`))['data'] as {
+      groups: { rules: { name: string }[] }[];
+    };
+    expect(rules.groups.flatMap((g) => g.rules.map((r) => r.name))).toEqual([
+      'ConveyorTargetDown',
+      'ConveyorHighErrorRatio',
+      'ConveyorHighLatencyP99',
+      'ConveyorVersionMismatch',
+    ]);
+
+    const am = await getJson(`http://127.0.0.1:${ports.stackAlertmanager}/api/v2/status`);
+    const amConfig = (am['config'] as { original: string }).original;
+    expect(amConfig).toContain('telegram_configs');
+    expect(amConfig).toContain('chat_id: 4242');
+    expect(amConfig).not.toContain(telegramToken);
+    const rendered = join(stackDir, 'alertmanager.yml');
+    expect(readFileSync(rendered, 'utf8')).toContain(`bot_token: ${telegramToken}`);
+    expect(statSync(rendered).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(ws, 'monitoring/alertmanager/alertmanager.yml'), 'utf8')).toContain(
+      'bot_token: ${TELEGRAM_TOKEN}',
+    );
+
+    const again = ok(ws, ['run', 'monitoring:deploy'], stackEnv).output;
+    expect(again).toContain(`${sha[1]} is already live and healthy on local`);
+  });
+});
