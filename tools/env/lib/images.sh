@@ -3,11 +3,13 @@
 # from root filesystems made of this machine's own binaries:
 #   localhost/conveyor/node:20   busybox + this machine's node (+ npm)
 #   localhost/conveyor/nginx:1   busybox + Debian's nginx, set up like nginx:alpine
+#   localhost/conveyor/haproxy:2 busybox + Debian's haproxy, set up like haproxy:alpine (blue-green proxy)
 # Sourced by up.sh; needs ENGINE.
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
 NODE_IMAGE=localhost/conveyor/node:20
 WEB_IMAGE=localhost/conveyor/nginx:1
+PROXY_IMAGE=localhost/conveyor/haproxy:2
 IMAGES_LOG="$STATE/images.log"
 REBUILD_IMAGES="${REBUILD_IMAGES:-0}"
 IMAGE_PATH_ENV='PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -179,6 +181,48 @@ HTML
     "LABEL org.opencontainers.image.description=conveyor local nginx image (Debian nginx + busybox)"
 }
 
+_build_haproxy_image() {
+  local work="$1" rootfs="$1/haproxy" haproxy
+  haproxy="$(command -v haproxy || echo /usr/sbin/haproxy)"
+  _base_rootfs "$rootfs"
+  printf 'haproxy:x:99:99:haproxy:/var/lib/haproxy:/bin/false\n' >>"$rootfs/etc/passwd"
+  printf 'haproxy:x:99:\n' >>"$rootfs/etc/group"
+  _copy_file "$rootfs" "$haproxy" /usr/local/sbin/haproxy
+  _copy_libs "$rootfs" "$haproxy"
+  mkdir -p "$rootfs/usr/local/etc/haproxy" "$rootfs/var/lib/haproxy" "$rootfs/run/haproxy"
+  cat >"$rootfs/usr/local/etc/haproxy/haproxy.cfg" <<'CONF'
+global
+    log stdout format raw local0
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend check
+    bind :8404
+    http-request return status 200 content-type text/plain string "haproxy ok"
+CONF
+  _import "$rootfs" "$PROXY_IMAGE" \
+    "ENV $IMAGE_PATH_ENV" \
+    'STOPSIGNAL SIGUSR1' \
+    'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]' \
+    "LABEL org.opencontainers.image.description=conveyor local haproxy image (Debian haproxy + busybox)"
+}
+
+_check_haproxy_image() {
+  local name=conveyor-env-haproxy-check port=18404
+  "$ENGINE" rm -f "$name" >/dev/null 2>&1 || true
+  "$ENGINE" run -d --name "$name" -p "127.0.0.1:$port:8404" "$PROXY_IMAGE" >>"$IMAGES_LOG" 2>&1 ||
+    fail images "$IMAGES_LOG" "$PROXY_IMAGE did not start"
+  if ! wait_until 20 curl -sf --max-time 2 "http://127.0.0.1:$port/"; then
+    "$ENGINE" logs "$name" >>"$IMAGES_LOG" 2>&1 || true
+    "$ENGINE" rm -f "$name" >/dev/null 2>&1 || true
+    fail images "$IMAGES_LOG" "$PROXY_IMAGE does not answer on http://127.0.0.1:$port/"
+  fi
+  "$ENGINE" rm -f "$name" >/dev/null 2>&1 || true
+  info "$PROXY_IMAGE serves its check page"
+}
+
 _image_exists() { "$ENGINE" image inspect "$1" >/dev/null 2>&1; }
 
 _check_node_image() {
@@ -213,15 +257,16 @@ _check_nginx_image() {
 
 setup_images() {
   log "base images"
-  local need_node=0 need_nginx=0 work
+  local need_node=0 need_nginx=0 need_haproxy=0 work
   if [[ "$REBUILD_IMAGES" == 1 ]] || ! _image_exists "$NODE_IMAGE"; then need_node=1; fi
   if [[ "$REBUILD_IMAGES" == 1 ]] || ! _image_exists "$WEB_IMAGE"; then need_nginx=1; fi
-  if [[ "$need_node" == 0 && "$need_nginx" == 0 ]]; then
-    info "$NODE_IMAGE, $WEB_IMAGE: already built (--rebuild to rebuild)"
-    summary images "$NODE_IMAGE, $WEB_IMAGE (already built)"
+  if [[ "$REBUILD_IMAGES" == 1 ]] || ! _image_exists "$PROXY_IMAGE"; then need_haproxy=1; fi
+  if [[ "$need_node" == 0 && "$need_nginx" == 0 && "$need_haproxy" == 0 ]]; then
+    info "$NODE_IMAGE, $WEB_IMAGE, $PROXY_IMAGE: already built (--rebuild to rebuild)"
+    summary images "$NODE_IMAGE, $WEB_IMAGE, $PROXY_IMAGE (already built)"
     return 0
   fi
-  apt_install busybox-static nginx tar
+  apt_install busybox-static nginx haproxy tar
   make_tmp work
   if [[ "$need_node" == 1 ]]; then
     info "building $NODE_IMAGE"
@@ -233,5 +278,10 @@ setup_images() {
     _build_nginx_image "$work"
     _check_nginx_image
   fi
-  summary images "$NODE_IMAGE, $WEB_IMAGE (built)"
+  if [[ "$need_haproxy" == 1 ]]; then
+    info "building $PROXY_IMAGE"
+    _build_haproxy_image "$work"
+    _check_haproxy_image
+  fi
+  summary images "$NODE_IMAGE, $WEB_IMAGE, $PROXY_IMAGE (built)"
 }
