@@ -12,6 +12,9 @@ const staging: Profile = {
   ssh_port: 2222,
   deploy_path: '/opt/conveyor/',
   compose_command: 'docker compose',
+  strategy: 'blue-green',
+  drain_seconds: 5,
+  proxy_image: 'haproxy:2.8-alpine',
 };
 
 const input: PlaybookInput = {
@@ -50,6 +53,13 @@ describe('ansible extra vars', () => {
       conveyor_backend_port: 8080,
       conveyor_frontend_port: 5173,
       ansible_ssh_private_key_file: '/tmp/x/id_deploy',
+      conveyor_strategy: 'blue-green',
+      conveyor_drain_seconds: 5,
+      conveyor_proxy_image: 'haproxy:2.8-alpine',
+      conveyor_color_ports: {
+        blue: { backend: 18080, frontend: 15173 },
+        green: { backend: 28080, frontend: 25173 },
+      },
     });
   });
   it('never carries registry credentials', () => {

@@ -2,6 +2,7 @@
 import type { Command } from './engine';
 import type { Profile } from './profile';
 import { registryHost } from './names';
+import { colorPorts } from './strategy';
 
 export type DeployAction = 'deploy' | 'rollback';
 
@@ -67,6 +68,10 @@ export function extraVars(input: PlaybookInput): Record<string, unknown> {
     conveyor_git_shas: input.gitShas,
     conveyor_deployer: input.deployer,
     conveyor_result_file: input.resultFile,
+    conveyor_strategy: p.strategy,
+    conveyor_drain_seconds: p.drain_seconds,
+    conveyor_proxy_image: p.proxy_image,
+    conveyor_color_ports: colorPorts(input.backendPort, input.frontendPort),
   };
   if (p.connection === 'ssh') {
     vars['conveyor_ssh_host'] = p.ssh_host;

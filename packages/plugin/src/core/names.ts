@@ -58,6 +58,8 @@ export function sshVars(profile: string) {
     deployPath: `${p}_DEPLOY_PATH`,
     composeCommand: `${p}_COMPOSE_COMMAND`,
     knownHosts: `${p}_SSH_KNOWN_HOSTS`,
+    strategy: `${p}_DEPLOY_STRATEGY`,
+    drainSeconds: `${p}_DRAIN_SECONDS`,
   };
 }
 
@@ -74,6 +76,7 @@ export const TOOL_ENV = {
   telegramApiUrl: 'TELEGRAM_API_URL',
   backendPort: 'BACKEND_PORT',
   frontendPort: 'FRONTEND_PORT',
+  proxyImage: 'PROXY_IMAGE',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {
@@ -139,8 +142,27 @@ export function envVarDocs(): EnvVarDoc[] {
       },
     );
   }
+  for (const profile of DEFAULT_PROFILES) {
+    const v = sshVars(profile);
+    docs.push(
+      {
+        name: v.strategy,
+        doc: `Deploy strategy of ${profile}: blue-green (default, zero downtime) or recreate`,
+        example: 'blue-green',
+      },
+      {
+        name: v.drainSeconds,
+        doc: `Seconds the old colour keeps finishing requests after a blue-green switch on ${profile} (default 5)`,
+        example: '5',
+      },
+    );
+  }
   const local = sshVars('local');
   docs.push(
+    {
+      name: TOOL_ENV.proxyImage,
+      doc: 'Proxy image that owns the public ports with blue-green (default haproxy:2.8-alpine)',
+    },
     { name: local.registry, doc: 'Registry of the local profile (default localhost:5000)' },
     {
       name: local.deployPath,

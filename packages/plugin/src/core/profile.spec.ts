@@ -44,7 +44,27 @@ describe('parseProfile', () => {
       ssh_port: 22,
       deploy_path: '/opt/conveyor',
       compose_command: 'docker compose',
+      strategy: 'recreate',
+      drain_seconds: 5,
+      proxy_image: 'haproxy:2.8-alpine',
     });
+  });
+
+  it('reads the deploy strategy and rejects unknown ones', () => {
+    const text = `${STAGING}strategy: \${STAGING_DEPLOY_STRATEGY:-blue-green}\ndrain_seconds: 2\n`;
+    expect(parseProfile('s', 's.yml', text, env)).toMatchObject({
+      strategy: 'blue-green',
+      drain_seconds: 2,
+    });
+    expect(
+      parseProfile('s', 's.yml', text, { ...env, STAGING_DEPLOY_STRATEGY: 'recreate' }).strategy,
+    ).toBe('recreate');
+    expect(() =>
+      parseProfile('s', 's.yml', text, { ...env, STAGING_DEPLOY_STRATEGY: 'canary' }),
+    ).toThrow('s.yml: key "strategy" must be "recreate" or "blue-green", got "canary".');
+    expect(() => parseProfile('s', 's.yml', `${STAGING}drain_seconds: soon\n`, env)).toThrow(
+      /key "drain_seconds" must be a number/,
+    );
   });
 
   it('names the file, the key and the variable when a variable is missing', () => {

@@ -17,6 +17,9 @@ export const PROFILE_KEYS = [
   'ssh_port',
   'deploy_path',
   'compose_command',
+  'strategy',
+  'drain_seconds',
+  'proxy_image',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 
@@ -34,12 +37,22 @@ export interface Profile {
   ssh_port: number;
   deploy_path: string;
   compose_command: string;
+  strategy: Strategy;
+  drain_seconds: number;
+  proxy_image: string;
 }
+
+export type Strategy = 'recreate' | 'blue-green';
+export const STRATEGIES: readonly Strategy[] = ['recreate', 'blue-green'];
 
 const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   connection: 'ssh',
   ssh_port: '22',
   compose_command: 'docker compose',
+  // Profiles written before strategies existed keep deploying as they did.
+  strategy: 'recreate',
+  drain_seconds: '5',
+  proxy_image: 'haproxy:2.8-alpine',
 };
 
 export class ProfileError extends Error {
@@ -167,6 +180,18 @@ export function parseProfile(
       `${file}: key "ssh_port" must be a port number (1-65535), got "${values.ssh_port}".`,
     );
   }
+  const strategy = values.strategy as Strategy;
+  if (!STRATEGIES.includes(strategy)) {
+    throw new ProfileError(
+      `${file}: key "strategy" must be ${STRATEGIES.map((s) => `"${s}"`).join(' or ')}, got "${values.strategy}".`,
+    );
+  }
+  const drain = Number(values.drain_seconds);
+  if (!Number.isFinite(drain) || drain < 0 || drain > 3600) {
+    throw new ProfileError(
+      `${file}: key "drain_seconds" must be a number of seconds (0-3600), got "${values.drain_seconds}".`,
+    );
+  }
   return {
     name,
     file,
@@ -178,6 +203,9 @@ export function parseProfile(
     ssh_port: port,
     deploy_path: values.deploy_path,
     compose_command: values.compose_command,
+    strategy,
+    drain_seconds: drain,
+    proxy_image: values.proxy_image,
   };
 }
 

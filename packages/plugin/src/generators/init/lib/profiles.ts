@@ -1,4 +1,14 @@
-import { APP_ENV, envVarDocs, sshVars } from '../../../core/names';
+import { APP_ENV, envVarDocs, sshVars, TOOL_ENV } from '../../../core/names';
+
+/** Keys every profile gets for how releases switch (blue-green unless the environment says otherwise). */
+function strategyKeys(name: string): string {
+  const v = sshVars(name);
+  return (
+    `strategy: \${${v.strategy}:-blue-green}\n` +
+    `drain_seconds: \${${v.drainSeconds}:-5}\n` +
+    `proxy_image: \${${TOOL_ENV.proxyImage}:-haproxy:2.8-alpine}\n`
+  );
+}
 
 const HEADER = (name: string, how: string) =>
   `# Profile "${name}": ${how}\n` +
@@ -15,7 +25,8 @@ export function profileYaml(name: string): string {
       'connection: local\n' +
       'ssh_host: localhost\n' +
       `deploy_path: \${${v.deployPath}:-/var/tmp/conveyor/local}\n` +
-      `compose_command: \${${v.composeCommand}:-docker compose}\n`
+      `compose_command: \${${v.composeCommand}:-docker compose}\n` +
+      strategyKeys(name)
     );
   }
   return (
@@ -27,7 +38,8 @@ export function profileYaml(name: string): string {
     `ssh_user: \${${v.user}:-deploy}\n` +
     `ssh_port: \${${v.port}:-22}\n` +
     `deploy_path: \${${v.deployPath}:-/opt/conveyor}\n` +
-    `compose_command: \${${v.composeCommand}:-docker compose}\n`
+    `compose_command: \${${v.composeCommand}:-docker compose}\n` +
+    strategyKeys(name)
   );
 }
 
