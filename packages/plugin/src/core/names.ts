@@ -77,6 +77,8 @@ export const TOOL_ENV = {
   backendPort: 'BACKEND_PORT',
   frontendPort: 'FRONTEND_PORT',
   proxyImage: 'PROXY_IMAGE',
+  /** Host address a release publishes its ports on: 0.0.0.0 (recreate) or 127.0.0.1 (a blue-green colour). */
+  bindAddress: 'CONVEYOR_BIND_ADDRESS',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {
