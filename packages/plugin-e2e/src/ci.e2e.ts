@@ -4,7 +4,7 @@
  * nx-set-shas sets them), build-push of that app only, and the test job's run steps, run here.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -62,7 +62,8 @@ describe('the CI/CD workflow in a workspace with two apps and real git history',
 
   /** Runs one `run:` script the way a GitHub runner does (bash -e -o pipefail) in the workspace. */
   function runStep(script: string, extra: NodeJS.ProcessEnv = {}): Result & { outputs: string } {
-    const outputs = join(mkdtempSync(join(tmpdir(), 'conveyor-ci-step-')), 'output');
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-ci-step-'));
+    const outputs = join(dir, 'output');
     const r = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', script], {
       cwd: ws,
       env: { ...stepEnv, GITHUB_OUTPUT: outputs, ...extra },
@@ -76,6 +77,7 @@ describe('the CI/CD workflow in a workspace with two apps and real git history',
       output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
       outputs: existsSync(outputs) ? readFileSync(outputs, 'utf8') : '',
     };
+    rmSync(dir, { recursive: true, force: true });
     if (result.code !== 0)
       throw new Error(
         `step failed (exit ${result.code}):\n${script}\n${result.output.slice(-8000)}`,

@@ -238,7 +238,9 @@ describe('ci generator', () => {
       expect(uses(build)).toEqual([ACTIONS.checkout, ACTIONS.setupNode, ACTIONS.nxSetShas]);
       expect(step(build, /^Image tag/).run).toContain('git rev-parse --short HEAD');
       const push = step(build, /Build and push/);
-      expect(push.run).toBe('npx nx affected -t build-push --configuration=staging');
+      expect(push.run).toBe(
+        'npx nx affected -t build-push --configuration=staging --outputStyle=static',
+      );
       expect(push.env).toEqual({
         IMAGE_TAG: '${{ steps.tag.outputs.tag }}',
         [TOOL_ENV.engine]: 'docker',
@@ -288,7 +290,9 @@ describe('ci generator', () => {
       const staging = sshVars('staging');
       const affected = step(deploy, /Deploy the affected apps/);
       expect(affected.if).toBe("inputs.tag == ''");
-      expect(affected.run).toBe('npx nx affected -t deploy --configuration=staging');
+      expect(affected.run).toBe(
+        'npx nx affected -t deploy --configuration=staging --outputStyle=static',
+      );
       expect(affected.env).toMatchObject({
         NX_BASE: '${{ needs.build.outputs.base }}',
         NX_HEAD: '${{ needs.build.outputs.head }}',
@@ -308,7 +312,7 @@ describe('ci generator', () => {
       const redeploy = step(deploy, /Redeploy the given tag/);
       expect(redeploy.if).toBe("inputs.tag != ''");
       expect(redeploy.run).toBe(
-        'npx nx run-many -t deploy --configuration=staging --projects="$PROJECTS"',
+        'npx nx run-many -t deploy --configuration=staging --projects="$PROJECTS" --outputStyle=static',
       );
       const release = step(deploy, /^Release for staging/);
       expect(release.env).toEqual({
@@ -366,7 +370,7 @@ describe('ci generator', () => {
       const production = sshVars('production');
       const deploy = step(promote, /to production/);
       expect(deploy.run).toBe(
-        'npx nx run-many -t deploy --configuration=production --projects="$PROJECTS"',
+        'npx nx run-many -t deploy --configuration=production --projects="$PROJECTS" --outputStyle=static',
       );
       expect(deploy.env).toMatchObject({
         PROJECTS: '${{ needs.deploy.outputs.projects }}',

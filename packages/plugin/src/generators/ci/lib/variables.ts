@@ -38,10 +38,15 @@ export const TELEGRAM_VARS: readonly string[] = [
   TOOL_ENV.telegramApiUrl,
 ];
 
-/** The server of one environment: host, user, port, folder, compose command, host keys. */
+/**
+ * The per-environment settings of one environment (host, user, port, folder, compose command,
+ * host keys, and whatever names.ts adds there), except the registry override, which only the
+ * local profile reads.
+ */
 export function serverVars(environment: Environment): string[] {
-  const v = sshVars(environment);
-  return [v.host, v.user, v.port, v.deployPath, v.composeCommand, v.knownHosts];
+  const { registry, ...server } = sshVars(environment);
+  void registry;
+  return Object.values(server);
 }
 
 /** Everything a deploy to one environment reads. */

@@ -162,7 +162,7 @@ function buildJob(s: WorkflowSettings): Job {
       },
       {
         name: "Build and push the affected apps' images",
-        run: 'npx nx affected -t build-push --configuration=staging',
+        run: 'npx nx affected -t build-push --configuration=staging --outputStyle=static',
         env: {
           [APP_ENV.imageTag]: expr('steps.tag.outputs.tag'),
           [TOOL_ENV.engine]: 'docker',
@@ -221,7 +221,7 @@ function deployJob(s: WorkflowSettings): Job {
       {
         name: 'Deploy the affected apps to staging',
         if: "inputs.tag == ''",
-        run: 'npx nx affected -t deploy --configuration=staging',
+        run: 'npx nx affected -t deploy --configuration=staging --outputStyle=static',
         env: {
           NX_BASE: expr('needs.build.outputs.base'),
           NX_HEAD: expr('needs.build.outputs.head'),
@@ -232,7 +232,7 @@ function deployJob(s: WorkflowSettings): Job {
       {
         name: 'Redeploy the given tag to staging',
         if: "inputs.tag != ''",
-        run: 'npx nx run-many -t deploy --configuration=staging --projects="$PROJECTS"',
+        run: 'npx nx run-many -t deploy --configuration=staging --projects="$PROJECTS" --outputStyle=static',
         env: {
           PROJECTS: expr('steps.release.outputs.projects'),
           [APP_ENV.imageTag]: expr('steps.release.outputs.tag'),
@@ -258,7 +258,7 @@ function promoteJob(): Job {
       ansible(),
       {
         name: 'Deploy the tag staging got to production (no rebuild)',
-        run: 'npx nx run-many -t deploy --configuration=production --projects="$PROJECTS"',
+        run: 'npx nx run-many -t deploy --configuration=production --projects="$PROJECTS" --outputStyle=static',
         env: {
           PROJECTS: expr('needs.deploy.outputs.projects'),
           [APP_ENV.imageTag]: expr('needs.deploy.outputs.tag'),
