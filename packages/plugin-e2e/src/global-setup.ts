@@ -50,6 +50,6 @@ export default async function globalSetup(): Promise<void> {
       env: { ...process.env, NX_DAEMON: 'false' },
     },
   );
-  for (const path of ['apps/warmup', 'config', 'env.example', '.nx'])
+  for (const path of ['apps/warmup', 'config', 'env.example', '.nx', '.github'])
     rmSync(join(TEMPLATE_WORKSPACE, path), { recursive: true, force: true });
 }

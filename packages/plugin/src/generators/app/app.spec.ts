@@ -96,6 +96,14 @@ describe('app generator', () => {
     expect(readProjectConfiguration(tree, 'shop').implicitDependencies).toEqual(['shop-backend']);
   });
 
+  it('writes the CI/CD workflow when missing and keeps it current', async () => {
+    await gen(tree);
+    const workflow = parse(tree.read('.github/workflows/ci-cd.yml', 'utf-8') ?? '');
+    expect(Object.keys(workflow.jobs)).toEqual(
+      expect.arrayContaining(['test', 'build', 'deploy', 'promote']),
+    );
+  });
+
   it('runs init when the workspace has no profiles', async () => {
     await gen(tree);
     expect(tree.exists('config/profiles/staging.yml')).toBe(true);

@@ -6,6 +6,7 @@ import {
   runTasksInSerial,
   Tree,
 } from '@nx/devkit';
+import { ensureCiWorkflow } from '../ci/ci';
 import { initGenerator, isInitialized } from '../init/init';
 import { addProjects } from './lib/add-projects';
 import { createFiles } from './lib/create-files';
@@ -30,6 +31,7 @@ export async function appGenerator(
   addProjects(tree, options);
   createFiles(tree, options);
   addDependencies(tree, options.hasFrontend);
+  ensureCiWorkflow(tree);
   if (!options.skipFormat) await formatFiles(tree);
   return runTasksInSerial(...(options.skipInstall ? [] : [() => installPackagesTask(tree)]));
 }
