@@ -9,6 +9,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
+  downApp,
   e2eDir,
   getJson,
   gitCommitAll,
@@ -64,6 +65,7 @@ function stagingEnv(): NodeJS.ProcessEnv {
     TELEGRAM_CHAT_ID: '4242',
     TELEGRAM_API_URL: `http://127.0.0.1:${port}`,
     CONVEYOR_DEPLOYER: 'e2e',
+    PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
   };
 }
 
@@ -120,12 +122,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   afterAll(async () => {
-    if (existsSync(join(appDir, 'docker-compose.yml')))
-      sh(
-        env['CONVEYOR_COMPOSE_COMMAND'].split(' ')[0],
-        [...env['CONVEYOR_COMPOSE_COMMAND'].split(' ').slice(1), 'down'],
-        { cwd: appDir, env: { ...process.env, ...env } },
-      );
+    downApp(appDir, env);
     await new Promise((r) => receiver.close(r));
   });
 
@@ -191,8 +188,8 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     const before = history();
     const r = run(ws, ['run', 'shop:deploy', '--configuration=staging', '--healthTimeout=10']);
     expect(r.code).not.toBe(0);
-    expect(r.output).toContain(`deploy of ${sha[2]} failed its health gate`);
-    expect(r.output).toContain(`rolled back automatically: ${sha[1]} is live again`);
+    expect(r.output).toContain(`deploy of ${sha[2]} failed (Status code was 500`);
+    expect(r.output).toContain(`${sha[1]} is live: it kept serving`);
     expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
     expect(history()).toBe(before);
     const notice = messages[messages.length - 1].body.text;

@@ -138,3 +138,13 @@ export async function getJson(url: string): Promise<Record<string, unknown>> {
   if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
   return (await res.json()) as Record<string, unknown>;
 }
+
+/** Stops everything a deploy started for an app on the test host: its release folder, colours and proxy. */
+export function downApp(appDir: string, env: Record<string, string>): void {
+  const [bin, ...args] = (env['CONVEYOR_COMPOSE_COMMAND'] ?? 'docker compose').split(' ');
+  for (const dir of [appDir, join(appDir, 'blue'), join(appDir, 'green'), join(appDir, 'proxy')]) {
+    if (existsSync(join(dir, 'docker-compose.yml'))) {
+      sh(bin, [...args, 'down', '--remove-orphans'], { cwd: dir, env: { ...process.env, ...env } });
+    }
+  }
+}

@@ -25,6 +25,7 @@ import {
   TOOL_ENV,
 } from '../../../core/names';
 import { noticeText, Outcome } from '../../../core/notify';
+import { failureMessage, PlaybookOutcome } from '../../../core/outcome';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, secretValues } from '../../../core/redact';
 import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/release';
@@ -40,17 +41,6 @@ export interface ReleaseRequest extends DeployExecutorSchema {
   action: DeployAction;
   app: string;
   workspaceRoot: string;
-}
-
-interface PlaybookResult {
-  status?: 'ok' | 'noop' | 'failed' | 'lock-held';
-  tag?: string;
-  live?: string;
-  previous_tag?: string;
-  restored?: boolean;
-  error?: string;
-  holder?: string;
-  logs?: string;
 }
 
 function port(
@@ -257,9 +247,11 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
         ANSIBLE_CONFIG: join(ansibleDir, 'ansible.cfg'),
         ANSIBLE_NOCOLOR: '1',
         ANSIBLE_RETRY_FILES_ENABLED: '0',
+        // A fresh SSH control socket per run: this run's key and host check are what authenticate.
+        ANSIBLE_SSH_CONTROL_PATH_DIR: dir.file('cp'),
       },
     });
-    const outcome: PlaybookResult = existsSync(input.resultFile)
+    const outcome: PlaybookOutcome = existsSync(input.resultFile)
       ? JSON.parse(readFileSync(input.resultFile, 'utf8'))
       : {};
     const seconds = (Date.now() - started) / 1000;
@@ -294,13 +286,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       notice = { ...base, tag, outcome: 'failed', error: message };
     } else if (outcome.status === 'failed') {
       if (outcome.logs && !outcome.restored) say(`Logs of the failed release:\n${outcome.logs}`);
-      message = outcome.restored
-        ? `${req.action} of ${outcome.tag} failed its health gate (${outcome.error ?? 'unhealthy'}); rolled back automatically: ${outcome.live} is live again.`
-        : !outcome.previous_tag
-          ? `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}); there was no previous release to roll back to. The failed containers' logs are above.`
-          : outcome.live
-            ? `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}); ${outcome.live} is still serving.`
-            : `${req.action} of ${outcome.tag} failed (${outcome.error ?? 'unhealthy'}) and the rollback to ${outcome.previous_tag} failed too: nothing healthy is live.`;
+      message = failureMessage(req.action, profile.strategy, outcome);
       notice = {
         ...base,
         tag: outcome.tag ?? tag,

@@ -1,0 +1,31 @@
+import { failureMessage } from './outcome';
+
+const failed = {
+  status: 'failed' as const,
+  tag: 'bad1',
+  previous_tag: 'good1',
+  error: 'Status code was 500',
+};
+
+describe('failure messages', () => {
+  it('says the old release is live again after an automatic rollback (recreate)', () => {
+    expect(failureMessage('deploy', 'recreate', { ...failed, restored: true, live: 'good1' })).toBe(
+      'deploy of bad1 failed (Status code was 500); rolled back automatically: good1 is live again.',
+    );
+  });
+  it('says the old colour kept serving (blue-green)', () => {
+    expect(
+      failureMessage('deploy', 'blue-green', { ...failed, restored: true, live: 'good1' }),
+    ).toMatch(/^deploy of bad1 failed \(Status code was 500\); good1 is live: it kept serving/);
+  });
+  it('says when there was nothing to go back to', () => {
+    expect(failureMessage('deploy', 'recreate', { ...failed, previous_tag: '' })).toContain(
+      'no previous release to roll back to',
+    );
+  });
+  it('says when nothing healthy answers', () => {
+    expect(failureMessage('rollback', 'recreate', { ...failed, live: '' })).toBe(
+      "rollback of bad1 failed (Status code was 500) and good1 could not be brought back: nothing healthy answers. The failed containers' logs are above.",
+    );
+  });
+});

@@ -1,0 +1,34 @@
+/** What a deploy or rollback reports when its playbook did not end well (pure: text from the recorded outcome). */
+import type { DeployAction } from './ansible';
+import type { Strategy } from './profile';
+
+/** Written by the playbook to the result file. */
+export interface PlaybookOutcome {
+  status?: 'ok' | 'noop' | 'failed' | 'lock-held';
+  tag?: string;
+  /** The release /metrics reports after the run ('' when nothing answers). */
+  live?: string;
+  previous_tag?: string;
+  restored?: boolean;
+  error?: string;
+  holder?: string;
+  logs?: string;
+}
+
+export function failureMessage(
+  action: DeployAction,
+  strategy: Strategy,
+  o: PlaybookOutcome,
+): string {
+  const what = `${action} of ${o.tag} failed (${o.error ?? 'unhealthy'})`;
+  if (o.restored) {
+    return strategy === 'blue-green'
+      ? `${what}; ${o.live} is live: it kept serving, the new colour never took traffic or was switched back.`
+      : `${what}; rolled back automatically: ${o.live} is live again.`;
+  }
+  if (!o.previous_tag) {
+    return `${what}; there was no previous release to roll back to. The failed containers' logs are above.`;
+  }
+  if (o.live) return `${what}; ${o.live} is serving.`;
+  return `${what} and ${o.previous_tag} could not be brought back: nothing healthy answers. The failed containers' logs are above.`;
+}
