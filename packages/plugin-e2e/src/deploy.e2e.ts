@@ -81,7 +81,7 @@ function ok(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
   return r;
 }
 
-const appDir = join(server, 'shop');
+const appDir = join(server, 'market');
 const history = () =>
   existsSync(join(appDir, '.conveyor/releases.log'))
     ? readFileSync(join(appDir, '.conveyor/releases.log'), 'utf8')
@@ -97,10 +97,10 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   const sha: string[] = [];
 
   const release = (change: (src: string) => string, message: string) => {
-    const file = join(ws, 'apps/shop/backend/src/app.ts');
+    const file = join(ws, 'apps/market/backend/src/app.ts');
     writeFileSync(file, change(readFileSync(file, 'utf8')));
     const s = gitCommitAll(ws, message);
-    ok(ws, ['run', 'shop:build-push', '--configuration=staging', ...buildArgs]);
+    ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
     return s;
   };
 
@@ -116,9 +116,9 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     });
     await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
     ws = newWorkspace('deploy');
-    mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--no-interactive']);
+    mustNx(ws, ['g', '@conveyor/plugin:app', 'market', '--no-interactive']);
     sha.push(gitCommitAll(ws, 'v1'));
-    ok(ws, ['run', 'shop:build-push', '--configuration=staging', ...buildArgs]);
+    ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
   });
 
   afterAll(async () => {
@@ -127,15 +127,15 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   it('--dryRun prints the plan and changes nothing', () => {
-    const out = ok(ws, ['run', 'shop:deploy', '--configuration=staging', '--dryRun']).output;
+    const out = ok(ws, ['run', 'market:deploy', '--configuration=staging', '--dryRun']).output;
     expect(out).toContain(`root@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${appDir}`);
-    expect(out).toContain(`${env['CONVEYOR_TEST_REGISTRY']}/${ns}/shop_backend:${sha[0]}`);
+    expect(out).toContain(`${env['CONVEYOR_TEST_REGISTRY']}/${ns}/market_backend:${sha[0]}`);
     expect(out).toContain('ansible-playbook -i inventory/staging playbook.yml');
     expect(existsSync(appDir)).toBe(false);
   });
 
   it('deploys v1, then v2; /metrics on the host shows each sha; Telegram hears of each', async () => {
-    ok(ws, ['run', 'shop:deploy', '--configuration=staging']);
+    ok(ws, ['run', 'market:deploy', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: sha[0], image_tag: sha[0] });
     expect((await fetch(`http://127.0.0.1:${frontendPort}/`)).status).toBe(200);
     const viaProxy = (await (
@@ -144,7 +144,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     expect(viaProxy.version.image_tag).toBe(sha[0]);
 
     sha.push(release((s) => s.concat('\n// v2\n'), 'v2'));
-    ok(ws, ['run', 'shop:deploy', '--configuration=staging']);
+    ok(ws, ['run', 'market:deploy', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
     expect(
       history()
@@ -159,7 +159,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     for (const [i, m] of deployed.entries()) {
       expect(m.path).toBe(`/bot${telegramToken}/sendMessage`);
       expect(m.body.chat_id).toBe('4242');
-      expect(m.body.text).toContain('app: shop');
+      expect(m.body.text).toContain('app: market');
       expect(m.body.text).toContain('environment: staging');
       expect(m.body.text).toContain(`tag: ${sha[i]}`);
       expect(m.body.text).toContain('result: ok');
@@ -169,7 +169,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
 
   it('deploying the live tag again is a fast no-op', async () => {
     const before = history();
-    const out = ok(ws, ['run', 'shop:deploy', '--configuration=staging']).output;
+    const out = ok(ws, ['run', 'market:deploy', '--configuration=staging']).output;
     expect(out).toContain(`${sha[1]} is already live and healthy on staging: nothing to do`);
     expect(history()).toBe(before);
     expect(out).not.toMatch(/TASK \[Pull the images\][^\n]*\n[^\n]*changed/);
@@ -186,7 +186,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     };
     sha.push(release(broken, 'v3 broken'));
     const before = history();
-    const r = run(ws, ['run', 'shop:deploy', '--configuration=staging', '--healthTimeout=10']);
+    const r = run(ws, ['run', 'market:deploy', '--configuration=staging', '--healthTimeout=10']);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(`deploy of ${sha[2]} failed (Status code was 500`);
     expect(r.output).toContain(`${sha[1]} is live: it kept serving`);
@@ -199,7 +199,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   it('rollback goes to the previous release (v1) with the same gate and history', async () => {
-    ok(ws, ['run', 'shop:rollback', '--configuration=staging']);
+    ok(ws, ['run', 'market:rollback', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: expect.any(String), image_tag: sha[0] });
     expect(history().trim().split('\n').pop()?.split('\t').slice(1, 3)).toEqual([
       'rollback',
@@ -208,7 +208,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     expect(messages[messages.length - 1].body.text).toContain(
       `rollback of ${sha[0]} to staging succeeded`,
     );
-    ok(ws, ['run', 'shop:rollback', '--configuration=staging', `--to=${sha[1]}`]);
+    ok(ws, ['run', 'market:rollback', '--configuration=staging', `--to=${sha[1]}`]);
     expect((await live()).image_tag).toBe(sha[1]);
   });
 
@@ -222,7 +222,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     const before = history();
     const r = run(ws, [
       'run',
-      'shop:deploy',
+      'market:deploy',
       '--configuration=staging',
       '--force',
       `--tag=${sha[1]}`,
@@ -240,7 +240,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
         join(ws, 'node_modules/.bin/nx'),
         [
           'run',
-          'shop:deploy',
+          'market:deploy',
           '--configuration=staging',
           '--force',
           `--tag=${sha[1]}`,
@@ -270,7 +270,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
         ws,
         [
           'run',
-          'shop:deploy',
+          'market:deploy',
           '--configuration=staging',
           '--force',
           ...(args.some((a) => a.startsWith('--tag=')) ? args : [`--tag=${sha[1]}`, ...args]),
@@ -300,7 +300,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     });
     it('image tag not in the registry, checked before touching the host', () => {
       expect(refused({}, ['--tag=not-pushed'])).toContain(
-        `shop_backend:not-pushed is not in the registry`,
+        `market_backend:not-pushed is not in the registry`,
       );
     });
     it('compose failure leaves the live release serving', async () => {

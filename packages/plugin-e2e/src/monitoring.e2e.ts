@@ -28,6 +28,11 @@ import {
 const env = testEnv();
 const ns = `mon${Date.now().toString(36)}`;
 const host = mkdtempSync(join(e2eDir(), 'monitoring-host-'));
+// Compose project names are global to the engine: names no other run uses.
+const suffix = Date.now().toString(36).slice(-6);
+const APP = `shop-${suffix}`;
+const BUILD_INFO = `shop_${suffix}_build_info`;
+const STACK = `monitoring-${suffix}`;
 const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
 const buildArgs = [
   `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
@@ -58,6 +63,7 @@ function localEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     REGISTRY_NS: ns,
     LOCAL_DEPLOY_PATH: host,
     LOCAL_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+    PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
     // Ports come from the deploy targets (the app was generated with --backendPort); BACKEND_PORT
     // would override them for every project, the monitoring stack's Prometheus included.
     BACKEND_PORT: '',
@@ -79,6 +85,16 @@ function compose(dir: string, args: string[]): Result {
   return sh(cmd, [...rest, ...args], { cwd: dir, env: { ...process.env, ...env } });
 }
 
+/**
+ * The compose projects a deploy of the app may run, each in its folder: the app folder itself
+ * (recreate), and with blue-green the colours and the proxy that owns the public ports.
+ */
+function appProjects(appDir: string): [string, string][] {
+  const projects: [string, string][] = [[appDir, APP]];
+  for (const c of ['blue', 'green', 'proxy']) projects.push([join(appDir, c), `${APP}-${c}`]);
+  return projects.filter(([dir]) => existsSync(join(dir, 'docker-compose.yml')));
+}
+
 interface Sample {
   metric: Record<string, string>;
   value: [number, string];
@@ -90,16 +106,35 @@ async function query(expr: string): Promise<Sample[]> {
   return (body['data'] as { result: Sample[] }).result;
 }
 
+/** What Prometheus says about its targets, for failure messages. */
+async function targetsReport(): Promise<string> {
+  try {
+    const body = await getJson(`http://127.0.0.1:${ports.prometheus}/api/v1/targets`);
+    return JSON.stringify(body['data'], null, 1).slice(0, 3000);
+  } catch (e) {
+    return String(e);
+  }
+}
+
 /** Waits until the query returns at least one sample (or exactly none with `empty`). */
-function until(expr: string, what: string, timeoutMs = 60_000, empty = false): Promise<Sample[]> {
-  return waitFor(
-    what,
-    async () => {
-      const result = await query(expr);
-      return (empty ? result.length === 0 : result.length > 0) ? result : undefined;
-    },
-    timeoutMs,
-  );
+async function until(
+  expr: string,
+  what: string,
+  timeoutMs = 60_000,
+  empty = false,
+): Promise<Sample[]> {
+  try {
+    return await waitFor(
+      what,
+      async () => {
+        const result = await query(expr);
+        return (empty ? result.length === 0 : result.length > 0) ? result : undefined;
+      },
+      timeoutMs,
+    );
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\ntargets: ${await targetsReport()}`);
+  }
 }
 
 describe('monitoring: a real Prometheus scrapes a deployed app', () => {
@@ -107,8 +142,8 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
   let prometheus: ChildProcess | undefined;
   let prometheusLog = '';
   const sha: string[] = [];
-  const appDir = join(host, 'shop');
-  const stackDir = join(host, 'monitoring');
+  const appDir = join(host, APP);
+  const stackDir = join(host, STACK);
 
   beforeAll(async () => {
     ports.backend = await freePort();
@@ -119,7 +154,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     mustNx(ws, [
       'g',
       '@conveyor/plugin:app',
-      'shop',
+      APP,
       '--frontend=none',
       `--backendPort=${ports.backend}`,
       '--no-interactive',
@@ -135,6 +170,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
         '--targetDownFor=2s',
         '--deploy',
         '--profile=local',
+        `--project=${STACK}`,
         `--prometheusPort=${ports.stackPrometheus}`,
         `--alertmanagerPort=${ports.stackAlertmanager}`,
         '--no-interactive',
@@ -148,8 +184,10 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       prometheus.kill('SIGTERM');
       await new Promise((r) => prometheus?.once('exit', r));
     }
-    for (const dir of [appDir, stackDir]) {
-      if (existsSync(join(dir, 'docker-compose.yml'))) compose(dir, ['down', '-v']);
+    for (const [dir, project] of [...appProjects(appDir), [stackDir, STACK] as const]) {
+      if (!existsSync(join(dir, 'docker-compose.yml'))) continue;
+      const down = compose(dir, ['--project-name', project, 'down', '-v']);
+      if (down.code !== 0) console.warn(`compose down in ${dir} failed:\n${down.output}`);
     }
   });
 
@@ -161,16 +199,16 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     expect(
       must('promtool', ['check', 'rules', 'rules/conveyor.rules.yml'], { cwd: dir }).output,
     ).toContain('SUCCESS: 4 rules found');
-    expect(parse(readFileSync(join(dir, 'targets/shop.local.yml'), 'utf8'))).toEqual([
-      { targets: [`localhost:${ports.backend}`], labels: { app: 'shop', env: 'local' } },
+    expect(parse(readFileSync(join(dir, `targets/${APP}.local.yml`), 'utf8'))).toEqual([
+      { targets: [`localhost:${ports.backend}`], labels: { app: APP, env: 'local' } },
     ]);
   });
 
   it('Prometheus finds the build info, the requests and the deploy time of v1', async () => {
     sha.push(gitCommitAll(ws, 'v1'));
-    ok(ws, ['run', 'shop:build-push', ...buildArgs]);
+    ok(ws, ['run', `${APP}:build-push`, ...buildArgs]);
     const deployedFrom = Math.floor(Date.now() / 1000) - 2;
-    ok(ws, ['run', 'shop:deploy']);
+    ok(ws, ['run', `${APP}:deploy`]);
 
     const data = mkdtempSync(join(e2eDir(), 'prometheus-data-'));
     prometheus = spawn(
@@ -199,12 +237,12 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     }
 
     const [info] = await until(
-      `shop_build_info{git_sha="${sha[0]}"} == 1`,
-      `shop_build_info of ${sha[0]}`,
+      `${BUILD_INFO}{git_sha="${sha[0]}"} == 1`,
+      `${BUILD_INFO} of ${sha[0]}`,
     );
     expect(info.metric).toMatchObject({
-      job: 'shop',
-      app: 'shop',
+      job: APP,
+      app: APP,
       env: 'local',
       git_sha: sha[0],
       image_tag: sha[0],
@@ -212,18 +250,18 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       version: sha[0],
       instance: `localhost:${ports.backend}`,
     });
-    expect(await query('up{job="shop"}')).toEqual([
+    expect(await query(`up{job="${APP}"}`)).toEqual([
       expect.objectContaining({ value: [expect.any(Number), '1'] }),
     ]);
 
     const [requests] = await until(
-      'sum(http_request_duration_seconds_count{job="shop", route="/health", status="200"}) >= 5',
+      `sum(http_request_duration_seconds_count{job="${APP}", route="/health", status="200"}) >= 5`,
       'the /health requests',
     );
     expect(Number(requests.value[1])).toBeGreaterThanOrEqual(5);
 
     const [deployed] = await until(
-      `conveyor_deploy_timestamp_seconds{app="shop", env="local", tag="${sha[0]}"}`,
+      `conveyor_deploy_timestamp_seconds{app="${APP}", env="local", tag="${sha[0]}"}`,
       'the deploy time',
     );
     const at = Number(deployed.value[1]);
@@ -232,31 +270,40 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
   });
 
   it('after deploying v2 the query shows the new sha, and the old one is gone', async () => {
-    const file = join(ws, 'apps/shop/backend/src/app.ts');
+    const file = join(ws, `apps/${APP}/backend/src/app.ts`);
     writeFileSync(file, readFileSync(file, 'utf8') + '\n// v2\n');
     sha.push(gitCommitAll(ws, 'v2'));
-    ok(ws, ['run', 'shop:build-push', ...buildArgs]);
-    ok(ws, ['run', 'shop:deploy']);
+    ok(ws, ['run', `${APP}:build-push`, ...buildArgs]);
+    ok(ws, ['run', `${APP}:deploy`]);
 
     const [info] = await until(
-      `shop_build_info{git_sha="${sha[1]}"} == 1`,
-      `shop_build_info of ${sha[1]}`,
+      `${BUILD_INFO}{git_sha="${sha[1]}"} == 1`,
+      `${BUILD_INFO} of ${sha[1]}`,
     );
-    expect(info.metric).toMatchObject({ app: 'shop', env: 'local', image_tag: sha[1] });
-    await until(`shop_build_info{git_sha="${sha[0]}"}`, `${sha[0]} to go stale`, 30_000, true);
+    expect(info.metric).toMatchObject({ app: APP, env: 'local', image_tag: sha[1] });
+    await until(`${BUILD_INFO}{git_sha="${sha[0]}"}`, `${sha[0]} to go stale`, 30_000, true);
     await until(
-      `conveyor_deploy_timestamp_seconds{app="shop", env="local", tag="${sha[1]}"}`,
+      `conveyor_deploy_timestamp_seconds{app="${APP}", env="local", tag="${sha[1]}"}`,
       'the deploy time of v2',
     );
     // The dashboard's deploy annotation: one value per release, the time it went live.
     const deploys = await query(
-      'max by (app, env, tag) (max_over_time(conveyor_deploy_timestamp_seconds{app="shop"}[10m]))',
+      `max by (app, env, tag) (max_over_time(conveyor_deploy_timestamp_seconds{app="${APP}"}[10m]))`,
     );
     expect(deploys.map((s) => s.metric['tag']).sort()).toEqual([...sha].sort());
   });
 
   it('ConveyorTargetDown fires when the app is stopped', async () => {
-    expect(compose(appDir, ['down']).code).toBe(0);
+    const projects = appProjects(appDir);
+    expect(projects.length).toBeGreaterThan(0);
+    for (const [dir, project] of projects) {
+      const down = compose(dir, ['--project-name', project, 'down']);
+      expect({ project, code: down.code, output: down.code === 0 ? '' : down.output }).toEqual({
+        project,
+        code: 0,
+        output: '',
+      });
+    }
     const alert = await waitFor(
       'ConveyorTargetDown to fire',
       async () => {
@@ -272,9 +319,9 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     );
     expect(alert.labels).toMatchObject({
       alertname: 'ConveyorTargetDown',
-      app: 'shop',
+      app: APP,
       env: 'local',
-      job: 'shop',
+      job: APP,
       severity: 'critical',
     });
   });
@@ -301,7 +348,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
         IMAGE_TAG: 'abc',
       },
     });
-    expect(config.stdout).toContain('reg.example.com/acme/monitoring_backend:abc');
+    expect(config.stdout).toContain(`reg.example.com/acme/${STACK}_backend:abc`);
   });
 
   it('the stack is built and deployed with the same executors; the token stays on the host', async () => {
@@ -312,15 +359,15 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       TELEGRAM_API_URL: 'http://127.0.0.1:9',
       ALERTMANAGER_IMAGE,
     };
-    ok(ws, ['run', 'monitoring:build-push', `--buildArgs.PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE}`]);
-    const out = ok(ws, ['run', 'monitoring:deploy'], stackEnv).output;
+    ok(ws, ['run', `${STACK}:build-push`, `--buildArgs.PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE}`]);
+    const out = ok(ws, ['run', `${STACK}:deploy`], stackEnv).output;
     expect(out).toContain(`deploy done: ${sha[1]} is live on local`);
     expect(out).not.toContain(telegramToken);
 
     const base = `http://127.0.0.1:${ports.stackPrometheus}`;
     const config = (await getJson(`${base}/api/v1/status/config`))['data'] as { yaml: string };
     expect(parse(config.yaml).scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
-      'shop',
+      APP,
     ]);
     const rules = (await getJson(`${base}/api/v1/rules`))['data'] as {
       groups: { rules: { name: string }[] }[];
@@ -344,7 +391,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       'bot_token: ${TELEGRAM_TOKEN}',
     );
 
-    const again = ok(ws, ['run', 'monitoring:deploy'], stackEnv).output;
+    const again = ok(ws, ['run', `${STACK}:deploy`], stackEnv).output;
     expect(again).toContain(`${sha[1]} is already live and healthy on local`);
   });
 });

@@ -1,0 +1,112 @@
+import { getProjects, joinPathFragments, Tree } from '@nx/devkit';
+import { parse } from 'yaml';
+import {
+  environmentTargets,
+  resolveValue,
+  type EnvironmentTargets,
+  type Resolved,
+} from '../../../core/monitoring';
+import { PLUGIN_NAME, PROFILES_DIR } from '../../../core/names';
+import type { Env } from '../../../core/profile';
+import { MonitoringOptionsError } from './normalize-options';
+
+/** A Conveyor app as its deploy-unit project describes it. */
+export interface MonitoredApp {
+  app: string;
+  backendPort: number;
+  ansibleDir?: string;
+  /** Profiles its deploy target names (default profile and configurations). */
+  profiles: string[];
+}
+
+const DEPLOY_EXECUTOR = `${PLUGIN_NAME}:deploy`;
+
+/** Projects tagged conveyor:app whose deploy target runs Conveyor's deploy executor. */
+export function findApps(tree: Tree): MonitoredApp[] {
+  const apps: MonitoredApp[] = [];
+  for (const [name, project] of getProjects(tree)) {
+    if (!(project.tags ?? []).includes('conveyor:app')) continue;
+    const deploy = project.targets?.['deploy'];
+    if (!deploy || deploy.executor !== DEPLOY_EXECUTOR) continue;
+    const options = (deploy.options ?? {}) as Record<string, unknown>;
+    const backendPort = Number(options['backendPort']);
+    if (!Number.isInteger(backendPort) || backendPort < 1 || backendPort > 65535) continue;
+    const profiles = new Set<string>();
+    if (typeof options['profile'] === 'string') profiles.add(options['profile']);
+    for (const c of Object.values(deploy.configurations ?? {})) {
+      const p = (c as Record<string, unknown>)['profile'];
+      if (typeof p === 'string') profiles.add(p);
+    }
+    apps.push({
+      app: name,
+      backendPort,
+      ansibleDir: typeof options['ansibleDir'] === 'string' ? options['ansibleDir'] : undefined,
+      profiles: [...profiles],
+    });
+  }
+  return apps.sort((a, b) => a.app.localeCompare(b.app));
+}
+
+export function profileFile(env: string): string {
+  return `${PROFILES_DIR}/${env}.yml`;
+}
+
+/** The profile's ssh_host with its references resolved from `env`; `localhost` for a local profile. */
+export function profileHost(tree: Tree, env: string, vars: Env): Resolved {
+  const file = profileFile(env);
+  let doc: unknown;
+  try {
+    doc = parse(tree.read(file, 'utf-8') ?? '');
+  } catch {
+    throw new MonitoringOptionsError(`${file} is not valid YAML.`);
+  }
+  const raw = (doc ?? {}) as Record<string, unknown>;
+  const host = raw['ssh_host'];
+  if (host === undefined || host === null || String(host).trim() === '') {
+    return raw['connection'] === 'local'
+      ? { value: 'localhost' }
+      : { variable: `${file} ssh_host` };
+  }
+  return resolveValue(String(host), vars);
+}
+
+/** The environments to scrape and, per app and environment, its targets. */
+export function collectTargets(
+  tree: Tree,
+  apps: MonitoredApp[],
+  environments: string[] | undefined,
+  vars: Env,
+): { environments: string[]; targets: EnvironmentTargets[] } {
+  const used = environments ?? [...new Set(apps.flatMap((a) => a.profiles))].sort();
+  const missing = used.filter((env) => !tree.exists(profileFile(env)));
+  if (environments && missing.length > 0) {
+    throw new MonitoringOptionsError(
+      `--environments: ${missing.map(profileFile).join(', ')} ${missing.length === 1 ? 'does' : 'do'} not exist.`,
+    );
+  }
+  const envs = used.filter((env) => tree.exists(profileFile(env)));
+  const targets: EnvironmentTargets[] = [];
+  for (const env of envs) {
+    const host = profileHost(tree, env, vars);
+    for (const app of apps) {
+      const inventoryPath = app.ansibleDir
+        ? joinPathFragments(app.ansibleDir, 'inventory', env)
+        : undefined;
+      const inventory =
+        inventoryPath && tree.exists(inventoryPath)
+          ? { file: inventoryPath, text: tree.read(inventoryPath, 'utf-8') ?? '' }
+          : undefined;
+      targets.push(
+        environmentTargets({
+          app: app.app,
+          env,
+          port: app.backendPort,
+          profileHost: host,
+          inventory,
+          profileFile: profileFile(env),
+        }),
+      );
+    }
+  }
+  return { environments: envs, targets };
+}

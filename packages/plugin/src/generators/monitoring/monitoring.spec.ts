@@ -1,0 +1,364 @@
+import { logger, readProjectConfiguration, Tree } from '@nx/devkit';
+import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import {
+  BUILD_INFO_LABELS,
+  buildInfoMetric,
+  DEPLOY_TIMESTAMP,
+  DEPLOY_TIMESTAMP_LABELS,
+  HTTP_REQUEST_DURATION,
+  HTTP_REQUEST_LABELS,
+} from '../../core/metrics';
+import {
+  dashboardExpressions,
+  dashboardProblems,
+  renderAlertmanagerConfig,
+  type Dashboard,
+} from '../../core/monitoring';
+import { appGenerator } from '../app/app';
+import { monitoringGenerator } from './monitoring';
+import type { MonitoringGeneratorSchema } from './schema';
+
+const ENV = { STAGING_SSH_HOST: '10.0.0.5' };
+
+async function workspace(): Promise<Tree> {
+  const tree = createTreeWithEmptyWorkspace();
+  await appGenerator(tree, { name: 'shop', skipInstall: true, skipFormat: true });
+  await appGenerator(tree, {
+    name: 'shop-api',
+    frontend: 'none',
+    backendPort: 8095,
+    skipInstall: true,
+    skipFormat: true,
+  });
+  return tree;
+}
+
+const gen = (
+  tree: Tree,
+  options: MonitoringGeneratorSchema = {},
+  env: Record<string, string> = ENV,
+) => monitoringGenerator(tree, { skipFormat: true, ...options }, env);
+
+const read = (tree: Tree, path: string) => {
+  const text = tree.read(path, 'utf-8');
+  if (text === null) throw new Error(`${path} was not written`);
+  return text;
+};
+const yaml = (tree: Tree, path: string) => parse(read(tree, path));
+
+/** Writes the tree's files under `dir` to a temp folder, for the real tools. */
+function materialize(tree: Tree, dir: string): string {
+  const out = mkdtempSync(join(tmpdir(), 'conveyor-monitoring-'));
+  const walk = (path: string) => {
+    for (const child of tree.children(path)) {
+      const p = `${path}/${child}`;
+      if (tree.isFile(p)) {
+        mkdirSync(dirname(join(out, p)), { recursive: true });
+        writeFileSync(join(out, p), tree.read(p) ?? '');
+      } else walk(p);
+    }
+  };
+  walk(dir);
+  return join(out, dir);
+}
+
+function tool(command: string, args: string[], cwd: string) {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8' });
+  if (r.error) {
+    throw new Error(
+      `${command} is not installed (${r.error.message}): run bash tools/env/up.sh, which installs it.`,
+    );
+  }
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+describe('monitoring generator', () => {
+  let tree: Tree;
+  let warn: jest.SpyInstance;
+  beforeEach(async () => {
+    tree = await workspace();
+    warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  });
+  afterEach(() => warn.mockRestore());
+
+  it('writes the scrape config, target lists, rules, Alertmanager config, dashboard and README', async () => {
+    await gen(tree);
+    for (const f of [
+      'monitoring/prometheus/prometheus.yml',
+      'monitoring/prometheus/rules/conveyor.rules.yml',
+      'monitoring/alertmanager/alertmanager.yml',
+      'monitoring/grafana/conveyor-dashboard.json',
+      'monitoring/README.md',
+    ]) {
+      expect(tree.exists(f)).toBe(true);
+    }
+    expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+      'shop-api.local.yml',
+      'shop-api.production.yml',
+      'shop-api.staging.yml',
+      'shop.local.yml',
+      'shop.production.yml',
+      'shop.staging.yml',
+    ]);
+    const config = yaml(tree, 'monitoring/prometheus/prometheus.yml');
+    expect(config.scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
+      'shop',
+      'shop-api',
+    ]);
+    // No stack without --deploy.
+    expect(tree.exists('monitoring/docker-compose.yml')).toBe(false);
+    expect(tree.exists('monitoring/project.json')).toBe(false);
+  });
+
+  it('targets ssh_host:backendPort per environment, from the profiles, inventories and deploy targets', async () => {
+    await gen(tree);
+    const targets = (app: string, env: string) =>
+      yaml(tree, `monitoring/prometheus/targets/${app}.${env}.yml`);
+    expect(targets('shop', 'staging')).toEqual([
+      { targets: ['10.0.0.5:8080'], labels: { app: 'shop', env: 'staging' } },
+    ]);
+    expect(targets('shop-api', 'staging')).toEqual([
+      { targets: ['10.0.0.5:8095'], labels: { app: 'shop-api', env: 'staging' } },
+    ]);
+    expect(targets('shop', 'local')).toEqual([
+      { targets: ['localhost:8080'], labels: { app: 'shop', env: 'local' } },
+    ]);
+    // PRODUCTION_SSH_HOST is not set: no target, and the file says why.
+    expect(targets('shop', 'production')).toEqual([]);
+    expect(read(tree, 'monitoring/prometheus/targets/shop.production.yml')).toContain(
+      'PRODUCTION_SSH_HOST was not set',
+    );
+    expect(warn).toHaveBeenCalledWith(
+      'shop on production: host production-1 is not in monitoring/prometheus/targets/shop.production.yml ' +
+        'because PRODUCTION_SSH_HOST is not set; set it and run the generator again.',
+    );
+  });
+
+  it('adds every host of an inventory and follows a changed backendPort', async () => {
+    tree.write(
+      'apps/shop/infra/ansible/inventory/staging',
+      '[app]\nstaging-1 ansible_host="{{ conveyor_ssh_host }}"\nstaging-2 ansible_host=10.0.0.6\n',
+    );
+    const project = readProjectConfiguration(tree, 'shop');
+    project.targets!['deploy'].options.backendPort = 8181;
+    tree.write('apps/shop/project.json', JSON.stringify(project));
+    await gen(tree);
+    expect(yaml(tree, 'monitoring/prometheus/targets/shop.staging.yml')[0].targets).toEqual([
+      '10.0.0.5:8181',
+      '10.0.0.6:8181',
+    ]);
+  });
+
+  it('--environments limits the environments, and regenerating drops target lists that are gone', async () => {
+    await gen(tree);
+    await gen(tree, { environments: ['local'] });
+    expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+      'shop-api.local.yml',
+      'shop.local.yml',
+    ]);
+    await expect(gen(tree, { environments: 'local,qa' })).rejects.toThrow(
+      '--environments: config/profiles/qa.yml does not exist.',
+    );
+  });
+
+  it('sets intervals and thresholds from its options', async () => {
+    await gen(tree, {
+      scrapeInterval: '1s',
+      evaluationInterval: '2s',
+      targetDownFor: '0s',
+      errorRatio: 0.2,
+      latencyP99: 0.25,
+      alertmanager: '',
+    });
+    const config = yaml(tree, 'monitoring/prometheus/prometheus.yml');
+    expect(config.global).toEqual({ scrape_interval: '1s', evaluation_interval: '2s' });
+    expect(config.alerting).toBeUndefined();
+    const rules = yaml(tree, 'monitoring/prometheus/rules/conveyor.rules.yml').groups[0].rules;
+    expect(rules[0]).toMatchObject({ alert: 'ConveyorTargetDown', for: '0s' });
+    expect(rules[1].expr).toMatch(/ > 0\.2$/);
+    expect(rules[2].expr).toMatch(/ > 0\.25$/);
+  });
+
+  it('keeps an Alertmanager config the user changed', async () => {
+    tree.write('monitoring/alertmanager/alertmanager.yml', 'route: {receiver: mine}\n');
+    await gen(tree);
+    expect(read(tree, 'monitoring/alertmanager/alertmanager.yml')).toBe(
+      'route: {receiver: mine}\n',
+    );
+  });
+
+  it.each([
+    [{ scrapeInterval: '15' }, '--scrapeInterval must be a Prometheus duration'],
+    [{ errorRatio: 2 }, '--errorRatio must be a number above 0 and at most 1'],
+    [{ latencyP99: 0 }, '--latencyP99 must be a number above 0'],
+    [{ alertmanager: 'http://am' }, '--alertmanager must be host:port'],
+    [{ directory: '../out' }, '--directory must be a relative folder'],
+    [{ environments: ['bad name'] }, '--environments: "bad name" is not a profile name'],
+    [{ deploy: true, project: 'Bad' }, '--project: App name "Bad" is not valid'],
+    [{ deploy: true, project: 'shop' }, 'A project named "shop" already exists'],
+    [{ deploy: true, prometheusPort: 9093 }, 'must differ'],
+  ])('refuses %o before writing anything', async (options, message) => {
+    await expect(gen(tree, options as MonitoringGeneratorSchema)).rejects.toThrow(message);
+    expect(tree.exists('monitoring')).toBe(false);
+  });
+
+  it('refuses a workspace without apps', async () => {
+    const empty = createTreeWithEmptyWorkspace();
+    await expect(gen(empty)).rejects.toThrow('No Conveyor app to monitor');
+  });
+
+  it('uses the metric names and labels the generated backend exposes', async () => {
+    for (const [app, root] of [
+      ['shop', 'apps/shop/backend'],
+      ['shop-api', 'apps/shop-api/backend'],
+    ]) {
+      const source = read(tree, `${root}/src/metrics.ts`);
+      expect(source).toContain(`buildInfo: '${buildInfoMetric(app)}'`);
+      expect(source).toContain(`httpRequestDuration: '${HTTP_REQUEST_DURATION}'`);
+      expect(source).toContain(`deployTimestamp: '${DEPLOY_TIMESTAMP}'`);
+      const labels = (names: readonly string[]) =>
+        `labelNames: [${names.map((n) => `'${n}'`).join(', ')}] as const`;
+      expect(source).toContain(labels(BUILD_INFO_LABELS));
+      expect(source).toContain(labels(HTTP_REQUEST_LABELS));
+      expect(source).toContain(labels(DEPLOY_TIMESTAMP_LABELS));
+    }
+  });
+
+  it('writes a dashboard that has the structure it claims', async () => {
+    await gen(tree);
+    const dashboard = JSON.parse(
+      read(tree, 'monitoring/grafana/conveyor-dashboard.json'),
+    ) as Dashboard;
+    expect(dashboardProblems(dashboard)).toEqual([]);
+    expect(JSON.stringify(dashboard)).toContain('shop_api_build_info');
+  });
+
+  describe('--deploy', () => {
+    it('adds the stack and a project that builds, deploys and rolls it back', async () => {
+      await gen(tree, { deploy: true, profile: 'staging', prometheusPort: 9190 });
+      const project = readProjectConfiguration(tree, 'monitoring');
+      expect(project.root).toBe('monitoring');
+      expect(project.tags).toEqual(['conveyor', 'conveyor:monitoring']);
+      expect(Object.keys(project.targets ?? {}).sort()).toEqual([
+        'build-push',
+        'deploy',
+        'rollback',
+      ]);
+      expect(project.targets?.['build-push'].options).toEqual({
+        profile: 'staging',
+        images: [
+          {
+            component: 'backend',
+            dockerfile: 'monitoring/Dockerfile',
+            context: [{ from: 'monitoring/prometheus', to: 'prometheus' }],
+          },
+        ],
+      });
+      expect(project.targets?.['deploy']).toMatchObject({
+        executor: '@conveyor/plugin:deploy',
+        options: {
+          profile: 'staging',
+          ansibleDir: 'monitoring/infra/ansible',
+          composeFile: 'monitoring/docker-compose.yml',
+          backendPort: 9190,
+        },
+      });
+      expect(project.targets?.['deploy'].options.frontendPort).toBeUndefined();
+      expect(project.targets?.['rollback'].configurations).toHaveProperty('production', {
+        profile: 'production',
+      });
+
+      const compose = yaml(tree, 'monitoring/docker-compose.yml');
+      expect(compose.services.prometheus.image).toBe(
+        '${REGISTRY_URL}/${REGISTRY_NS}/monitoring_backend:${IMAGE_TAG}',
+      );
+      expect(compose.services.prometheus.ports).toEqual(['${BACKEND_PORT:-9190}:9090']);
+      expect(compose.services.alertmanager.ports).toEqual(['${ALERTMANAGER_PORT:-9093}:9093']);
+      expect(read(tree, 'monitoring/Dockerfile')).toContain('FROM ${PROMETHEUS_IMAGE}');
+      expect(read(tree, 'monitoring/infra/ansible/inventory/local')).toContain(
+        'ansible_connection=local',
+      );
+      expect(read(tree, 'monitoring/infra/ansible/inventory/staging')).toContain(
+        'ansible_host="{{ conveyor_ssh_host }}"',
+      );
+      const rollout = read(tree, 'monitoring/infra/ansible/tasks/rollout.yml');
+      expect(rollout).toContain("replace('${TELEGRAM_TOKEN}', lookup('env', 'TELEGRAM_TOKEN'))");
+      expect(rollout).toContain('no_log: true');
+      expect(parse(read(tree, 'monitoring/infra/ansible/playbook.yml'))[0].hosts).toBe(
+        'monitoring',
+      );
+    });
+
+    it('does not monitor itself, and keeps its inventories when run again', async () => {
+      await gen(tree, { deploy: true });
+      tree.write(
+        'monitoring/infra/ansible/inventory/production',
+        '[monitoring]\nm1 ansible_host=10.9.9.9\n',
+      );
+      await gen(tree, { deploy: true });
+      expect(read(tree, 'monitoring/infra/ansible/inventory/production')).toContain('10.9.9.9');
+      const jobs = yaml(tree, 'monitoring/prometheus/prometheus.yml').scrape_configs.map(
+        (j: { job_name: string }) => j.job_name,
+      );
+      expect(jobs).toEqual(['shop', 'shop-api']);
+    });
+  });
+
+  describe('checked by the real tools', () => {
+    let dir: string;
+    beforeEach(async () => {
+      await gen(tree);
+      dir = materialize(tree, 'monitoring');
+    });
+    afterEach(() => rmSync(join(dir, '..'), { recursive: true, force: true }));
+
+    it('promtool check config passes', () => {
+      const r = tool('promtool', ['check', 'config', 'prometheus/prometheus.yml'], dir);
+      expect(r).toMatchObject({ code: 0 });
+      expect(r.output).toContain('SUCCESS');
+    });
+
+    it('promtool check rules passes', () => {
+      const r = tool('promtool', ['check', 'rules', 'prometheus/rules/conveyor.rules.yml'], dir);
+      expect(r).toMatchObject({ code: 0 });
+      expect(r.output).toContain('SUCCESS: 8 rules found');
+    });
+
+    it("the dashboard's queries are valid PromQL (promtool check rules)", () => {
+      const dashboard = JSON.parse(
+        read(tree, 'monitoring/grafana/conveyor-dashboard.json'),
+      ) as Dashboard;
+      const rules = dashboardExpressions(dashboard).map((expr, i) => ({
+        record: `dashboard:query_${i}`,
+        expr,
+      }));
+      writeFileSync(
+        join(dir, 'dashboard-queries.yml'),
+        stringify({ groups: [{ name: 'q', rules }] }),
+      );
+      const r = tool('promtool', ['check', 'rules', 'dashboard-queries.yml'], dir);
+      expect(r).toMatchObject({ code: 0 });
+      expect(r.output).toContain(`SUCCESS: ${rules.length} rules found`);
+    });
+
+    it('amtool check-config passes on the Alertmanager config filled from the environment', () => {
+      const text = renderAlertmanagerConfig(
+        read(tree, 'monitoring/alertmanager/alertmanager.yml'),
+        {
+          TELEGRAM_TOKEN: '123456:ABC-def_ghi',
+          TELEGRAM_CHAT_ID: '-100123',
+        },
+      );
+      writeFileSync(join(dir, 'alertmanager/rendered.yml'), text);
+      const r = tool('amtool', ['check-config', 'alertmanager/rendered.yml'], dir);
+      expect(r).toMatchObject({ code: 0 });
+      expect(r.output).toContain('SUCCESS');
+      expect(r.output).toContain('1 receivers');
+    });
+  });
+});

@@ -1,0 +1,118 @@
+import { formatFiles, generateFiles, logger, Tree } from '@nx/devkit';
+import { join } from 'node:path';
+import {
+  alertmanagerConfig,
+  alertRules,
+  ALERTS,
+  grafanaDashboard,
+  MONITORING_FILES,
+  prometheusConfig,
+  targetFile,
+  targetFileName,
+} from '../../core/monitoring';
+import { buildInfoMetric, DEPLOY_TIMESTAMP, HTTP_REQUEST_DURATION } from '../../core/metrics';
+import { SECRET_ENV, TOOL_ENV } from '../../core/names';
+import type { Env } from '../../core/profile';
+import { addStack } from './lib/stack';
+import { normalizeOptions, MonitoringOptionsError } from './lib/normalize-options';
+import { collectTargets, findApps } from './lib/targets';
+import type { MonitoringGeneratorSchema } from './schema';
+
+export { MonitoringOptionsError };
+
+/**
+ * Writes, for every Conveyor app and environment: the Prometheus scrape config with file_sd target
+ * lists, alert rules, an Alertmanager config (Telegram) and a Grafana dashboard; with `deploy`, the
+ * Prometheus + Alertmanager stack and a project that deploys it. `env` resolves the profiles'
+ * `${VAR}` references in ssh_host (default: this process's environment).
+ */
+export async function monitoringGenerator(
+  tree: Tree,
+  schema: MonitoringGeneratorSchema = {},
+  env: Env = process.env,
+): Promise<void> {
+  const o = normalizeOptions(tree, schema);
+  const apps = findApps(tree);
+  if (apps.length === 0) {
+    throw new MonitoringOptionsError(
+      'No Conveyor app to monitor: no project is tagged conveyor:app with a deploy target. ' +
+        'Create one first: nx g @conveyor/plugin:app <name>',
+    );
+  }
+  const { environments, targets } = collectTargets(tree, apps, o.environments, env);
+  const names = apps.map((a) => a.app);
+  const dir = (file: string) => `${o.directory}/${file}`;
+
+  tree.write(
+    dir(MONITORING_FILES.prometheusConfig),
+    prometheusConfig({
+      apps: names,
+      scrapeInterval: o.scrapeInterval,
+      evaluationInterval: o.evaluationInterval,
+      alertmanager: o.alertmanager,
+    }),
+  );
+  tree.write(dir(MONITORING_FILES.rules), alertRules(names, o.thresholds));
+
+  // Target lists are derived: drop those of apps or environments that are gone.
+  const targetsDir = dir(MONITORING_FILES.targetsDir);
+  const wanted = new Set(targets.map((t) => dir(targetFileName(t.app, t.env))));
+  for (const child of tree.exists(targetsDir) ? tree.children(targetsDir) : []) {
+    const path = `${targetsDir}/${child}`;
+    if (child.endsWith('.yml') && !wanted.has(path)) tree.delete(path);
+  }
+  for (const t of targets) tree.write(dir(targetFileName(t.app, t.env)), targetFile(t));
+
+  // The Alertmanager config is the user's once written (routes, receivers).
+  if (!tree.exists(dir(MONITORING_FILES.alertmanagerConfig))) {
+    tree.write(dir(MONITORING_FILES.alertmanagerConfig), alertmanagerConfig());
+  }
+  tree.write(
+    dir(MONITORING_FILES.dashboard),
+    JSON.stringify(
+      grafanaDashboard({
+        apps: names,
+        errorRatio: o.thresholds.errorRatio,
+        latencyP99: o.thresholds.latencyP99,
+      }),
+      null,
+      2,
+    ) + '\n',
+  );
+
+  generateFiles(tree, join(__dirname, 'files', 'docs'), o.directory, {
+    tmpl: '',
+    directory: o.directory,
+    apps: names,
+    environments,
+    targets,
+    files: MONITORING_FILES,
+    alerts: ALERTS,
+    thresholds: o.thresholds,
+    scrapeInterval: o.scrapeInterval,
+    buildInfoMetric,
+    httpRequestDuration: HTTP_REQUEST_DURATION,
+    deployTimestamp: DEPLOY_TIMESTAMP,
+    secrets: SECRET_ENV,
+    tool: TOOL_ENV,
+    deploy: o.deploy,
+    project: o.project,
+    profile: o.profile,
+    prometheusPort: o.prometheusPort,
+    alertmanagerPort: o.alertmanagerPort,
+  });
+
+  if (o.deploy) addStack(tree, o);
+
+  for (const t of targets) {
+    for (const u of t.unresolved) {
+      logger.warn(
+        `${t.app} on ${t.env}: host ${u.host} is not in ${dir(targetFileName(t.app, t.env))} ` +
+          `because ${u.variable} is not set; set it and run the generator again.`,
+      );
+    }
+  }
+  if (!o.skipFormat) await formatFiles(tree);
+}
+
+export default monitoringGenerator;
