@@ -66,6 +66,7 @@ function stagingEnv(): NodeJS.ProcessEnv {
     TELEGRAM_API_URL: `http://127.0.0.1:${port}`,
     CONVEYOR_DEPLOYER: 'e2e',
     PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
+    STAGING_DRAIN_SECONDS: '1',
   };
 }
 

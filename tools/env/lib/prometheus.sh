@@ -10,14 +10,21 @@ PROMETHEUS_PACKAGES=(prometheus prometheus-alertmanager)
 PROMETHEUS_IMAGE=localhost/conveyor/prometheus:2
 ALERTMANAGER_IMAGE=localhost/conveyor/alertmanager:0
 
-# _monitoring_rootfs ROOTFS BINARY NAME DATA_DIR: busybox + BINARY as /bin/NAME + DATA_DIR owned by nobody.
+# _monitoring_rootfs ROOTFS BINARY NAME DATA_DIR: busybox + BINARY as /bin/NAME + a DATA_DIR that
+# the nobody user can write (_import stores every file as root, so it is world-writable instead of
+# owned by nobody; a named volume mounted there starts as a copy of it).
 _monitoring_rootfs() {
   local rootfs="$1" bin="$2" name="$3" data="$4"
   _base_rootfs "$rootfs"
   _copy_file "$rootfs" "$bin" "/bin/$name"
   _copy_libs "$rootfs" "$bin"
   mkdir -p "$rootfs/etc/$name" "$rootfs$data"
-  chown 65534:65534 "$rootfs$data"
+  chmod 0777 "$rootfs$data"
+  # Debian's builds read their templates and web assets from /usr/share/prometheus.
+  if [[ -d "/usr/share/prometheus/$name" ]]; then
+    mkdir -p "$rootfs/usr/share/prometheus"
+    cp -a "/usr/share/prometheus/$name" "$rootfs/usr/share/prometheus/"
+  fi
   # Time zones and CA certificates, as the upstream images have them.
   [[ -d /usr/share/zoneinfo ]] && mkdir -p "$rootfs/usr/share" && cp -a /usr/share/zoneinfo "$rootfs/usr/share/"
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] && _copy_file "$rootfs" /etc/ssl/certs/ca-certificates.crt
@@ -27,6 +34,8 @@ _monitoring_rootfs() {
 _build_prometheus_image() {
   local rootfs="$1/prometheus"
   _monitoring_rootfs "$rootfs" "$(command -v prometheus)" prometheus /prometheus
+  mkdir -p "$rootfs/usr/share/prometheus"
+  cp -a /usr/share/prometheus/web "$rootfs/usr/share/prometheus/"
   cat >"$rootfs/etc/prometheus/prometheus.yml" <<'YML'
 global:
   scrape_interval: 15s
