@@ -1,5 +1,5 @@
 /** Helpers for e2e tests: real Nx workspaces in temp folders, real commands, the provisioned test environment. */
-import { execFileSync, spawnSync, SpawnSyncReturns } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,4 +147,25 @@ export function downApp(appDir: string, env: Record<string, string>): void {
       sh(bin, [...args, 'down', '--remove-orphans'], { cwd: dir, env: { ...process.env, ...env } });
     }
   }
+}
+
+/** Like nx(), without blocking the event loop (a load generator in this process keeps running). */
+export function nxAsync(
+  ws: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(join(ws, 'node_modules', '.bin', 'nx'), args, {
+      cwd: ws,
+      env: { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('close', (code) =>
+      resolve({ code: code ?? 1, stdout, stderr, output: stdout + stderr }),
+    );
+  });
 }

@@ -1,0 +1,148 @@
+/**
+ * Issue: zero downtime. While a load generator runs against the app's public port: deploy v2,
+ * roll back to v1, deploy a broken v3. Blue-green: no failed request, and the version switches
+ * exactly once per successful operation. The same load against recreate sees failures, which
+ * proves the load test can see downtime.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLoad } from './load';
+import { downApp, e2eDir, gitCommitAll, mustNx, newWorkspace, nxAsync, testEnv } from './utils';
+
+const env = testEnv();
+const ns = `zdt${Date.now().toString(36)}`;
+const server = () => join(e2eDir(), 'server');
+const port = 19500 + Math.floor(Math.random() * 200) * 2;
+const buildArgs = [
+  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
+  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
+];
+
+const localEnv = (strategy: string, backendPort: number): NodeJS.ProcessEnv => ({
+  ...process.env,
+  ...env,
+  LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+  REGISTRY_NS: ns,
+  LOCAL_DEPLOY_PATH: server(),
+  LOCAL_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+  LOCAL_DEPLOY_STRATEGY: strategy,
+  LOCAL_DRAIN_SECONDS: '2',
+  PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
+  BACKEND_PORT: String(backendPort),
+  FRONTEND_PORT: String(backendPort + 1),
+  CONVEYOR_DEPLOYER: 'e2e',
+});
+
+describe('zero-downtime deploys under load', () => {
+  let ws: string;
+  const sha: string[] = [];
+  const apps = {
+    bluegreen: { name: 'zdt', port, strategy: 'blue-green' },
+    recreate: { name: 'zdr', port: port + 2, strategy: 'recreate' },
+  };
+
+  const change = (edit: (src: string) => string, message: string) => {
+    for (const app of Object.values(apps)) {
+      const file = join(ws, `apps/${app.name}/backend/src/app.ts`);
+      writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    }
+    sha.push(gitCommitAll(ws, message));
+    for (const app of Object.values(apps)) {
+      mustNx(
+        ws,
+        ['run', `${app.name}:build-push`, ...buildArgs, '--outputStyle=static'],
+        localEnv(app.strategy, app.port),
+      );
+    }
+  };
+
+  /** Runs an nx target while loading the app's public /metrics; returns the load stats and the run. */
+  const underLoad = async (
+    app: { name: string; port: number; strategy: string },
+    args: string[],
+  ) => {
+    const load = startLoad(`http://127.0.0.1:${app.port}/metrics`, 16);
+    await new Promise((r) => setTimeout(r, 1500));
+    const run = await nxAsync(
+      ws,
+      [...args, '--outputStyle=static'],
+      localEnv(app.strategy, app.port),
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    const stats = await load.stop();
+    return { stats, run };
+  };
+
+  beforeAll(() => {
+    ws = newWorkspace('zero-downtime');
+    for (const app of Object.values(apps)) {
+      mustNx(ws, [
+        'g',
+        '@conveyor/plugin:app',
+        app.name,
+        `--backendPort=${app.port}`,
+        `--frontendPort=${app.port + 1}`,
+        '--no-interactive',
+      ]);
+    }
+    sha.push(gitCommitAll(ws, 'v1'));
+    for (const app of Object.values(apps)) {
+      const e = localEnv(app.strategy, app.port);
+      mustNx(ws, ['run', `${app.name}:build-push`, ...buildArgs, '--outputStyle=static'], e);
+      mustNx(ws, ['run', `${app.name}:deploy`, '--outputStyle=static'], e);
+    }
+    change((s) => s.replace('ok: true,', "ok: true, release: 'v2',"), 'v2');
+  });
+
+  afterAll(() => {
+    for (const app of Object.values(apps)) downApp(join(server(), app.name), env);
+  });
+
+  it('blue-green: deploy v2 under load, no failed request, one switch v1 -> v2', async () => {
+    const { stats, run } = await underLoad(apps.bluegreen, ['run', 'zdt:deploy']);
+    expect(run.code).toBe(0);
+    expect({ failed: stats.failed, versions: stats.versions }).toEqual({
+      failed: 0,
+      versions: [sha[0], sha[1]],
+    });
+    expect(stats.requests).toBeGreaterThan(500);
+  });
+
+  it('blue-green: rollback under load, no failed request, one switch v2 -> v1', async () => {
+    const { stats, run } = await underLoad(apps.bluegreen, ['run', 'zdt:rollback']);
+    expect(run.code).toBe(0);
+    expect({ failed: stats.failed, versions: stats.versions }).toEqual({
+      failed: 0,
+      versions: [sha[1], sha[0]],
+    });
+  });
+
+  it('blue-green: a broken v3 never takes traffic; no failed request, v1 serves throughout', async () => {
+    change(
+      (s) =>
+        s.replace(
+          /app\.get\('\/health'.*\n/,
+          "app.get('/health', async (_req, reply) => reply.code(500).send({ ok: false }));\n",
+        ),
+      'v3 broken',
+    );
+    const { stats, run } = await underLoad(apps.bluegreen, [
+      'run',
+      'zdt:deploy',
+      '--healthTimeout=6',
+    ]);
+    expect(run.code).not.toBe(0);
+    expect(run.output).toContain(`${sha[0]} is live`);
+    expect({ failed: stats.failed, versions: stats.versions }).toEqual({
+      failed: 0,
+      versions: [sha[0]],
+    });
+  });
+
+  it('recreate: the same load sees failed requests during a deploy (the load test can see downtime)', async () => {
+    const { stats, run } = await underLoad(apps.recreate, ['run', 'zdr:deploy', `--tag=${sha[1]}`]);
+    expect(run.code).toBe(0);
+    expect(stats.failed).toBeGreaterThan(0);
+    expect(stats.versions).toEqual([sha[0], sha[1]]);
+  });
+});
