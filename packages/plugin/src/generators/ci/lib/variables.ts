@@ -51,7 +51,13 @@ export function serverVars(environment: Environment): string[] {
 
 /** Everything a deploy to one environment reads. */
 export function deployVars(environment: Environment): string[] {
-  return [...REGISTRY_VARS, SECRET_ENV.sshKeyB64, ...serverVars(environment), ...TELEGRAM_VARS];
+  return [
+    ...REGISTRY_VARS,
+    SECRET_ENV.sshKeyB64,
+    ...serverVars(environment),
+    TOOL_ENV.proxyImage,
+    ...TELEGRAM_VARS,
+  ];
 }
 
 export function envBlock(names: readonly string[]): Record<string, string> {
