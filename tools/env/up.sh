@@ -19,6 +19,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib/registry.sh"
 # shellcheck source=lib/images.sh
 . "$HERE/lib/images.sh"
+# shellcheck source=lib/prometheus.sh
+. "$HERE/lib/prometheus.sh"
 # shellcheck source=lib/sshd.sh
 . "$HERE/lib/sshd.sh"
 # shellcheck source=lib/ansible.sh
@@ -72,6 +74,7 @@ info "all installed"
 setup_engine
 setup_registries
 setup_images
+setup_prometheus
 setup_sshd
 setup_ansible
 setup_tools

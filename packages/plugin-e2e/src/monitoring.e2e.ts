@@ -39,8 +39,8 @@ const buildArgs = [
   `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
 ];
 /** Built by tools/env/up.sh from Debian's prometheus and prometheus-alertmanager (lib/prometheus.sh). */
-const PROMETHEUS_IMAGE = 'localhost/conveyor/prometheus:2';
-const ALERTMANAGER_IMAGE = 'localhost/conveyor/alertmanager:0';
+const PROMETHEUS_IMAGE = env['CONVEYOR_PROMETHEUS_IMAGE'];
+const ALERTMANAGER_IMAGE = env['CONVEYOR_ALERTMANAGER_IMAGE'];
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -83,8 +83,9 @@ _check_monitoring_image() {
 setup_prometheus() {
   log "prometheus"
   apt_install "${PROMETHEUS_PACKAGES[@]}" busybox-static tar
-  command -v promtool >/dev/null && command -v amtool >/dev/null ||
+  if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then
     die "promtool or amtool is missing after installing ${PROMETHEUS_PACKAGES[*]}"
+  fi
   local need_prometheus=0 need_alertmanager=0 work
   if [[ "$REBUILD_IMAGES" == 1 ]] || ! _image_exists "$PROMETHEUS_IMAGE"; then need_prometheus=1; fi
   if [[ "$REBUILD_IMAGES" == 1 ]] || ! _image_exists "$ALERTMANAGER_IMAGE"; then need_alertmanager=1; fi

@@ -8,6 +8,7 @@ import {
 } from '@nx/devkit';
 import { ensureCiWorkflow } from '../ci/ci';
 import { initGenerator, isInitialized } from '../init/init';
+import { monitoringGenerator } from '../monitoring/monitoring';
 import { addProjects } from './lib/add-projects';
 import { createFiles } from './lib/create-files';
 import { normalizeOptions } from './lib/normalize-options';
@@ -30,6 +31,7 @@ export async function appGenerator(
   if (!isInitialized(tree)) await initGenerator(tree, { skipFormat: true });
   addProjects(tree, options);
   createFiles(tree, options);
+  if (schema.monitoring) await monitoringGenerator(tree, { skipFormat: true });
   addDependencies(tree, options.hasFrontend);
   ensureCiWorkflow(tree);
   if (!options.skipFormat) await formatFiles(tree);

@@ -4,6 +4,7 @@ export interface AppGeneratorSchema {
   directory?: string;
   backendPort?: number;
   frontendPort?: number;
+  monitoring?: boolean;
   skipFormat?: boolean;
   skipInstall?: boolean;
 }

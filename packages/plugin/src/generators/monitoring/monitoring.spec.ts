@@ -1,4 +1,4 @@
-import { logger, readProjectConfiguration, Tree } from '@nx/devkit';
+import { logger, readNxJson, readProjectConfiguration, Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -182,6 +182,28 @@ describe('monitoring generator', () => {
     expect(rules[0]).toMatchObject({ alert: 'ConveyorTargetDown', for: '0s' });
     expect(rules[1].expr).toMatch(/ > 0\.2$/);
     expect(rules[2].expr).toMatch(/ > 0\.25$/);
+  });
+
+  it('remembers its options in nx.json and reuses them when run again (as app --monitoring does)', async () => {
+    await gen(tree, { scrapeInterval: '30s', errorRatio: 0.1, environments: ['staging'] });
+    expect(readNxJson(tree)?.generators?.['@conveyor/plugin:monitoring']).toEqual({
+      scrapeInterval: '30s',
+      errorRatio: 0.1,
+      environments: ['staging'],
+    });
+    await monitoringGenerator(tree, { skipFormat: true }, ENV);
+    expect(yaml(tree, 'monitoring/prometheus/prometheus.yml').global.scrape_interval).toBe('30s');
+    expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+      'shop-api.staging.yml',
+      'shop.staging.yml',
+    ]);
+    // An option given again wins.
+    await gen(tree, { scrapeInterval: '5s' });
+    expect(yaml(tree, 'monitoring/prometheus/prometheus.yml').global.scrape_interval).toBe('5s');
+    expect(readNxJson(tree)?.generators?.['@conveyor/plugin:monitoring']).toMatchObject({
+      scrapeInterval: '5s',
+      errorRatio: 0.1,
+    });
   });
 
   it('keeps an Alertmanager config the user changed', async () => {

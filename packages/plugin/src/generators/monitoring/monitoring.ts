@@ -1,4 +1,4 @@
-import { formatFiles, generateFiles, logger, Tree } from '@nx/devkit';
+import { formatFiles, generateFiles, logger, readNxJson, Tree, updateNxJson } from '@nx/devkit';
 import { join } from 'node:path';
 import {
   alertmanagerConfig,
@@ -6,6 +6,7 @@ import {
   ALERTS,
   grafanaDashboard,
   MONITORING_FILES,
+  MONITORING_GENERATOR,
   prometheusConfig,
   targetFile,
   targetFileName,
@@ -20,18 +21,41 @@ import type { MonitoringGeneratorSchema } from './schema';
 
 export { MonitoringOptionsError };
 
+/** Options given earlier, kept in nx.json's generator defaults (the Nx CLI applies them too). */
+function rememberedOptions(tree: Tree): MonitoringGeneratorSchema {
+  const value = readNxJson(tree)?.generators?.[MONITORING_GENERATOR];
+  return value && typeof value === 'object' && !Array.isArray(value)
+    ? (value as MonitoringGeneratorSchema)
+    : {};
+}
+
+function rememberOptions(tree: Tree, options: MonitoringGeneratorSchema): void {
+  const nxJson = readNxJson(tree);
+  if (!nxJson) return;
+  const kept = Object.fromEntries(
+    Object.entries(options).filter(([key, value]) => key !== 'skipFormat' && value !== undefined),
+  );
+  nxJson.generators ??= {};
+  if (Object.keys(kept).length > 0) nxJson.generators[MONITORING_GENERATOR] = kept;
+  else delete nxJson.generators[MONITORING_GENERATOR];
+  updateNxJson(tree, nxJson);
+}
+
 /**
  * Writes, for every Conveyor app and environment: the Prometheus scrape config with file_sd target
  * lists, alert rules, an Alertmanager config (Telegram) and a Grafana dashboard; with `deploy`, the
  * Prometheus + Alertmanager stack and a project that deploys it. `env` resolves the profiles'
- * `${VAR}` references in ssh_host (default: this process's environment).
+ * `${VAR}` references in ssh_host (default: this process's environment). The options are kept in
+ * nx.json (generators) and apply when it runs again.
  */
 export async function monitoringGenerator(
   tree: Tree,
   schema: MonitoringGeneratorSchema = {},
   env: Env = process.env,
 ): Promise<void> {
-  const o = normalizeOptions(tree, schema);
+  // Run again (from app --monitoring, or by hand), it keeps the options given before.
+  const options = { ...rememberedOptions(tree), ...schema };
+  const o = normalizeOptions(tree, options);
   const apps = findApps(tree);
   if (apps.length === 0) {
     throw new MonitoringOptionsError(
@@ -40,6 +64,7 @@ export async function monitoringGenerator(
     );
   }
   const { environments, targets } = collectTargets(tree, apps, o.environments, env);
+  rememberOptions(tree, options);
   const names = apps.map((a) => a.app);
   const dir = (file: string) => `${o.directory}/${file}`;
 
