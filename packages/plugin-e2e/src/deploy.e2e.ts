@@ -16,7 +16,7 @@ import {
   must,
   mustNx,
   newWorkspace,
-  nx,
+  nxAsync,
   Result,
   sh,
   testEnv,
@@ -70,14 +70,15 @@ function stagingEnv(): NodeJS.ProcessEnv {
   };
 }
 
-function run(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
-  const r = nx(ws, [...args, '--outputStyle=static'], { ...stagingEnv(), ...extra });
+/** Runs nx without blocking this process: the Telegram receiver and fetch's connection pool keep working. */
+async function run(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Result> {
+  const r = await nxAsync(ws, [...args, '--outputStyle=static'], { ...stagingEnv(), ...extra });
   outputs.push(r.output);
   return r;
 }
 
-function ok(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Result {
-  const r = run(ws, args, extra);
+async function ok(ws: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Result> {
+  const r = await run(ws, args, extra);
   if (r.code !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${r.output.slice(-8000)}`);
   return r;
 }
@@ -97,11 +98,11 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   let ws: string;
   const sha: string[] = [];
 
-  const release = (change: (src: string) => string, message: string) => {
+  const release = async (change: (src: string) => string, message: string) => {
     const file = join(ws, 'apps/market/backend/src/app.ts');
     writeFileSync(file, change(readFileSync(file, 'utf8')));
     const s = gitCommitAll(ws, message);
-    ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
+    await ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
     return s;
   };
 
@@ -119,7 +120,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     ws = newWorkspace('deploy');
     mustNx(ws, ['g', '@conveyor/plugin:app', 'market', '--no-interactive']);
     sha.push(gitCommitAll(ws, 'v1'));
-    ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
+    await ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
   });
 
   afterAll(async () => {
@@ -127,8 +128,9 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     await new Promise((r) => receiver.close(r));
   });
 
-  it('--dryRun prints the plan and changes nothing', () => {
-    const out = ok(ws, ['run', 'market:deploy', '--configuration=staging', '--dryRun']).output;
+  it('--dryRun prints the plan and changes nothing', async () => {
+    const out = (await ok(ws, ['run', 'market:deploy', '--configuration=staging', '--dryRun']))
+      .output;
     expect(out).toContain(`root@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${appDir}`);
     expect(out).toContain(`${env['CONVEYOR_TEST_REGISTRY']}/${ns}/market_backend:${sha[0]}`);
     expect(out).toContain('ansible-playbook -i inventory/staging playbook.yml');
@@ -136,7 +138,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   it('deploys v1, then v2; /metrics on the host shows each sha; Telegram hears of each', async () => {
-    ok(ws, ['run', 'market:deploy', '--configuration=staging']);
+    await ok(ws, ['run', 'market:deploy', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: sha[0], image_tag: sha[0] });
     expect((await fetch(`http://127.0.0.1:${frontendPort}/`)).status).toBe(200);
     const viaProxy = (await (
@@ -144,8 +146,8 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     ).json()) as { version: { image_tag: string } };
     expect(viaProxy.version.image_tag).toBe(sha[0]);
 
-    sha.push(release((s) => s.concat('\n// v2\n'), 'v2'));
-    ok(ws, ['run', 'market:deploy', '--configuration=staging']);
+    sha.push(await release((s) => s.concat('\n// v2\n'), 'v2'));
+    await ok(ws, ['run', 'market:deploy', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
     expect(
       history()
@@ -170,7 +172,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
 
   it('deploying the live tag again is a fast no-op', async () => {
     const before = history();
-    const out = ok(ws, ['run', 'market:deploy', '--configuration=staging']).output;
+    const out = (await ok(ws, ['run', 'market:deploy', '--configuration=staging'])).output;
     expect(out).toContain(`${sha[1]} is already live and healthy on staging: nothing to do`);
     expect(history()).toBe(before);
     expect(out).not.toMatch(/TASK \[Pull the images\][^\n]*\n[^\n]*changed/);
@@ -185,9 +187,14 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       expect(out).not.toBe(src);
       return out;
     };
-    sha.push(release(broken, 'v3 broken'));
+    sha.push(await release(broken, 'v3 broken'));
     const before = history();
-    const r = run(ws, ['run', 'market:deploy', '--configuration=staging', '--healthTimeout=10']);
+    const r = await run(ws, [
+      'run',
+      'market:deploy',
+      '--configuration=staging',
+      '--healthTimeout=10',
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.output).toContain(`deploy of ${sha[2]} failed (Status code was 500`);
     expect(r.output).toContain(`${sha[1]} is live: it kept serving`);
@@ -200,7 +207,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   it('rollback goes to the previous release (v1) with the same gate and history', async () => {
-    ok(ws, ['run', 'market:rollback', '--configuration=staging']);
+    await ok(ws, ['run', 'market:rollback', '--configuration=staging']);
     expect(await live()).toEqual({ git_sha: expect.any(String), image_tag: sha[0] });
     expect(history().trim().split('\n').pop()?.split('\t').slice(1, 3)).toEqual([
       'rollback',
@@ -209,7 +216,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     expect(messages[messages.length - 1].body.text).toContain(
       `rollback of ${sha[0]} to staging succeeded`,
     );
-    ok(ws, ['run', 'market:rollback', '--configuration=staging', `--to=${sha[1]}`]);
+    await ok(ws, ['run', 'market:rollback', '--configuration=staging', `--to=${sha[1]}`]);
     expect((await live()).image_tag).toBe(sha[1]);
   });
 
@@ -221,7 +228,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       'anna@laptop since 2026-11-26T10:00:00Z (deploy abc1234)\n',
     );
     const before = history();
-    const r = run(ws, [
+    const r = await run(ws, [
       'run',
       'market:deploy',
       '--configuration=staging',
@@ -264,10 +271,10 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   describe('bad input: a clear message, and the host history stays as it was', () => {
-    const refused = (extra: NodeJS.ProcessEnv, args: string[] = []) => {
+    const refused = async (extra: NodeJS.ProcessEnv, args: string[] = []) => {
       const before = history();
       const current = readFileSync(join(appDir, '.conveyor/current'), 'utf8');
-      const r = run(
+      const r = await run(
         ws,
         [
           'run',
@@ -284,28 +291,28 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       return r.output;
     };
 
-    it('host unreachable', () => {
-      expect(refused({ STAGING_SSH_PORT: '1' })).toContain('is unreachable over SSH');
+    it('host unreachable', async () => {
+      expect(await refused({ STAGING_SSH_PORT: '1' })).toContain('is unreachable over SSH');
     });
-    it('SSH auth refused', () => {
+    it('SSH auth refused', async () => {
       const other = join(mkdtempSync(join(e2eDir(), 'key-')), 'id');
       must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
       expect(
-        refused({ SSH_KEY_B64: Buffer.from(readFileSync(other, 'utf8')).toString('base64') }),
+        await refused({ SSH_KEY_B64: Buffer.from(readFileSync(other, 'utf8')).toString('base64') }),
       ).toContain('SSH login to root@127.0.0.1');
     });
-    it('missing environment variable, named', () => {
-      expect(refused({ STAGING_SSH_HOST: '' })).toContain(
+    it('missing environment variable, named', async () => {
+      expect(await refused({ STAGING_SSH_HOST: '' })).toContain(
         'key "ssh_host" needs environment variable STAGING_SSH_HOST',
       );
     });
-    it('image tag not in the registry, checked before touching the host', () => {
-      expect(refused({}, ['--tag=not-pushed'])).toContain(
+    it('image tag not in the registry, checked before touching the host', async () => {
+      expect(await refused({}, ['--tag=not-pushed'])).toContain(
         `market_backend:not-pushed is not in the registry`,
       );
     });
     it('compose failure leaves the live release serving', async () => {
-      const out = refused({
+      const out = await refused({
         STAGING_COMPOSE_COMMAND: `${env['CONVEYOR_COMPOSE_COMMAND']} --file missing.yml`,
       });
       expect(out).toMatch(/deploy of \w+ failed/);
@@ -313,7 +320,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     });
   });
 
-  it('no output and no notice contains the registry password, the SSH key or the Telegram token', () => {
+  it('no output and no notice contains the registry password, the SSH key or the Telegram token', async () => {
     const all = outputs.join('\n') + JSON.stringify(messages.map((m) => m.body));
     const keyBody = sshKey.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
     expect(keyBody.length).toBeGreaterThan(0);
