@@ -22,6 +22,8 @@ bash tools/env/up.sh
 source "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}/env.sh"
 export LOCAL_REGISTRY_URL=$CONVEYOR_TEST_REGISTRY LOCAL_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND
 export LOCAL_DEPLOY_PATH=$WORK/server REGISTRY_NS=demo NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
+# The local profile deploys blue-green: HAProxy owns the public ports (a local image: nothing can be pulled here).
+export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${DEMO_DRAIN_SECONDS:-2}
 BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
 
 step "Build and pack @conveyor/plugin"
@@ -66,4 +68,6 @@ show
 
 step "Release history on the (local) server"
 cat "$LOCAL_DEPLOY_PATH/$APP/.conveyor/releases.log"
-printf '\nThe app keeps running. Stop it: (cd %s && %s down)\n' "$LOCAL_DEPLOY_PATH/$APP" "$LOCAL_COMPOSE_COMMAND"
+printf '\nThe app keeps running (proxy + live colour). Stop it:\n'
+# shellcheck disable=SC2016 # the loop is printed for the user to run
+printf '  for d in %s/{proxy,blue,green}; do (cd "$d" && %s down); done\n' "$LOCAL_DEPLOY_PATH/$APP" "$LOCAL_COMPOSE_COMMAND"
