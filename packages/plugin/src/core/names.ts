@@ -77,8 +77,11 @@ export const TOOL_ENV = {
   backendPort: 'BACKEND_PORT',
   frontendPort: 'FRONTEND_PORT',
   proxyImage: 'PROXY_IMAGE',
-  /** Host address a release publishes its ports on: 0.0.0.0 (recreate) or 127.0.0.1 (a blue-green colour). */
-  bindAddress: 'CONVEYOR_BIND_ADDRESS',
+  /**
+   * Prefix of a release's published ports: empty (all addresses, recreate) or "127.0.0.1:" (a blue-green colour).
+   * An explicit "0.0.0.0:" would stop Podman forwarding 127.0.0.1, which the health checks use.
+   */
+  bindPrefix: 'CONVEYOR_BIND_PREFIX',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {

@@ -77,12 +77,12 @@ describe('app generator', () => {
     expect(compose.services.backend).toMatchObject({
       image: '${REGISTRY_URL}/${REGISTRY_NS}/shop_backend:${IMAGE_TAG}',
       restart: 'unless-stopped',
-      ports: ['${CONVEYOR_BIND_ADDRESS:-0.0.0.0}:${BACKEND_PORT:-9090}:8080'],
+      ports: ['${CONVEYOR_BIND_PREFIX:-}${BACKEND_PORT:-9090}:8080'],
     });
     expect(compose.services.backend.healthcheck.test[0]).toBe('CMD');
     expect(compose.services.frontend).toMatchObject({
       image: '${REGISTRY_URL}/${REGISTRY_NS}/shop_frontend:${IMAGE_TAG}',
-      ports: ['${CONVEYOR_BIND_ADDRESS:-0.0.0.0}:${FRONTEND_PORT:-3000}:80'],
+      ports: ['${CONVEYOR_BIND_PREFIX:-}${FRONTEND_PORT:-3000}:80'],
     });
     expect(compose.version).toBeUndefined();
   });
