@@ -5,6 +5,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  imageBuildArgs,
   getJson,
   gitCommitAll,
   must,
@@ -26,10 +27,7 @@ const baseEnv: NodeJS.ProcessEnv = {
   LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
   REGISTRY_NS: ns,
 };
-const buildArgs = [
-  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
-  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
-];
+const buildArgs = imageBuildArgs(env);
 const registryApi = `http://${env['CONVEYOR_TEST_REGISTRY']}`;
 
 async function tags(repo: string): Promise<string[]> {

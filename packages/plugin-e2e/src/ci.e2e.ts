@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
+  imageBuildArgs,
   gitCommitAll,
   must,
   mustNx,
@@ -38,10 +39,7 @@ const baseEnv: NodeJS.ProcessEnv = {
   LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
   REGISTRY_NS: ns,
 };
-const buildArgs = [
-  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
-  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
-];
+const buildArgs = imageBuildArgs(env);
 const WORKFLOW = '.github/workflows/ci-cd.yml';
 
 async function tags(repo: string): Promise<string[]> {

@@ -9,6 +9,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
+  imageBuildArgs,
   downApp,
   e2eDir,
   getJson,
@@ -30,10 +31,7 @@ const frontendPort = backendPort + 1;
 const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
 const registryPass = `pw-${randomBytes(10).toString('hex')}`;
 const sshKey = readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8');
-const buildArgs = [
-  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
-  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
-];
+const buildArgs = imageBuildArgs(env);
 
 interface Message {
   path: string;

@@ -12,6 +12,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
+  imageBuildArgs,
   e2eDir,
   getJson,
   gitCommitAll,
@@ -34,10 +35,7 @@ const APP = `shop-${suffix}`;
 const BUILD_INFO = `shop_${suffix}_build_info`;
 const STACK = `monitoring-${suffix}`;
 const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
-const buildArgs = [
-  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
-  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
-];
+const buildArgs = imageBuildArgs(env);
 /** Built by tools/env/up.sh from Debian's prometheus and prometheus-alertmanager (lib/prometheus.sh). */
 const PROMETHEUS_IMAGE = env['CONVEYOR_PROMETHEUS_IMAGE'];
 const ALERTMANAGER_IMAGE = env['CONVEYOR_ALERTMANAGER_IMAGE'];

@@ -169,3 +169,11 @@ export function nxAsync(
     );
   });
 }
+
+/** Build args that point the generated Dockerfiles at the local base images (nothing can be pulled here). */
+export function imageBuildArgs(env: Record<string, string>): string[] {
+  return [
+    `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
+    `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
+  ];
+}

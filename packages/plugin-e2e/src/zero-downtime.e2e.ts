@@ -7,16 +7,22 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLoad } from './load';
-import { downApp, e2eDir, gitCommitAll, mustNx, newWorkspace, nxAsync, testEnv } from './utils';
+import {
+  imageBuildArgs,
+  downApp,
+  e2eDir,
+  gitCommitAll,
+  mustNx,
+  newWorkspace,
+  nxAsync,
+  testEnv,
+} from './utils';
 
 const env = testEnv();
 const ns = `zdt${Date.now().toString(36)}`;
 const server = () => join(e2eDir(), 'server');
 const port = 19500 + Math.floor(Math.random() * 200) * 2;
-const buildArgs = [
-  `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
-  `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
-];
+const buildArgs = imageBuildArgs(env);
 
 const localEnv = (strategy: string, backendPort: number): NodeJS.ProcessEnv => ({
   ...process.env,
