@@ -142,7 +142,7 @@ describe('app generator in a real workspace', () => {
     mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--skipInstall', '--no-interactive']);
     const again = nx(ws, ['g', '@conveyor/plugin:app', 'shop', '--no-interactive']);
     expect(again.code).not.toBe(0);
-    expect(again.output).toContain('A project named "shop-backend" already exists');
+    expect(again.output).toContain('A project named "shop" already exists');
   });
 
   it('the generated playbook passes ansible-playbook --syntax-check and ansible-lint; the compose file is valid', () => {
