@@ -5,6 +5,8 @@
 # shellcheck source=tools/bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 bench_setup
+# Nx's daemon is on by default on a developer's machine (CI turns it off): BENCH_NX_DAEMON=false for the CI case.
+export NX_DAEMON=${BENCH_NX_DAEMON:-true}
 REGISTRY_NS=bench$(date +%s)
 export REGISTRY_NS
 BP=(npx nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)
@@ -44,4 +46,5 @@ printf '| commit touching only the frontend | %.2f | %sx faster |\n' "$one" "$(r
 printf '| naive: rebuild + push every image, same change | %.2f | %sx faster |\n' "$naive" "$(ratio "$first" "$naive")"
 printf '\nunchanged commit vs first: %sx (target >= 20x)\n' "$(ratio "$first" "$cached")"
 printf 'one-service change vs naive baseline: %sx (target >= 2x)\n' "$(ratio "$naive" "$one")"
+npx nx daemon --stop >/dev/null 2>&1 || true
 rm -rf "$BENCH"

@@ -13,6 +13,9 @@ SSH_KEY_B64=$(base64 -w0 "$CONVEYOR_TEST_SSH_KEY")
 export STAGING_SSH_KNOWN_HOSTS SSH_KEY_B64
 export STAGING_DEPLOY_PATH=$BENCH/server STAGING_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND
 export BACKEND_PORT=${BENCH_BACKEND_PORT:-18480} FRONTEND_PORT=${BENCH_FRONTEND_PORT:-18481}
+# The manual route edits the .env of a recreate-style release, so both sides use that layout
+# (bench:zero-downtime measures blue-green).
+export STAGING_DEPLOY_STRATEGY=recreate PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE
 S=(--configuration=staging --outputStyle=static)
 
 npx nx run shop:build-push "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null
