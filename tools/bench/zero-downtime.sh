@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 bench_setup
 REGISTRY_NS=bench$(date +%s)
 export REGISTRY_NS LOCAL_DEPLOY_PATH=$BENCH/server LOCAL_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND
-export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-2} CONVEYOR_DEPLOYER=bench
+export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-30} CONVEYOR_DEPLOYER=bench
 RUN=("$REPO/node_modules/.bin/ts-node" -T -O '{"module":"commonjs"}' "$REPO/tools/bench/zero-downtime-run.ts" "$WS")
 declare -A PORT=([bg]=18600 [rc]=18610) STRATEGY=([bg]=blue-green [rc]=recreate)
 

@@ -32,7 +32,7 @@ const localEnv = (strategy: string, backendPort: number): NodeJS.ProcessEnv => (
   LOCAL_DEPLOY_PATH: server(),
   LOCAL_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
   LOCAL_DEPLOY_STRATEGY: strategy,
-  LOCAL_DRAIN_SECONDS: '2',
+  LOCAL_DRAIN_SECONDS: '30',
   PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
   BACKEND_PORT: String(backendPort),
   FRONTEND_PORT: String(backendPort + 1),
@@ -117,6 +117,8 @@ describe('zero-downtime deploys under load', () => {
   it('blue-green: rollback under load, no failed request, one switch v2 -> v1', async () => {
     const { stats, run } = await underLoad(apps.bluegreen, ['run', 'zdt:rollback']);
     expect(run.code).toBe(0);
+    // v1's colour still runs inside the drain time: the rollback is a switch of the proxy.
+    expect(run.output).toContain('the proxy switched back (no pull, no start)');
     expect({ failed: stats.failed, versions: stats.versions }).toEqual({
       failed: 0,
       versions: [sha[1], sha[0]],

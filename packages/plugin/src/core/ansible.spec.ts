@@ -1,4 +1,10 @@
-import { extraVars, PlaybookInput, playbookCommand, sshCommonArgs } from './ansible';
+import {
+  extraVars,
+  fastRollbackCommand,
+  PlaybookInput,
+  playbookCommand,
+  sshCommonArgs,
+} from './ansible';
 import type { Profile } from './profile';
 
 const staging: Profile = {
@@ -99,6 +105,46 @@ describe('ansible-playbook command', () => {
       'playbook.yml',
       '-e',
       '@/tmp/x/vars.json',
+    ]);
+  });
+});
+
+describe('fast rollback command', () => {
+  const base = {
+    app: 'shop',
+    deployer: "anna's laptop",
+    backendPort: 8080,
+    hasFrontend: true,
+    to: '',
+    ssh: { keyFile: '/tmp/x/id', knownHostsFile: '/tmp/x/kh' },
+  };
+  it('runs the host helper over one ssh connection, words quoted for the remote shell', () => {
+    const c = fastRollbackCommand({ ...base, profile: staging });
+    expect(c.argv.slice(0, 5)).toEqual(['ssh', '-p', '2222', '-i', '/tmp/x/id']);
+    expect(c.argv).toContain('StrictHostKeyChecking=yes');
+    expect(c.argv).toContain('UserKnownHostsFile=/tmp/x/kh');
+    expect(c.argv[c.argv.length - 2]).toBe('deploy@staging.example.com');
+    expect(c.argv[c.argv.length - 1]).toBe(
+      "python3 /opt/conveyor/shop/.conveyor/conveyor-rollback.py /opt/conveyor/shop 'anna'\\''s laptop' 5 'docker compose' backend,frontend 8080",
+    );
+  });
+  it('runs it directly for a local profile, with the tag when one is asked for', () => {
+    const c = fastRollbackCommand({
+      ...base,
+      hasFrontend: false,
+      to: 'abc1234',
+      profile: { ...staging, connection: 'local' },
+    });
+    expect(c.argv).toEqual([
+      'python3',
+      '/opt/conveyor/shop/.conveyor/conveyor-rollback.py',
+      '/opt/conveyor/shop',
+      "anna's laptop",
+      '5',
+      'docker compose',
+      'backend',
+      '8080',
+      'abc1234',
     ]);
   });
 });

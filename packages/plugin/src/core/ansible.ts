@@ -97,3 +97,55 @@ export function playbookCommand(profile: string, varsFile: string): Command {
 export function deployPath(profile: Profile, app: string): string {
   return `${profile.deploy_path.replace(/\/+$/, '')}/${app}`;
 }
+
+/** Quotes one word for a POSIX shell (ssh passes its command through the remote user's shell). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface FastRollbackInput {
+  profile: Profile;
+  app: string;
+  deployer: string;
+  backendPort: number;
+  hasFrontend: boolean;
+  /** Empty: the previous release. */
+  to: string;
+  ssh: SshSettings;
+}
+
+/**
+ * One command that switches a blue-green app back to its previous colour while that colour still
+ * runs (conveyor-rollback.py, installed on the host by the deploy): no Ansible, no pull, no start.
+ */
+export function fastRollbackCommand(input: FastRollbackInput): Command {
+  const { profile, app } = input;
+  const appPath = deployPath(profile, app);
+  const remote = [
+    'python3',
+    `${appPath}/.conveyor/conveyor-rollback.py`,
+    appPath,
+    input.deployer,
+    String(profile.drain_seconds),
+    profile.compose_command,
+    input.hasFrontend ? 'backend,frontend' : 'backend',
+    String(input.backendPort),
+    ...(input.to ? [input.to] : []),
+  ];
+  if (profile.connection === 'local') return { argv: remote };
+  const options = sshCommonArgs(input.ssh)
+    .split(' -o ')
+    .map((o) => o.replace(/^-o /, ''))
+    .flatMap((o) => ['-o', o]);
+  return {
+    argv: [
+      'ssh',
+      '-p',
+      String(profile.ssh_port),
+      ...(input.ssh.keyFile ? ['-i', input.ssh.keyFile] : []),
+      ...options,
+      `${profile.ssh_user}@${profile.ssh_host}`,
+      remote.map(shellQuote).join(' '),
+    ],
+  };
+}

@@ -45,7 +45,7 @@ describe('parseProfile', () => {
       deploy_path: '/opt/conveyor',
       compose_command: 'docker compose',
       strategy: 'recreate',
-      drain_seconds: 5,
+      drain_seconds: 30,
       proxy_image: 'haproxy:2.8-alpine',
     });
   });

@@ -51,7 +51,7 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   compose_command: 'docker compose',
   // Profiles written before strategies existed keep deploying as they did.
   strategy: 'recreate',
-  drain_seconds: '5',
+  drain_seconds: '30',
   proxy_image: 'haproxy:2.8-alpine',
 };
 

@@ -8,6 +8,7 @@ import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   DeployAction,
+  fastRollbackCommand,
   deployPath,
   extraVars,
   inventoryFor,
@@ -235,6 +236,51 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
           `GET http://127.0.0.1:${backendPort}/health until ${input.healthTimeout}s; record; unlock`,
       );
       return { success: true };
+    }
+
+    if (req.action === 'rollback' && profile.strategy === 'blue-green') {
+      // The previous colour may still run (it stops after its drain time): then going back is a switch.
+      const fast = await run(
+        fastRollbackCommand({
+          profile,
+          app: req.app,
+          deployer: input.deployer,
+          backendPort,
+          hasFrontend: frontendPort !== undefined,
+          to: tag,
+          ssh: input.ssh,
+        }),
+        { secrets, stream: false },
+      );
+      let switched: PlaybookOutcome & { reason?: string } = {};
+      try {
+        switched = JSON.parse(fast.stdout.trim().split('\n').pop() || '{}');
+      } catch {
+        switched = {};
+      }
+      if (fast.code === 0 && switched.status === 'ok') {
+        const seconds = (Date.now() - started) / 1000;
+        const live = switched.live ?? tag;
+        notice = {
+          app: req.app,
+          environment: profileName,
+          action: req.action,
+          seconds,
+          deployer: input.deployer,
+          tag: live,
+          outcome: 'ok',
+          live,
+          previous: switched.previous_tag || undefined,
+        };
+        say(
+          `rollback done: ${live} is live on ${profileName} (previous: ${switched.previous_tag || 'none'}) in ${seconds.toFixed(1)}s; ` +
+            'its colour was still running, so the proxy switched back (no pull, no start).',
+        );
+        return { success: true };
+      }
+      say(
+        `No quick switch back (${switched.reason ?? (switched.status || 'helper not installed yet')}): running the full rollback.`,
+      );
     }
 
     if (tag) await checkImagesInRegistry(profile, req.app, tag, components, env);

@@ -5,7 +5,7 @@ function strategyKeys(name: string): string {
   const v = sshVars(name);
   return (
     `strategy: \${${v.strategy}:-blue-green}\n` +
-    `drain_seconds: \${${v.drainSeconds}:-5}\n` +
+    `drain_seconds: \${${v.drainSeconds}:-30}\n` +
     `proxy_image: \${${TOOL_ENV.proxyImage}:-haproxy:2.8-alpine}\n`
   );
 }
