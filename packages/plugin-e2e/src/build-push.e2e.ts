@@ -18,6 +18,9 @@ import {
   writeFile,
 } from './utils';
 
+// Colour codes Nx puts around task names.
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
 const env = testEnv();
 const engine = env['CONVEYOR_CONTAINER_ENGINE'];
 const ns = `e2e${Date.now().toString(36)}`;
@@ -114,7 +117,7 @@ describe('build-push against a real engine and registry', () => {
       ws,
       ['run', 'shop:build-push', ...buildArgs, '--outputStyle=static'],
       baseEnv,
-    ).output;
+    ).output.replace(ANSI, '');
     // Nx replays the first run's output from its cache; the task line says where it came from.
     expect(out).toMatch(
       /nx run shop:build-push[^\n]*\[(local cache|existing outputs match the cache[^\]]*)\]/,

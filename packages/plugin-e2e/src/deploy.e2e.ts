@@ -21,6 +21,7 @@ import {
   Result,
   sh,
   testEnv,
+  waitFor,
 } from './utils';
 
 const env = testEnv();
@@ -220,6 +221,18 @@ describe('deploy and rollback over real SSH with Ansible', () => {
 
   it('a deploy waits for the lock, and fails naming the holder when it is not released', async () => {
     const lock = join(appDir, '.conveyor/lock');
+    // The last switch's old colour stops after its drain time, under the same lock: let that finish first.
+    await waitFor(
+      'the stop after the drain time',
+      async () => (existsSync(lock) ? undefined : true),
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(
+      'the stop after the drain time',
+      async () => (existsSync(lock) ? undefined : true),
+      60_000,
+    );
     mkdirSync(lock);
     writeFileSync(
       join(lock, 'holder'),
