@@ -23,7 +23,7 @@ source "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}/env.sh"
 export LOCAL_REGISTRY_URL=$CONVEYOR_TEST_REGISTRY LOCAL_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND
 export LOCAL_DEPLOY_PATH=$WORK/server REGISTRY_NS=demo NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
 # The local profile deploys blue-green: HAProxy owns the public ports (a local image: nothing can be pulled here).
-export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${DEMO_DRAIN_SECONDS:-2}
+export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${DEMO_DRAIN_SECONDS:-30}
 BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
 
 step "Build and pack @conveyor/plugin"
