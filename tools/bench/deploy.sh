@@ -52,4 +52,5 @@ printf '| blue-green rollback %s -> %s (old colour still draining: one switch) |
 printf '| recreate deploy %s -> %s (lock, pull, up, gate, history, notice) | %.2f | %sx |\n' "$v1" "$v2" "$rc_deploy" "$(ratio "$rc_deploy" "$manual_s")"
 printf '| recreate rollback %s -> %s (same gate) | %.2f | %sx |\n' "$v2" "$v1" "$rc_rollback" "$(ratio "$rc_rollback" "$manual_s")"
 printf '| manual route: edit .env, compose pull, up -d, curl until healthy | %.2f | 1.0x |\n' "$manual_s"
+npx nx daemon --stop >/dev/null 2>&1 || true
 rm -rf "$BENCH"

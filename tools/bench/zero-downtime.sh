@@ -38,9 +38,10 @@ for app in bg rc; do
   done
 done
 
-printf '\nConstant load: 16 keep-alive connections on the public /metrics, %s, %s cores\n\n' "$CONVEYOR_CONTAINER_ENGINE" "$(nproc)"
+printf '\nConstant load: 16 keep-alive connections on the public /metrics, %s, %s cores, Nx daemon %s\n\n' "$CONVEYOR_CONTAINER_ENGINE" "$(nproc)" "$NX_DAEMON"
 printf '| operation | requests | failed | p99 during (ms) | command -> new version (s) | command total (s) |\n|---|---:|---:|---:|---:|---:|\n'
 for r in "${results[@]}"; do
   jq -r '"| \(.label) | \(.requests) | \(.failed) | \(.p99) | \(.switchSeconds // "never") | \(.commandSeconds) |"' <<<"$r"
 done
+npx nx daemon --stop >/dev/null 2>&1 || true
 rm -rf "$BENCH"
