@@ -10,8 +10,9 @@ bench_setup() {
   bash tools/env/up.sh >/dev/null
   # shellcheck disable=SC1091
   source "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}/env.sh"
-  # Nx's daemon is on by default on a developer's machine (CI turns it off): BENCH_NX_DAEMON=false for the CI case.
-  export NX_DAEMON=${BENCH_NX_DAEMON:-true} NX_TUI=false NX_NO_CLOUD=true
+  # The daemon stays off here (with it, Nx 23.2.1 hit a cache-database error in these throwaway workspaces);
+  # bench:build turns it on, as on a developer's machine.
+  export NX_DAEMON=false NX_TUI=false NX_NO_CLOUD=true
   BENCH=$(mktemp -d /tmp/conveyor-bench-XXXXXX)
   npx nx run plugin:build --outputStyle=static >/dev/null
   npm pack --silent --pack-destination "$BENCH" dist/packages/plugin >/dev/null
