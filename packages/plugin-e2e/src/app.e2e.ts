@@ -6,6 +6,30 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { must, mustNx, newWorkspace, nx, sh, testEnv } from './utils';
 
+/** The workspace's files, without node_modules and Nx's own cache. */
+const workspaceFiles = (ws: string) =>
+  sh(
+    'find',
+    [
+      '.',
+      '(',
+      '-path',
+      './node_modules',
+      '-o',
+      '-path',
+      './.nx',
+      ')',
+      '-prune',
+      '-o',
+      '-type',
+      'f',
+      '-print',
+    ],
+    {
+      cwd: ws,
+    },
+  ).stdout;
+
 describe('app generator in a real workspace', () => {
   it('shop with a React + Vite frontend: build, test, lint and typecheck pass; the backend serves /health and /metrics', async () => {
     const ws = newWorkspace('app-react');
@@ -84,25 +108,7 @@ describe('app generator in a real workspace', () => {
 
   it('bad input is refused with a clear message and nothing is written; --dry-run writes nothing', () => {
     const ws = newWorkspace('app-bad');
-    const before = sh(
-      'find',
-      [
-        '.',
-        '(',
-        '-path',
-        './node_modules',
-        '-o',
-        '-path',
-        './.nx',
-        ')',
-        '-prune',
-        '-o',
-        '-type',
-        'f',
-        '-print',
-      ],
-      { cwd: ws },
-    ).stdout;
+    const before = workspaceFiles(ws);
     for (const [args, message] of [
       [['../x'], 'is not valid'],
       [['My App'], 'is not valid'],
@@ -115,29 +121,7 @@ describe('app generator in a real workspace', () => {
     }
     const dry = mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--dry-run', '--no-interactive']);
     expect(dry.output).toContain('apps/shop/docker-compose.staging.yml');
-    expect(
-      sh(
-        'find',
-        [
-          '.',
-          '(',
-          '-path',
-          './node_modules',
-          '-o',
-          '-path',
-          './.nx',
-          ')',
-          '-prune',
-          '-o',
-          '-type',
-          'f',
-          '-print',
-        ],
-        {
-          cwd: ws,
-        },
-      ).stdout,
-    ).toBe(before);
+    expect(workspaceFiles(ws)).toBe(before);
 
     mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--skipInstall', '--no-interactive']);
     const again = nx(ws, ['g', '@conveyor/plugin:app', 'shop', '--no-interactive']);

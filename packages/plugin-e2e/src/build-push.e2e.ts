@@ -5,13 +5,15 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  imageBuildArgs,
   getJson,
   gitCommitAll,
+  imageBuildArgs,
+  localRegistryEnv,
   must,
   mustNx,
   newWorkspace,
   nx,
+  registryTags,
   sh,
   testEnv,
   waitFor,
@@ -24,20 +26,11 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 const env = testEnv();
 const engine = env['CONVEYOR_CONTAINER_ENGINE'];
 const ns = `e2e${Date.now().toString(36)}`;
-const baseEnv: NodeJS.ProcessEnv = {
-  ...process.env,
-  ...env,
-  LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-  REGISTRY_NS: ns,
-};
+const baseEnv = localRegistryEnv(env, ns);
 const buildArgs = imageBuildArgs(env);
 const registryApi = `http://${env['CONVEYOR_TEST_REGISTRY']}`;
 
-async function tags(repo: string): Promise<string[]> {
-  const res = await fetch(`${registryApi}/v2/${ns}/${repo}/tags/list`);
-  if (res.status === 404) return [];
-  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
-}
+const tags = (repo: string) => registryTags(env, ns, repo);
 
 async function digest(repo: string, tag: string): Promise<string> {
   const res = await fetch(`${registryApi}/v2/${ns}/${repo}/manifests/${tag}`, {

@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import {
-  imageBuildArgs,
   gitCommitAll,
+  imageBuildArgs,
+  localRegistryEnv,
   must,
   mustNx,
   newWorkspace,
+  registryTags,
   REPO_ROOT,
   Result,
   testEnv,
@@ -33,20 +35,11 @@ interface Workflow {
 
 const env = testEnv();
 const ns = `e2eci${Date.now().toString(36)}`;
-const baseEnv: NodeJS.ProcessEnv = {
-  ...process.env,
-  ...env,
-  LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-  REGISTRY_NS: ns,
-};
+const baseEnv = localRegistryEnv(env, ns);
 const buildArgs = imageBuildArgs(env);
 const WORKFLOW = '.github/workflows/ci-cd.yml';
 
-async function tags(repo: string): Promise<string[]> {
-  const res = await fetch(`http://${env['CONVEYOR_TEST_REGISTRY']}/v2/${ns}/${repo}/tags/list`);
-  if (res.status === 404) return [];
-  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
-}
+const tags = (repo: string) => registryTags(env, ns, repo);
 
 const jsonArray = (stdout: string): string[] => JSON.parse(stdout.slice(stdout.indexOf('[')));
 

@@ -177,3 +177,24 @@ export function imageBuildArgs(env: Record<string, string>): string[] {
     `--buildArgs.WEB_IMAGE=${env['CONVEYOR_WEB_IMAGE']}`,
   ];
 }
+
+/** Environment for build-push with the local profile against the test registry, under namespace ns. */
+export function localRegistryEnv(env: Record<string, string>, ns: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...env,
+    LOCAL_REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+    REGISTRY_NS: ns,
+  };
+}
+
+/** Tags of ns/repo in the test registry ([] when the repository does not exist). */
+export async function registryTags(
+  env: Record<string, string>,
+  ns: string,
+  repo: string,
+): Promise<string[]> {
+  const res = await fetch(`http://${env['CONVEYOR_TEST_REGISTRY']}/v2/${ns}/${repo}/tags/list`);
+  if (res.status === 404) return [];
+  return ((await res.json()) as { tags: string[] | null }).tags ?? [];
+}

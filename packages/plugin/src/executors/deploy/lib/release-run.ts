@@ -238,6 +238,28 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       return { success: true };
     }
 
+    const noticeBase = () => ({
+      app: req.app,
+      environment: profileName,
+      action: req.action,
+      seconds: (Date.now() - started) / 1000,
+      deployer: input.deployer,
+    });
+    /** Reports a release that is live (or already was), and queues its notice. */
+    const succeeded = (o: PlaybookOutcome, how = '') => {
+      const base = noticeBase();
+      const live = o.live ?? tag;
+      const status: Outcome = o.status === 'noop' ? 'noop' : 'ok';
+      notice = { ...base, tag: live, outcome: status, live, previous: o.previous_tag || undefined };
+      say(
+        status === 'noop'
+          ? `${live} is already live and healthy on ${profileName}: nothing to do (use --force to roll out again).`
+          : `${req.action} done: ${live} is live on ${profileName} (previous: ${o.previous_tag || 'none'}) ` +
+              `in ${base.seconds.toFixed(1)}s${how}.`,
+      );
+      return { success: true };
+    };
+
     if (req.action === 'rollback' && profile.strategy === 'blue-green') {
       // The previous colour may still run (it stops after its drain time): then going back is a switch.
       const fast = await run(
@@ -259,24 +281,10 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
         switched = {};
       }
       if (fast.code === 0 && switched.status === 'ok') {
-        const seconds = (Date.now() - started) / 1000;
-        const live = switched.live ?? tag;
-        notice = {
-          app: req.app,
-          environment: profileName,
-          action: req.action,
-          seconds,
-          deployer: input.deployer,
-          tag: live,
-          outcome: 'ok',
-          live,
-          previous: switched.previous_tag || undefined,
-        };
-        say(
-          `rollback done: ${live} is live on ${profileName} (previous: ${switched.previous_tag || 'none'}) in ${seconds.toFixed(1)}s; ` +
-            'its colour was still running, so the proxy switched back (no pull, no start).',
+        return succeeded(
+          switched,
+          '; its colour was still running, so the proxy switched back (no pull, no start)',
         );
-        return { success: true };
       }
       say(
         `No quick switch back (${switched.reason ?? (switched.status || 'helper not installed yet')}): running the full rollback.`,
@@ -300,30 +308,10 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     const outcome: PlaybookOutcome = existsSync(input.resultFile)
       ? JSON.parse(readFileSync(input.resultFile, 'utf8'))
       : {};
-    const seconds = (Date.now() - started) / 1000;
-    const base = {
-      app: req.app,
-      environment: profileName,
-      action: req.action,
-      seconds,
-      deployer: input.deployer,
-    };
+    const base = noticeBase();
 
     if (result.code === 0 && (outcome.status === 'ok' || outcome.status === 'noop')) {
-      const live = outcome.live ?? tag;
-      notice = {
-        ...base,
-        tag: live,
-        outcome: outcome.status as Outcome,
-        live,
-        previous: outcome.previous_tag || undefined,
-      };
-      say(
-        outcome.status === 'noop'
-          ? `${live} is already live and healthy on ${profileName}: nothing to do (use --force to roll out again).`
-          : `${req.action} done: ${live} is live on ${profileName} (previous: ${outcome.previous_tag || 'none'}) in ${seconds.toFixed(1)}s.`,
-      );
-      return { success: true };
+      return succeeded(outcome);
     }
 
     let message: string;
