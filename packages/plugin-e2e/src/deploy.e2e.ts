@@ -278,7 +278,19 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     });
     outputs.push(waited.output);
     expect(waited.code).toBe(0);
-    expect(existsSync(lock)).toBe(false);
+    // The deploy released its lock; within the drain time (1 s here) the old colour's stop may
+    // hold it briefly, and nothing else may.
+    const holder = await waitFor(
+      'the lock released, or its holder named',
+      async () => (existsSync(lock) ? readFileSync(join(lock, 'holder'), 'utf8') : ''),
+      10_000,
+    );
+    if (holder) expect(holder).toMatch(/^stop-after-drain of /);
+    await waitFor(
+      'the lock to be released',
+      async () => (existsSync(lock) ? undefined : true),
+      60_000,
+    );
   });
 
   describe('bad input: a clear message, and the host history stays as it was', () => {
