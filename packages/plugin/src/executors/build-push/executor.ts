@@ -1,4 +1,4 @@
-import { ExecutorContext, logger } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import { resolveGitSha, resolveTag } from '../../core/tags';
 import { stageContext, readTree } from '../../shell/context';
 import { resolveEngine } from '../../shell/engine-runner';
 import { gitRemoteUrl, gitShortSha } from '../../shell/git';
+import { log } from '../../shell/log';
 import { RegistryClient, RegistryCredentials } from '../../shell/registry-client';
 import { runOrThrow } from '../../shell/run';
 import { ImagePlan, planImage, validateBuildArgs, validateImages } from './lib/plan';
@@ -77,7 +78,7 @@ export default async function buildPush(
     const creds = credentials(env);
     const engine: Engine = await resolveEngine(options.engine, env);
     const registry = registryHost(profile.registry);
-    logger.info(
+    log.info(
       `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, engine ${engine}, profile ${profileName}`,
     );
 
@@ -157,16 +158,16 @@ export default async function buildPush(
     writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     for (const [component, image] of Object.entries(pushed)) {
-      logger.info(
+      log.info(
         `  ${component}: ${image?.ref} ${image?.reused ? '(unchanged: re-tagged, not rebuilt)' : push ? '(built and pushed)' : '(built)'} ${image?.digest ?? ''}`,
       );
     }
-    logger.info(
+    log.info(
       `build-push ${app} done in ${seconds}s; recorded in ${pushRecordPath(app, profileName)}`,
     );
     return { success: true };
   } catch (error) {
-    logger.error(`build-push failed: ${(error as Error).message}`);
+    log.error(`build-push failed: ${(error as Error).message}`);
     return { success: false };
   } finally {
     for (const dir of staged) rmSync(dir, { recursive: true, force: true });
@@ -186,7 +187,7 @@ interface BuildContext {
 }
 
 async function build(plan: ImagePlan, c: BuildContext, tags: string[]): Promise<void> {
-  logger.info(`  ${plan.spec.component}: building ${plan.ref}`);
+  log.info(`  ${plan.spec.component}: building ${plan.ref}`);
   await runOrThrow(
     buildCommand(c.engine, {
       dockerfile: c.dockerfilePath,
@@ -221,7 +222,7 @@ async function reuseOrBuildAndPush(
     return { ref: plan.ref, digest, contentHash: plan.contentTag, reused: true };
   }
   await build(plan, c, [plan.ref, plan.contentRef]);
-  logger.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
+  log.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
   await runOrThrow(pushCommand(c.engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
   // The content tag goes last: it only exists for images that were pushed whole.
   await runOrThrow(pushCommand(c.engine, plan.contentRef), `Pushing ${plan.contentRef}`, {

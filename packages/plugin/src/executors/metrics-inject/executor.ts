@@ -1,4 +1,4 @@
-import { ExecutorContext, logger } from '@nx/devkit';
+import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { buildInfo } from '../../core/build-info';
@@ -6,6 +6,7 @@ import { APP_ENV } from '../../core/names';
 import { loadProfile } from '../../core/profile';
 import { resolveGitSha, resolveTag } from '../../core/tags';
 import { gitShortSha } from '../../shell/git';
+import { log } from '../../shell/log';
 import type { MetricsInjectExecutorSchema } from './schema';
 
 export default async function metricsInject(
@@ -20,7 +21,7 @@ export default async function metricsInject(
     });
     const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
     if (!gitSha && !env[APP_ENV.imageTag]) {
-      logger.warn(`No git commit and no ${APP_ENV.imageTag}: build info says "unknown" / "dev".`);
+      log.warn(`No git commit and no ${APP_ENV.imageTag}: build info says "unknown" / "dev".`);
     }
     const tag =
       gitSha || env[APP_ENV.imageTag]
@@ -39,12 +40,12 @@ export default async function metricsInject(
     const file = join(context.root, options.outputFile);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
-    logger.info(
+    log.info(
       `Wrote ${options.outputFile}: git_sha=${info.git_sha} image_tag=${info.image_tag} profile=${profileName}`,
     );
     return { success: true };
   } catch (error) {
-    logger.error((error as Error).message);
+    log.error((error as Error).message);
     return { success: false };
   }
 }

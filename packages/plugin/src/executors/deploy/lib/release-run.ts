@@ -2,7 +2,6 @@
  * A deploy or rollback, Kamal-style: decide everything first (pure core), then
  * check the registry, then run the playbook once, then report and notify.
  */
-import { logger } from '@nx/devkit';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,6 +31,7 @@ import { redact, secretValues } from '../../../core/redact';
 import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/release';
 import { resolveGitSha, resolveTag, validateTag } from '../../../core/tags';
 import { gitShortSha } from '../../../shell/git';
+import { log } from '../../../shell/log';
 import { RegistryClient } from '../../../shell/registry-client';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
@@ -104,7 +104,7 @@ function sshSettings(profile: Profile, env: NodeJS.ProcessEnv, dir: PrivateDir):
   if (known)
     ssh.knownHostsFile = dir.write('known_hosts', known.endsWith('\n') ? known : `${known}\n`);
   else {
-    logger.warn(
+    log.warn(
       `${sshVars(profile.name).knownHosts} is not set: the host key of ${profile.ssh_host} is accepted on first use ` +
         '(StrictHostKeyChecking=accept-new) and checked after that. Set it to pin the key.',
     );
@@ -158,7 +158,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
   const secrets = secretValues(env);
   const started = Date.now();
   const dir = new PrivateDir('conveyor-deploy-');
-  const say = (text: string) => logger.info(redact(text, secrets));
+  const say = (text: string) => log.info(redact(text, secrets));
   let notice: Parameters<typeof noticeText>[0] | undefined;
   try {
     const profileName = req.profile ?? 'local';
@@ -332,16 +332,16 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       message = explainAnsibleFailure(result.output, profile);
       notice = { ...base, tag, outcome: 'failed', error: message };
     }
-    logger.error(redact(`${req.action} failed: ${message}`, secrets));
+    log.error(redact(`${req.action} failed: ${message}`, secrets));
     return { success: false };
   } catch (error) {
-    logger.error(redact(`${req.action} failed: ${(error as Error).message}`, secrets));
+    log.error(redact(`${req.action} failed: ${(error as Error).message}`, secrets));
     return { success: false };
   } finally {
     dir.cleanup();
     if (notice) {
       const sent = await sendTelegram(env, noticeText(notice));
-      if (sent.warning) logger.warn(redact(sent.warning, secrets));
+      if (sent.warning) log.warn(redact(sent.warning, secrets));
     }
   }
 }
