@@ -5,8 +5,6 @@
 # shellcheck source=tools/bench/lib.sh
 source "$(dirname "$0")/lib.sh"
 bench_setup
-# Nx's daemon is on by default on a developer's machine (CI turns it off): BENCH_NX_DAEMON=false for the CI case.
-export NX_DAEMON=${BENCH_NX_DAEMON:-true}
 REGISTRY_NS=bench$(date +%s)
 export REGISTRY_NS
 BP=(npx nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)

@@ -32,10 +32,14 @@ async function main() {
       requests: all.requests,
       failed: all.failed,
       p99: Math.round(during.p99),
-      switchSeconds: Number.isFinite(firstNew) ? (firstNew - start) / 1000 : null,
-      commandSeconds: (end - start) / 1000,
+      switchSeconds: Number.isFinite(firstNew) ? seconds(firstNew - start) : null,
+      commandSeconds: seconds(end - start),
       versions: all.versions,
     }),
   );
+}
+/** Milliseconds as seconds with two decimals. */
+function seconds(ms: number): number {
+  return Math.round(ms / 10) / 100;
 }
 void main();

@@ -125,7 +125,7 @@ describe('fast rollback command', () => {
     expect(c.argv).toContain('UserKnownHostsFile=/tmp/x/kh');
     expect(c.argv[c.argv.length - 2]).toBe('deploy@staging.example.com');
     expect(c.argv[c.argv.length - 1]).toBe(
-      "python3 /opt/conveyor/shop/.conveyor/conveyor-rollback.py /opt/conveyor/shop 'anna'\\''s laptop' 5 'docker compose' backend,frontend 8080",
+      "/opt/conveyor/shop/.conveyor/conveyor-rollback.py /opt/conveyor/shop 'anna'\\''s laptop' 5 'docker compose' backend,frontend 8080",
     );
   });
   it('runs it directly for a local profile, with the tag when one is asked for', () => {
@@ -136,7 +136,6 @@ describe('fast rollback command', () => {
       profile: { ...staging, connection: 'local' },
     });
     expect(c.argv).toEqual([
-      'python3',
       '/opt/conveyor/shop/.conveyor/conveyor-rollback.py',
       '/opt/conveyor/shop',
       "anna's laptop",

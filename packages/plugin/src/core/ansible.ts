@@ -121,8 +121,8 @@ export interface FastRollbackInput {
 export function fastRollbackCommand(input: FastRollbackInput): Command {
   const { profile, app } = input;
   const appPath = deployPath(profile, app);
+  // The deploy installs the helper as an executable run by the host's Ansible interpreter.
   const remote = [
-    'python3',
     `${appPath}/.conveyor/conveyor-rollback.py`,
     appPath,
     input.deployer,
