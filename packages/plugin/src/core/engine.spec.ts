@@ -49,6 +49,23 @@ describe('engine commands', () => {
       '/tmp/ctx',
     ]);
   });
+  it('builds with Podman in one commit (no per-instruction layers), never from its layer cache', () => {
+    const c = buildCommand('podman', {
+      dockerfile: 'Dockerfile',
+      contextDir: '/tmp/ctx',
+      tags: ['r/ns/shop_frontend:abc'],
+      buildArgs: {},
+      labels: {},
+    });
+    expect(c.argv.slice(0, 6)).toEqual([
+      'podman',
+      'build',
+      '--file',
+      'Dockerfile',
+      '--no-cache',
+      '--layers=false',
+    ]);
+  });
   it('pushes one reference', () => {
     expect(pushCommand('podman', 'r/x:1').argv).toEqual(['podman', 'push', 'r/x:1']);
   });
