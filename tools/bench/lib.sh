@@ -29,8 +29,9 @@ bench_setup() {
   export LOCAL_REGISTRY_URL=$CONVEYOR_TEST_REGISTRY
 }
 
+# A change that reaches the built frontend (a comment would be minified away and change no image).
 commit_frontend_change() {
-  echo "/* $1 */" >> apps/shop/frontend/src/styles.css
+  echo ".bench-$1 { color: #0a0a0a; }" >> apps/shop/frontend/src/styles.css
   git -c user.name=b -c user.email=b@example.com commit -qam "$1"
 }
 
