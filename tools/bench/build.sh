@@ -10,7 +10,8 @@ export REGISTRY_NS
 BP=(npx nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)
 
 first=$(timed "${BP[@]}")
-cached=$(timed "${BP[@]}")
+# A cache hit is a few hundred milliseconds, near the machine's noise: the median of five runs.
+cached=$(for _ in 1 2 3 4 5; do timed "${BP[@]}"; echo; done | sort -n | sed -n 3p)
 commit_frontend_change one
 one=$(timed "${BP[@]}")
 
@@ -39,7 +40,7 @@ naive=$(timed naive_push)
 printf '\nbuild-push of one app (backend + frontend images), %s, %s\n\n' "$CONVEYOR_CONTAINER_ENGINE" "$(nproc) cores"
 printf '| run | seconds | vs first | \n|---|---:|---:|\n'
 printf '| first build-push (cold) | %.2f | 1.0x |\n' "$first"
-printf '| same commit again (Nx cache) | %.2f | %sx faster |\n' "$cached" "$(ratio "$first" "$cached")"
+printf '| same commit again (Nx cache hit, median of 5) | %.2f | %sx faster |\n' "$cached" "$(ratio "$first" "$cached")"
 printf '| commit touching only the frontend | %.2f | %sx faster |\n' "$one" "$(ratio "$first" "$one")"
 printf '| naive: rebuild + push every image, same change | %.2f | %sx faster |\n' "$naive" "$(ratio "$first" "$naive")"
 printf '\nunchanged commit vs first: %sx (target >= 20x)\n' "$(ratio "$first" "$cached")"
