@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 bench_setup
 REGISTRY_NS=bench$(date +%s)
 export REGISTRY_NS
-BP=(npx nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)
+BP=(nx run shop:build-push "${BUILD_ARGS[@]}" --outputStyle=static)
 
 first=$(timed "${BP[@]}")
 # A cache hit is a few hundred milliseconds, near the machine's noise: the median of five runs.
@@ -21,8 +21,8 @@ commit_frontend_change naive
 naive_push() {
   local tag ctx ref engine=$CONVEYOR_CONTAINER_ENGINE
   tag=$(git rev-parse --short HEAD)
-  npx nx run-many -t build -p shop-backend shop-frontend --outputStyle=static
-  npx nx run shop-backend:metrics-inject --outputStyle=static
+  nx run-many -t build -p shop-backend shop-frontend --outputStyle=static
+  nx run shop-backend:metrics-inject --outputStyle=static
   ctx=$(mktemp -d)
   mkdir -p "$ctx/backend" "$ctx/frontend"
   cp dist/apps/shop/backend/main.js dist/apps/shop/backend/build-info.json "$ctx/backend/"
@@ -45,5 +45,5 @@ printf '| commit touching only the frontend | %.2f | %sx faster |\n' "$one" "$(r
 printf '| naive: rebuild + push every image, same change | %.2f | %sx faster |\n' "$naive" "$(ratio "$first" "$naive")"
 printf '\nunchanged commit vs first: %sx (target >= 20x)\n' "$(ratio "$first" "$cached")"
 printf 'one-service change vs naive baseline: %sx (target >= 2x)\n' "$(ratio "$naive" "$one")"
-npx nx daemon --stop >/dev/null 2>&1 || true
+nx daemon --stop >/dev/null 2>&1 || true
 rm -rf "$BENCH"

@@ -17,22 +17,22 @@ S=(--configuration=staging --outputStyle=static)
 declare -A PORT=([shop]=18480 [seed]=18490) STRATEGY=([shop]=blue-green [seed]=recreate)
 with() { STAGING_DEPLOY_STRATEGY=${STRATEGY[$1]} BACKEND_PORT=${PORT[$1]} FRONTEND_PORT=$((PORT[$1] + 1)) "${@:2}"; }
 
-npx nx g @conveyor/plugin:app seed --no-interactive >/dev/null
+nx g @conveyor/plugin:app seed --no-interactive >/dev/null
 git add -A && git -c user.name=b -c user.email=b@example.com commit -qm seed
 v1=$(git rev-parse --short HEAD)
 for app in shop seed; do
-  npx nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null
-  with "$app" npx nx run "$app:deploy" "${S[@]}" >/dev/null
+  nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null
+  with "$app" nx run "$app:deploy" "${S[@]}" >/dev/null
 done
 for app in shop seed; do sed -i "s/ok: true,/ok: true, release: 'v2',/" "apps/$app/backend/src/app.ts"; done
 git -c user.name=b -c user.email=b@example.com commit -qam v2
 v2=$(git rev-parse --short HEAD)
-for app in shop seed; do npx nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null; done
+for app in shop seed; do nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null; done
 
-bg_deploy=$(timed with shop npx nx run shop:deploy "${S[@]}")     # v1 -> v2
-bg_rollback=$(timed with shop npx nx run shop:rollback "${S[@]}") # v2 -> v1, v1's colour still draining
-rc_deploy=$(timed with seed npx nx run seed:deploy "${S[@]}")
-rc_rollback=$(timed with seed npx nx run seed:rollback "${S[@]}")
+bg_deploy=$(timed with shop nx run shop:deploy "${S[@]}")     # v1 -> v2
+bg_rollback=$(timed with shop nx run shop:rollback "${S[@]}") # v2 -> v1, v1's colour still draining
+rc_deploy=$(timed with seed nx run seed:deploy "${S[@]}")
+rc_rollback=$(timed with seed nx run seed:rollback "${S[@]}")
 
 manual() { # v1 -> v2 by hand on the recreate-style app, as the seed documents it
   ssh -i "$CONVEYOR_TEST_SSH_KEY" -o UserKnownHostsFile="$CONVEYOR_TEST_SSH_KNOWN_HOSTS" -o BatchMode=yes \
@@ -52,5 +52,5 @@ printf '| blue-green rollback %s -> %s (old colour still draining: one switch) |
 printf '| recreate deploy %s -> %s (lock, pull, up, gate, history, notice) | %.2f | %sx |\n' "$v1" "$v2" "$rc_deploy" "$(ratio "$rc_deploy" "$manual_s")"
 printf '| recreate rollback %s -> %s (same gate) | %.2f | %sx |\n' "$v2" "$v1" "$rc_rollback" "$(ratio "$rc_rollback" "$manual_s")"
 printf '| manual route: edit .env, compose pull, up -d, curl until healthy | %.2f | 1.0x |\n' "$manual_s"
-npx nx daemon --stop >/dev/null 2>&1 || true
+nx daemon --stop >/dev/null 2>&1 || true
 rm -rf "$BENCH"

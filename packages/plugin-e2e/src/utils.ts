@@ -2,7 +2,7 @@
 import { execFileSync, spawn, spawnSync, SpawnSyncReturns } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export const REPO_ROOT = join(__dirname, '..', '..', '..');
 /**
@@ -100,7 +100,14 @@ export function gitCommitAll(ws: string, message: string): string {
     GIT_COMMITTER_NAME: 'e2e',
     GIT_COMMITTER_EMAIL: 'e2e@example.com',
   };
-  if (!existsSync(join(ws, '.git'))) must('git', ['init', '-q', '-b', 'main'], { cwd: ws });
+  if (!existsSync(join(ws, '.git'))) {
+    must('git', ['init', '-q', '-b', 'main'], { cwd: ws });
+    // Nx 23 keys its per-user cache and task database by the repository's identity (its remote,
+    // else its first commit): a remote of its own keeps each test workspace's cache its own.
+    must('git', ['remote', 'add', 'origin', `https://git.example.com/e2e/${basename(ws)}.git`], {
+      cwd: ws,
+    });
+  }
   must('git', ['add', '-A'], { cwd: ws, env });
   must('git', ['commit', '-q', '-m', message], { cwd: ws, env });
   return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
