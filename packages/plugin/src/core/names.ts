@@ -158,7 +158,7 @@ export function envVarDocs(): EnvVarDoc[] {
       {
         name: v.drainSeconds,
         doc: `Seconds the old colour keeps finishing requests after a blue-green switch on ${profile} (default 30; a rollback within it only switches back)`,
-        example: '5',
+        example: '30',
       },
     );
   }
