@@ -69,5 +69,6 @@ show
 step "Release history on the (local) server"
 cat "$LOCAL_DEPLOY_PATH/$APP/.conveyor/releases.log"
 printf '\nThe app keeps running (proxy + live colour). Stop it:\n'
+printf "  source %s/env.sh  # the engine's socket for %s\n" "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}" "$LOCAL_COMPOSE_COMMAND"
 # shellcheck disable=SC2016 # the loop is printed for the user to run
 printf '  for d in %s/{proxy,blue,green}; do (cd "$d" && %s down); done\n' "$LOCAL_DEPLOY_PATH/$APP" "$LOCAL_COMPOSE_COMMAND"
