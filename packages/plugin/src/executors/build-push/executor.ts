@@ -224,12 +224,10 @@ async function reuseOrBuildAndPush(
   await build(plan, c, [plan.ref, plan.contentRef]);
   log.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
   await runOrThrow(pushCommand(c.engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
-  // The content tag goes last: it only exists for images that were pushed whole.
-  await runOrThrow(pushCommand(c.engine, plan.contentRef), `Pushing ${plan.contentRef}`, {
-    secrets: c.secrets,
-    stream: false,
-  });
   const manifest = await c.client.getManifest(plan.repository, c.tag);
   if (!manifest) throw new Error(`${plan.ref} was pushed but the registry does not list it.`);
+  // The content tag goes last, added in the registry to the manifest just pushed (no second
+  // push): it only exists for images that were pushed whole.
+  await c.client.putManifest(plan.repository, plan.contentTag, manifest);
   return { ref: plan.ref, digest: manifest.digest, contentHash: plan.contentTag, reused: false };
 }
