@@ -5,6 +5,7 @@ import {
   loginCommand,
   ociLabels,
   parseEngine,
+  probeCommand,
   pushCommand,
 } from './engine';
 
@@ -99,5 +100,12 @@ describe('build args per Dockerfile', () => {
     expect(buildArgsFor(dockerfile, { NODE_IMAGE: 'n', WEB_IMAGE: 'w' })).toEqual({
       NODE_IMAGE: 'n',
     });
+  });
+});
+
+describe('probeCommand', () => {
+  it('asks the engine for its version (Docker: from the daemon), as JSON', () => {
+    expect(probeCommand('docker').argv).toEqual(['docker', 'version', '--format', '{{json .}}']);
+    expect(probeCommand('podman').argv[1]).toBe('version');
   });
 });

@@ -21,8 +21,12 @@ export function parseEngine(value: string | undefined, source: string): Engine |
   );
 }
 
-export function infoCommand(engine: Engine): Command {
-  return { argv: [engine, 'info', '--format', '{{json .}}'] };
+/**
+ * Checks that the engine answers: `version` fails when Docker's daemon is not reachable and when
+ * Podman cannot set up its storage, and costs ~0.06 s where `info` costs ~0.35 s with Podman.
+ */
+export function probeCommand(engine: Engine): Command {
+  return { argv: [engine, 'version', '--format', '{{json .}}'] };
 }
 
 export function loginCommand(

@@ -1,5 +1,5 @@
 /** Finds and checks a container engine. */
-import { Engine, ENGINES, EngineError, infoCommand, parseEngine } from '../core/engine';
+import { Engine, ENGINES, EngineError, probeCommand, parseEngine } from '../core/engine';
 import { TOOL_ENV } from '../core/names';
 import { run } from './run';
 
@@ -10,7 +10,7 @@ export async function resolveEngine(
   const chosen =
     parseEngine(option, '--engine') ?? parseEngine(env[TOOL_ENV.engine], TOOL_ENV.engine);
   if (chosen) {
-    const r = await run(infoCommand(chosen), { stream: false });
+    const r = await run(probeCommand(chosen), { stream: false });
     if (r.code !== 0) {
       const tail = r.output.trim().split('\n').slice(-3).join('\n');
       throw new EngineError(
@@ -22,7 +22,7 @@ export async function resolveEngine(
     return chosen;
   }
   for (const engine of ENGINES) {
-    if ((await run(infoCommand(engine), { stream: false })).code === 0) return engine;
+    if ((await run(probeCommand(engine), { stream: false })).code === 0) return engine;
   }
   throw new EngineError(
     `No container engine answers: install and start Docker or Podman, or set ${TOOL_ENV.engine}=docker|podman.`,
