@@ -144,6 +144,20 @@ describe('build-push against a real engine and registry', () => {
     expect(await digest('shop_frontend', sha2)).not.toBe(await digest('shop_frontend', sha1));
   });
 
+  it('a tag of digits only (a short sha can be one) is pushed as typed, leading zero and all', async () => {
+    // Nx's argument parser makes numbers of such values (2980737) or drops their leading zero.
+    for (const tag of ['0980737', '2980737']) {
+      const out = mustNx(
+        ws,
+        ['run', 'shop:build-push', ...buildArgs, `--tag=${tag}`, '--outputStyle=static'],
+        baseEnv,
+      ).output;
+      expect(out).toContain(`tag ${tag},`);
+      expect(record(ws).tag).toBe(tag);
+      expect(await tags('shop_backend')).toContain(tag);
+    }
+  });
+
   describe('errors are clear and nothing is reported pushed', () => {
     const fail = (extraEnv: NodeJS.ProcessEnv, args: string[] = []) => {
       const r = nx(

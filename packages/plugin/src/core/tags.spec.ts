@@ -1,4 +1,4 @@
-import { contentTag, resolveGitSha, resolveTag, TagError } from './tags';
+import { cliText, contentTag, resolveGitSha, resolveTag, TagError } from './tags';
 
 describe('resolveTag', () => {
   it('prefers --tag, then IMAGE_TAG, then the git sha', () => {
@@ -25,5 +25,22 @@ describe('resolveTag', () => {
     expect(contentTag('0123456789abcdef'.repeat(4))).toBe(
       'content-0123456789abcdef0123456789abcdef',
     );
+  });
+});
+
+describe('cliText', () => {
+  it('takes the raw argument Nx kept, not the number its parser made of a digits-only sha', () => {
+    expect(cliText('tag', 2980737, ['--tag=2980737'])).toBe('2980737');
+    expect(cliText('tag', Infinity, ['--tag=12e4567'])).toBe('12e4567');
+    expect(cliText('to', 980737, ['--configuration=staging', '--to', '0980737'])).toBe('0980737');
+  });
+  it('uses the last occurrence, as the parser does, and only the option asked for', () => {
+    expect(cliText('tag', 'b', ['--tag=a', '--tag=b'])).toBe('b');
+    expect(cliText('tag', 'x', ['--tagged=1', '--to=2'])).toBe('x');
+  });
+  it('falls back to the value as given (project.json options, no command line)', () => {
+    expect(cliText('tag', 'abc1234', undefined)).toBe('abc1234');
+    expect(cliText('tag', 1234567, [])).toBe('1234567');
+    expect(cliText('tag', undefined, ['--configuration=staging'])).toBeUndefined();
   });
 });

@@ -6,6 +6,25 @@ export class TagError extends Error {
   override name = 'TagError';
 }
 
+/**
+ * A text option as the user typed it on the command line. Nx's argument parser turns values that
+ * look like numbers into numbers: a short git sha of digits only (about one commit in 27) becomes
+ * 2980737, one like 12e4567 becomes Infinity. The raw argument, which Nx keeps in its
+ * task graph, is the source of truth; otherwise the value as given.
+ */
+export function cliText(
+  name: string,
+  value: string | number | undefined,
+  unparsed: readonly unknown[] | undefined,
+): string | undefined {
+  const args = (unparsed ?? []).map(String);
+  for (let i = args.length - 1; i >= 0; i--) {
+    if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
+    if (args[i] === `--${name}` && i + 1 < args.length) return args[i + 1];
+  }
+  return value === undefined ? undefined : String(value);
+}
+
 export function validateTag(tag: string, source: string): string {
   if (!TAG.test(tag)) {
     throw new TagError(

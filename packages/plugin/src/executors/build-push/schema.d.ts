@@ -2,7 +2,8 @@ import type { ImageSpec } from '../../core/images';
 
 export interface BuildPushExecutorSchema {
   profile?: string;
-  tag?: string;
+  /** Given on the command line: a digits-only tag may arrive as a number (see cliText). */
+  tag?: string | number;
   push?: boolean;
   engine?: 'docker' | 'podman' | 'auto';
   buildArgs?: Record<string, string>;

@@ -1,6 +1,7 @@
 export interface DeployExecutorSchema {
   profile?: string;
-  tag?: string;
+  /** Given on the command line: a digits-only tag may arrive as a number (see cliText). */
+  tag?: string | number;
   healthTimeout?: number;
   lockTimeout?: number;
   dryRun?: boolean;

@@ -1,4 +1,6 @@
 import type { ExecutorContext } from '@nx/devkit';
+import { cliText } from '../../core/tags';
+import { commandLineArgs } from '../command-line';
 import { runRelease } from '../deploy/lib/release-run';
 import type { RollbackExecutorSchema } from './schema';
 
@@ -6,7 +8,7 @@ export default async function rollback(options: RollbackExecutorSchema, context:
   const { to, ...rest } = options;
   return runRelease({
     ...rest,
-    tag: to,
+    tag: cliText('to', to, commandLineArgs(context)),
     force: false,
     action: 'rollback',
     app: context.projectName as string,

@@ -38,7 +38,8 @@ import { sendTelegram } from '../../../shell/telegram';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 
-export interface ReleaseRequest extends DeployExecutorSchema {
+export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
+  tag?: string;
   action: DeployAction;
   app: string;
   workspaceRoot: string;
