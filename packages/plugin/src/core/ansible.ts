@@ -33,17 +33,24 @@ export interface PlaybookInput {
   ssh: SshSettings;
 }
 
-/** OpenSSH options: host keys are checked against the given file, or accepted on first use only. */
-export function sshCommonArgs(ssh: SshSettings): string {
-  const args = [
-    '-o IdentitiesOnly=' + (ssh.keyFile ? 'yes' : 'no'),
-    '-o BatchMode=yes',
-    '-o ConnectTimeout=10',
+/** OpenSSH options (`-o` values): host keys are checked against the given file, or accepted on first use only. */
+export function sshOptions(ssh: SshSettings): string[] {
+  const options = [
+    'IdentitiesOnly=' + (ssh.keyFile ? 'yes' : 'no'),
+    'BatchMode=yes',
+    'ConnectTimeout=10',
   ];
   if (ssh.knownHostsFile)
-    args.push(`-o UserKnownHostsFile=${ssh.knownHostsFile}`, '-o StrictHostKeyChecking=yes');
-  else args.push('-o StrictHostKeyChecking=accept-new');
-  return args.join(' ');
+    options.push(`UserKnownHostsFile=${ssh.knownHostsFile}`, 'StrictHostKeyChecking=yes');
+  else options.push('StrictHostKeyChecking=accept-new');
+  return options;
+}
+
+/** The same options as one string, for Ansible's `ansible_ssh_common_args`. */
+export function sshCommonArgs(ssh: SshSettings): string {
+  return sshOptions(ssh)
+    .map((o) => `-o ${o}`)
+    .join(' ');
 }
 
 export function extraVars(input: PlaybookInput): Record<string, unknown> {
@@ -133,17 +140,13 @@ export function fastRollbackCommand(input: FastRollbackInput): Command {
     ...(input.to ? [input.to] : []),
   ];
   if (profile.connection === 'local') return { argv: remote };
-  const options = sshCommonArgs(input.ssh)
-    .split(' -o ')
-    .map((o) => o.replace(/^-o /, ''))
-    .flatMap((o) => ['-o', o]);
   return {
     argv: [
       'ssh',
       '-p',
       String(profile.ssh_port),
       ...(input.ssh.keyFile ? ['-i', input.ssh.keyFile] : []),
-      ...options,
+      ...sshOptions(input.ssh).flatMap((o) => ['-o', o]),
       `${profile.ssh_user}@${profile.ssh_host}`,
       remote.map(shellQuote).join(' '),
     ],
