@@ -15,9 +15,9 @@ export class TagError extends Error {
 export function cliText(
   name: string,
   value: string | number | undefined,
-  unparsed: readonly unknown[] | undefined,
+  unparsed: readonly string[] | undefined,
 ): string | undefined {
-  const args = (unparsed ?? []).map(String);
+  const args = unparsed ?? [];
   for (let i = args.length - 1; i >= 0; i--) {
     if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
     if (args[i] === `--${name}` && i + 1 < args.length) return args[i + 1];

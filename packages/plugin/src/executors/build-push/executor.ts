@@ -14,14 +14,14 @@ import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/n
 import { loadProfile } from '../../core/profile';
 import { redactUrlCredentials, secretValues } from '../../core/redact';
 import { PushedImage, PushRecord, pushRecordPath } from '../../core/release';
-import { cliText, resolveGitSha, resolveTag } from '../../core/tags';
+import { resolveGitSha, resolveTag } from '../../core/tags';
 import { stageContext, readTree } from '../../shell/context';
 import { resolveEngine } from '../../shell/engine-runner';
 import { gitRemoteUrl, gitShortSha } from '../../shell/git';
 import { log } from '../../shell/log';
 import { RegistryClient, RegistryCredentials } from '../../shell/registry-client';
 import { runOrThrow } from '../../shell/run';
-import { commandLineArgs } from '../command-line';
+import { typedOption } from '../command-line';
 import { ImagePlan, planImage, validateBuildArgs, validateImages } from './lib/plan';
 import type { BuildPushExecutorSchema } from './schema';
 
@@ -75,7 +75,7 @@ export default async function buildPush(
     });
     const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
     const tag = resolveTag({
-      option: cliText('tag', options.tag, commandLineArgs(context)),
+      option: typedOption(context, 'tag', options.tag),
       envImageTag: env[APP_ENV.imageTag],
       gitSha,
     });

@@ -1,6 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { cliText } from '../../core/tags';
-import { commandLineArgs } from '../command-line';
+import { typedOption } from '../command-line';
 import { runRelease } from '../deploy/lib/release-run';
 import type { RollbackExecutorSchema } from './schema';
 
@@ -8,7 +7,7 @@ export default async function rollback(options: RollbackExecutorSchema, context:
   const { to, ...rest } = options;
   return runRelease({
     ...rest,
-    tag: cliText('to', to, commandLineArgs(context)),
+    tag: typedOption(context, 'to', to),
     force: false,
     action: 'rollback',
     app: context.projectName as string,
