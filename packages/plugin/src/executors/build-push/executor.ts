@@ -191,13 +191,13 @@ interface BuildContext {
   secrets: string[];
 }
 
-async function build(plan: ImagePlan, c: BuildContext, tags: string[]): Promise<void> {
+async function build(plan: ImagePlan, c: BuildContext): Promise<void> {
   log.info(`  ${plan.spec.component}: building ${plan.ref}`);
   await runOrThrow(
     buildCommand(c.engine, {
       dockerfile: c.dockerfilePath,
       contextDir: c.contextDir,
-      tags,
+      tags: [plan.ref],
       buildArgs: c.buildArgs,
       labels: ociLabels({
         gitSha: c.gitSha,
@@ -212,7 +212,7 @@ async function build(plan: ImagePlan, c: BuildContext, tags: string[]): Promise<
 }
 
 async function buildOnly(plan: ImagePlan, c: BuildContext): Promise<PushedImage> {
-  await build(plan, c, [plan.ref]);
+  await build(plan, c);
   return { ref: plan.ref, digest: '', contentHash: plan.contentTag, reused: false };
 }
 
@@ -226,7 +226,7 @@ async function reuseOrBuildAndPush(
       (await c.client.putManifest(plan.repository, c.tag, existing)) || existing.digest;
     return { ref: plan.ref, digest, contentHash: plan.contentTag, reused: true };
   }
-  await build(plan, c, [plan.ref, plan.contentRef]);
+  await build(plan, c);
   log.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
   await runOrThrow(pushCommand(c.engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
   const manifest = await c.client.getManifest(plan.repository, c.tag);

@@ -19,7 +19,7 @@ describe('build-push plan', () => {
     expect(plan).toMatchObject({
       repository: 'acme/shop_backend',
       ref: 'localhost:5055/acme/shop_backend:abc1234',
-      contentRef: `localhost:5055/acme/shop_backend:content-${'f'.repeat(32)}`,
+      contentTag: `content-${'f'.repeat(32)}`,
     });
   });
   it('validates the images option with messages naming the entry', () => {

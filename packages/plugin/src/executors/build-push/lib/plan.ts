@@ -9,8 +9,7 @@ export interface ImagePlan {
   repository: string;
   /** The release reference: registry/namespace/app_component:tag */
   ref: string;
-  /** The same image named by its content: registry/namespace/app_component:content-<hash> */
-  contentRef: string;
+  /** The tag naming the image by its content (content-<hash>), added in the registry. */
   contentTag: string;
 }
 
@@ -23,13 +22,11 @@ export function planImage(input: {
   hash: string;
 }): ImagePlan {
   const { spec, app, registry, namespace, tag, hash } = input;
-  const ctag = contentTag(hash);
   return {
     spec,
     repository: registryPath(namespace, app, spec.component),
     ref: imageRef(registry, namespace, app, spec.component, tag),
-    contentRef: imageRef(registry, namespace, app, spec.component, ctag),
-    contentTag: ctag,
+    contentTag: contentTag(hash),
   };
 }
 
