@@ -22,7 +22,7 @@ bench_setup() {
   npm install --silent --no-audit --no-fund --save-dev "$BENCH"/conveyor-plugin-*.tgz
   npx nx g @conveyor/plugin:app shop --no-interactive >/dev/null
   git init -q -b main && git add -A && git -c user.name=b -c user.email=b@example.com commit -qm shop
-  # A team's repository has a remote (Nx reads it for the workspace's identity, one git call fewer
+  # A team's repository has a remote (Nx reads it for the workspace's identity, two git calls fewer
   # per process than without); a unique one, so no run shares Nx's per-user cache with another.
   git remote add origin "https://git.example.com/bench/$(basename "$BENCH").git"
   # The measured commands run with the daemon, as on a developer's machine (Nx turns it off in CI):
