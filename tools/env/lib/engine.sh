@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Container engine: a real Docker engine when one answers, otherwise Podman
-# with its Docker-compatible API on /run/podman/podman.sock.
-# Sets ENGINE (podman|docker) and COMPOSE_CMD. Sourced by up.sh.
+# with its Docker-compatible API on /run/podman/podman.sock, reachable by the
+# members of group docker (as on a Docker host).
+# Sets ENGINE (podman|docker), ENGINE_SOCK and COMPOSE_CMD. Sourced by up.sh;
+# needs registry.sh (the registry settings are written before the service starts).
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
 ENGINE=""
+ENGINE_SOCK=""
 COMPOSE_CMD=""
+# Members of this group use the engine's socket without being root.
+ENGINE_GROUP=docker
 CONTAINERS_CONF=/etc/containers/containers.conf
 PODMAN_PIDFILE="$STATE/podman.pid"
 PODMAN_LOG="$STATE/podman.log"
@@ -78,6 +83,19 @@ podman_api_ok() {
   fi
 }
 
+_engine_group() {
+  getent group "$ENGINE_GROUP" >/dev/null && return 0
+  groupadd --system "$ENGINE_GROUP"
+  info "created group $ENGINE_GROUP (its members use the engine socket)"
+}
+
+# The service creates its socket anew on each start: give it to group docker again.
+_podman_socket_access() {
+  chgrp "$ENGINE_GROUP" "$PODMAN_SOCK_DIR" "$PODMAN_SOCK"
+  chmod 0750 "$PODMAN_SOCK_DIR"
+  chmod 0660 "$PODMAN_SOCK"
+}
+
 _start_podman_service() {
   mkdir -p "$PODMAN_SOCK_DIR"
   rm -f "$PODMAN_SOCK"
@@ -85,13 +103,37 @@ _start_podman_service() {
     fail podman "$PODMAN_LOG" "the API service did not start"
   wait_ready "$PODMAN_PIDFILE" 30 podman_api_ok ||
     fail podman "$PODMAN_LOG" "the API at $PODMAN_SOCK does not answer (DOCKER_HOST=$PODMAN_DOCKER_HOST docker version)"
+  _podman_socket_access
 }
+
+# The service reads containers.conf and registries.conf.d only when it starts:
+# true when our service runs and one of FILE... changed after it started.
+_podman_service_stale() {
+  local f
+  pid_alive "$PODMAN_PIDFILE" "system service" || return 1
+  for f in "$@"; do
+    [[ -f "$f" && "$f" -nt "$PODMAN_PIDFILE" ]] && return 0
+  done
+  return 1
+}
+
+# restart_podman_service REASON: restarts the API service up.sh started.
+restart_podman_service() {
+  info "$1: restarting the Podman API service"
+  stop_pid podman "$PODMAN_PIDFILE" "system service" >/dev/null
+  _start_podman_service
+}
+
+# True when the API service answering on the socket is the one up.sh started.
+podman_service_is_ours() { pid_alive "$PODMAN_PIDFILE" "system service"; }
 
 setup_engine() {
   log "container engine"
   if real_docker_answers; then
     ENGINE=docker
+    ENGINE_SOCK=/var/run/docker.sock
     info "a Docker engine answers: using docker"
+    _engine_group
     if docker compose version >/dev/null 2>&1; then
       COMPOSE_CMD="docker compose"
     else
@@ -103,27 +145,32 @@ setup_engine() {
   fi
 
   ENGINE=podman
+  ENGINE_SOCK="$PODMAN_SOCK"
   COMPOSE_CMD="docker-compose"
   apt_install podman runc netavark aardvark-dns iptables catatonit uidmap slirp4netns docker-compose curl
-  local conf_changed=0
-  _write_containers_conf && conf_changed=1
+  _engine_group
+  _write_containers_conf || true
+  # Before the service starts: it reads the registry settings only then.
+  write_registries_conf || true
 
-  if [[ "$conf_changed" == 1 ]] && pid_alive "$PODMAN_PIDFILE" "system service"; then
-    info "containers.conf changed: restarting the Podman API service"
+  if _podman_service_stale "$CONTAINERS_CONF" "$REGISTRIES_CONF"; then
+    info "$CONTAINERS_CONF or $REGISTRIES_CONF changed after the Podman API service started: restarting it"
     stop_pid podman "$PODMAN_PIDFILE" "system service" >/dev/null
   fi
 
   local status
   if podman_api_ok; then
-    if pid_alive "$PODMAN_PIDFILE" "system service"; then
+    if podman_service_is_ours; then
       status="already running (pid $(<"$PODMAN_PIDFILE"))"
     else
       status="already answering (not started by up.sh)"
     fi
+    _podman_socket_access
   else
     _start_podman_service
     status="started (pid $(<"$PODMAN_PIDFILE"))"
   fi
+  info "socket $PODMAN_SOCK: group $ENGINE_GROUP, mode 0660"
   info "podman API: $status"
   summary engine "podman $(podman version --format '{{.Client.Version}}' 2>/dev/null) API $PODMAN_SOCK: $status; compose: $COMPOSE_CMD"
 }

@@ -2,7 +2,8 @@
 # Two local registries (CNCF distribution 2.8, Debian's docker-registry):
 #   127.0.0.1:5055  no auth      ($STATE/registry)
 #   127.0.0.1:5056  htpasswd     ($STATE/registry-auth, user conveyor)
-# Sourced by up.sh.
+# and a readiness check: the engine's API pulls from the plain-HTTP registry.
+# Sourced by up.sh; needs engine.sh (ENGINE, ENGINE_SOCK).
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
 REGISTRY_PORT="${CONVEYOR_ENV_REGISTRY_PORT:-5055}"
@@ -107,7 +108,8 @@ _ensure_registry() {
   summary "$label" "http://127.0.0.1:$port/v2/ $status"
 }
 
-_write_registries_conf() {
+# Writes the insecure-registry settings; returns 0 when the file changed.
+write_registries_conf() {
   local want
   want="$(
     cat <<CONF
@@ -129,19 +131,83 @@ location = "127.0.0.1:$AUTH_REGISTRY_PORT"
 insecure = true
 CONF
   )"
-  [[ -f "$REGISTRIES_CONF" && "$(<"$REGISTRIES_CONF")" == "$want" ]] && return 0
+  [[ -f "$REGISTRIES_CONF" && "$(<"$REGISTRIES_CONF")" == "$want" ]] && return 1
   mkdir -p "$(dirname "$REGISTRIES_CONF")"
   printf '%s\n' "$want" >"$REGISTRIES_CONF"
   info "wrote $REGISTRIES_CONF (ports $REGISTRY_PORT and $AUTH_REGISTRY_PORT insecure)"
+  return 0
+}
+
+# ---------------------------------------------------------------------------
+# Readiness: the engine's API (what docker, docker-compose and Ansible use)
+# pulls from the plain-HTTP registry, by both of its names. A tiny image (one
+# file) is pushed once with the engine's command line.
+
+PROBE_REPO=conveyor/env-probe
+PROBE_TAG=1
+PULL_LOG="$STATE/engine-pull.log"
+
+_probe_in_registry() {
+  http_is 200 "http://127.0.0.1:$REGISTRY_PORT/v2/$PROBE_REPO/manifests/$PROBE_TAG" -I \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'
+}
+
+_push_probe() {
+  local work ref="localhost:$REGISTRY_PORT/$PROBE_REPO:$PROBE_TAG"
+  make_tmp work
+  mkdir -p "$work/rootfs"
+  printf 'conveyor env probe\n' >"$work/rootfs/probe"
+  tar --numeric-owner --owner=0 --group=0 -C "$work/rootfs" -cf "$work/probe.tar" .
+  {
+    "$ENGINE" import "$work/probe.tar" "$ref" && "$ENGINE" push "$ref"
+  } >>"$PULL_LOG" 2>&1 || fail registry "$PULL_LOG" "could not push the probe image $ref with $ENGINE"
+  "$ENGINE" rmi "$ref" >/dev/null 2>&1 || true
+  info "pushed the probe image $ref"
+}
+
+_api() { curl -s --max-time 60 --unix-socket "$ENGINE_SOCK" "$@"; }
+
+# _api_pulls REF: removes REF from the engine, pulls it through the API and
+# checks that it is there (a failed pull can still answer 200: the error is in
+# the streamed body).
+_api_pulls() {
+  local ref="$1" out
+  _api -X DELETE "http://d/images/$ref?force=true" >/dev/null 2>&1 || true
+  out="$(_api -X POST "http://d/images/create?fromImage=${ref%:*}&tag=${ref##*:}" 2>&1 || true)"
+  printf '%s pull %s through %s: %s\n' "$(date -Is)" "$ref" "$ENGINE_SOCK" "$out" >>"$PULL_LOG"
+  [[ "$out" != *'"error'* ]] || return 1
+  [[ "$(http_code "http://d/images/$ref/json" --unix-socket "$ENGINE_SOCK")" == 200 ]]
+}
+
+_api_pulls_all() {
+  _api_pulls "localhost:$REGISTRY_PORT/$PROBE_REPO:$PROBE_TAG" &&
+    _api_pulls "127.0.0.1:$REGISTRY_PORT/$PROBE_REPO:$PROBE_TAG"
+}
+
+check_engine_pulls() {
+  _probe_in_registry || _push_probe
+  local how="ok"
+  if ! _api_pulls_all; then
+    if [[ "$ENGINE" == podman ]] && podman_service_is_ours; then
+      restart_podman_service "the API refuses the plain-HTTP registry (settings read before $REGISTRIES_CONF was written?)"
+      _api_pulls_all || fail registry "$PULL_LOG" "the Podman API does not pull from 127.0.0.1:$REGISTRY_PORT even after a restart"
+      how="ok after restarting the API service"
+    else
+      fail registry "$PULL_LOG" "the engine API at $ENGINE_SOCK does not pull from the plain-HTTP registry 127.0.0.1:$REGISTRY_PORT;" \
+        "it was not started by up.sh: restart it so that it reads $REGISTRIES_CONF"
+    fi
+  fi
+  info "pull through the API ($ENGINE_SOCK) of localhost:$REGISTRY_PORT and 127.0.0.1:$REGISTRY_PORT: $how"
 }
 
 setup_registries() {
   log "registries"
   apt_install docker-registry apache2-utils curl
-  _write_registries_conf
+  write_registries_conf || true
   _registry_config "$REGISTRY_DIR" "$REGISTRY_PORT"
   _auth_registry_credentials
   _registry_config "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" "$AUTH_REGISTRY_DIR/htpasswd"
   _ensure_registry registry "$REGISTRY_DIR" "$REGISTRY_PORT" _registry_open_ok
   _ensure_registry auth-registry "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" _registry_auth_ok
+  check_engine_pulls
 }
