@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts Conveyor's test/demo environment on Debian 12 (as root):
 # container engine (Podman + Docker API, or a real Docker), two local
-# registries, local base images, an SSH test host, Ansible and test tools.
+# registries, local base images, an SSH test host (users root and deploy),
+# Ansible and test tools.
 # Idempotent: what already runs or exists is left as it is.
 #
 #   bash tools/env/up.sh [--rebuild]     --rebuild: rebuild the base images
@@ -30,7 +31,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib/envfile.sh
 . "$HERE/lib/envfile.sh"
 
-usage() { sed -n '2,10s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
 
 for arg in "$@"; do
   case "$arg" in
@@ -88,7 +89,7 @@ stop_cmd="bash $HERE/down.sh"
 [[ "$STATE" == /var/tmp/conveyor-env ]] || stop_cmd="CONVEYOR_ENV_DIR=$STATE $stop_cmd"
 cat <<TXT
   registry login: user $AUTH_REGISTRY_USER, password in $AUTH_REGISTRY_PASSWORD_FILE
-  ssh:            ssh -i $SSH_KEY -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -p $SSHD_PORT root@$SSHD_HOST
+  ssh:            ssh -i $SSH_KEY -o UserKnownHostsFile=$SSH_KNOWN_HOSTS -p $SSHD_PORT $DEPLOY_USER@$SSHD_HOST   (or root@)
 Use it:   source $ENV_FILE
 Logs:     $STATE/*.log, $STATE/*/*.log
 Stop it:  $stop_cmd   (stops the services; keeps packages, images and data)

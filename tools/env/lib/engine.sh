@@ -170,7 +170,7 @@ setup_engine() {
     _start_podman_service
     status="started (pid $(<"$PODMAN_PIDFILE"))"
   fi
-  info "socket $PODMAN_SOCK: group $ENGINE_GROUP, mode 0660"
   info "podman API: $status"
+  info "socket $PODMAN_SOCK: group $ENGINE_GROUP, mode 0660"
   summary engine "podman $(podman version --format '{{.Client.Version}}' 2>/dev/null) API $PODMAN_SOCK: $status; compose: $COMPOSE_CMD"
 }

@@ -31,7 +31,12 @@ write_env_file() {
     _export CONVEYOR_ALERTMANAGER_IMAGE "$ALERTMANAGER_IMAGE"
     _export CONVEYOR_TEST_SSH_HOST "$SSHD_HOST"
     _export CONVEYOR_TEST_SSH_PORT "$SSHD_PORT"
-    _export CONVEYOR_TEST_SSH_USER root
+    # Tests deploy as the non-root user (group docker); root for what only root may do.
+    _export CONVEYOR_TEST_SSH_USER "$DEPLOY_USER"
+    _export CONVEYOR_TEST_SSH_ROOT_USER root
+    _export CONVEYOR_TEST_DEPLOY_ROOT "$DEPLOY_ROOT"
+    _export CONVEYOR_TEST_DEPLOY_UID "$DEPLOY_UID"
+    _export CONVEYOR_TEST_DEPLOY_GID "$DEPLOY_GID"
     _export CONVEYOR_TEST_SSH_KEY "$SSH_KEY"
     _export CONVEYOR_TEST_SSH_KNOWN_HOSTS "$SSH_KNOWN_HOSTS"
   } >"$tmp"

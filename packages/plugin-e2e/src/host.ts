@@ -1,0 +1,64 @@
+/**
+ * Helpers for the SSH test host that tools/env/up.sh provides: a private sshd (127.0.0.1:2222)
+ * accepting the generated test key for root and for the non-root user deploy (group docker on
+ * the engine socket), and a folder owned by deploy where tests make their servers' folders.
+ */
+import { chmodSync, chownSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { Result, sh, testEnv } from './utils';
+
+function need(env: Record<string, string>, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`${name} is not in env.sh: run bash tools/env/up.sh again.`);
+  return value;
+}
+
+/**
+ * A fresh folder under CONVEYOR_TEST_DEPLOY_ROOT, owned by deploy:deploy (mode 0755), for one
+ * test's "server" (its deploy path). Tests run as root; the deploy user writes in it over SSH.
+ */
+export function serverDir(prefix: string): string {
+  const env = testEnv();
+  const root = need(env, 'CONVEYOR_TEST_DEPLOY_ROOT');
+  const uid = Number(need(env, 'CONVEYOR_TEST_DEPLOY_UID'));
+  const gid = Number(need(env, 'CONVEYOR_TEST_DEPLOY_GID'));
+  const dir = mkdtempSync(join(root, `${prefix.replace(/[^A-Za-z0-9._-]/g, '-')}-`));
+  chownSync(dir, uid, gid);
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+/**
+ * Runs a shell command on the test host as user (env.sh: CONVEYOR_TEST_SSH_USER is deploy,
+ * CONVEYOR_TEST_SSH_ROOT_USER is root) with the test key and known hosts. The session gets
+ * DOCKER_HOST from the test sshd.
+ */
+export function sshAs(user: string, command: string, opts: { input?: string } = {}): Result {
+  const env = testEnv();
+  return sh(
+    'ssh',
+    [
+      '-i',
+      need(env, 'CONVEYOR_TEST_SSH_KEY'),
+      '-p',
+      need(env, 'CONVEYOR_TEST_SSH_PORT'),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'ConnectTimeout=10',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${need(env, 'CONVEYOR_TEST_SSH_KNOWN_HOSTS')}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `${user}@${need(env, 'CONVEYOR_TEST_SSH_HOST')}`,
+      command,
+    ],
+    { input: opts.input ?? '' },
+  );
+}
