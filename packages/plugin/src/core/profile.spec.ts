@@ -114,6 +114,64 @@ describe('parseProfile', () => {
     );
   });
 
+  it('takes ports as the one port check does: decimal integers 1-65535 only', () => {
+    for (const bad of ['0', '65536', '0x16', '1e3', '22.5']) {
+      expect(() => parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_PORT: bad })).toThrow(
+        `x.yml: key "ssh_port" must be a port number (an integer from 1 to 65535), got "${bad}".`,
+      );
+    }
+    expect(parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_PORT: '2222' }).ssh_port).toBe(
+      2222,
+    );
+  });
+
+  it('refuses an ssh_user or ssh_host ssh would read as an option, naming file, key and value', () => {
+    const load = (vars: Record<string, string>) =>
+      parseProfile('staging', 'config/profiles/staging.yml', STAGING, { ...env, ...vars });
+    expect(() => load({ STAGING_SSH_HOST: '-oProxyCommand=touch /tmp/x' })).toThrow(
+      new ProfileError(
+        'config/profiles/staging.yml: key "ssh_host" is "-oProxyCommand=touch /tmp/x" (from ${STAGING_SSH_HOST}): ' +
+          'a host name cannot start with "-" (ssh would read it as an option).',
+      ),
+    );
+    expect(() => load({ STAGING_SSH_USER: '-oProxyCommand=x' })).toThrow(
+      'config/profiles/staging.yml: key "ssh_user" is "-oProxyCommand=x" (from ${STAGING_SSH_USER:-deploy}): ' +
+        'a user name cannot start with "-"',
+    );
+    expect(() =>
+      parseProfile('x', 'x.yml', STAGING.replace('${STAGING_SSH_USER:-deploy}', '-l'), env),
+    ).toThrow('x.yml: key "ssh_user" is "-l": a user name cannot start with "-"');
+  });
+
+  it('refuses characters no user or host name has', () => {
+    for (const [key, variable, value] of [
+      ['ssh_host', 'STAGING_SSH_HOST', 'host name'],
+      ['ssh_host', 'STAGING_SSH_HOST', 'deploy@host'],
+      ['ssh_host', 'STAGING_SSH_HOST', 'host;reboot'],
+      ['ssh_host', 'STAGING_SSH_HOST', '.hidden'],
+      ['ssh_user', 'STAGING_SSH_USER', 'me@host'],
+      ['ssh_user', 'STAGING_SSH_USER', 'a b'],
+      ['ssh_user', 'STAGING_SSH_USER', '$(id)'],
+    ]) {
+      expect(() => parseProfile('x', 'x.yml', STAGING, { ...env, [variable]: value })).toThrow(
+        `x.yml: key "${key}" is "${value}"`,
+      );
+    }
+  });
+
+  it('accepts host names, IPv4 and IPv6 addresses and usual user names', () => {
+    for (const host of ['staging.example.com', '10.0.0.7', '::1', 'fe80::1%eth0', 'web_1', 'h.']) {
+      expect(parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_HOST: host }).ssh_host).toBe(
+        host,
+      );
+    }
+    for (const user of ['deploy', 'root', 'ci.bot', 'svc-deploy', '_ansible', 'machine$']) {
+      expect(parseProfile('x', 'x.yml', STAGING, { ...env, STAGING_SSH_USER: user }).ssh_user).toBe(
+        user,
+      );
+    }
+  });
+
   it('reports a required key that is absent', () => {
     expect(() => parseProfile('x', 'x.yml', 'registry: r\n', env)).toThrow(
       'x.yml: key "registry_namespace" is missing.',

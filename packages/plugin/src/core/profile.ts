@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { PROFILES_DIR } from './names';
+import { PortError, validatePort } from './ports';
 
 export const PROFILE_KEYS = [
   'registry',
@@ -98,6 +99,31 @@ export function interpolate(
   return { value: out };
 }
 
+const USER_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$/;
+const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const IPV6 = /^[0-9A-Fa-f]*:[0-9A-Fa-f:.]*(%[A-Za-z0-9_.-]+)?$/;
+
+/**
+ * Why `value` cannot be an SSH login name, or undefined when it can. ssh reads a word starting
+ * with "-" as an option (`-oProxyCommand=...`), and the name reaches its command line.
+ */
+export function sshUserError(value: string): string | undefined {
+  if (value.startsWith('-'))
+    return 'a user name cannot start with "-" (ssh would read it as an option).';
+  if (value.length > 64 || !USER_NAME.test(value))
+    return 'not a user name: use letters, digits, ".", "_" and "-" (at most 64, not starting with "-" or ".").';
+  return undefined;
+}
+
+/** Why `value` cannot be an SSH host (a host name, IPv4 or IPv6 address), or undefined when it can. */
+export function sshHostError(value: string): string | undefined {
+  if (value.startsWith('-'))
+    return 'a host name cannot start with "-" (ssh would read it as an option).';
+  if (value.length > 253 || !(HOST_NAME.test(value) || IPV6.test(value)))
+    return 'not a host name or IP address: use letters, digits, ".", "_" and "-" (not starting with "-" or "."), or an IPv6 address.';
+  return undefined;
+}
+
 export interface ParseOptions {
   /** Keys whose variables must resolve; others that do not resolve are left empty. Default: all keys. */
   require?: readonly ProfileKey[];
@@ -174,11 +200,23 @@ export function parseProfile(
       `${file}: key "connection" must be "ssh" or "local", got "${connection}".`,
     );
   }
-  const port = Number(values.ssh_port || '22');
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ProfileError(
-      `${file}: key "ssh_port" must be a port number (1-65535), got "${values.ssh_port}".`,
-    );
+  let port: number;
+  try {
+    port = validatePort(values.ssh_port || '22', `${file}: key "ssh_port"`);
+  } catch (error) {
+    throw error instanceof PortError ? new ProfileError(error.message) : error;
+  }
+  for (const [key, check] of [
+    ['ssh_user', sshUserError],
+    ['ssh_host', sshHostError],
+  ] as const) {
+    const problem = values[key] === '' ? undefined : check(values[key]);
+    if (problem) {
+      const written = raw[key];
+      const from =
+        typeof written === 'string' && written !== values[key] ? ` (from ${written})` : '';
+      throw new ProfileError(`${file}: key "${key}" is "${values[key]}"${from}: ${problem}`);
+    }
   }
   const strategy = values.strategy as Strategy;
   if (!STRATEGIES.includes(strategy)) {
