@@ -1,4 +1,4 @@
-import { redact, redactUrlCredentials, secretValues } from './redact';
+import { publicRemoteUrl, redact, redactUrlCredentials, secretValues } from './redact';
 
 describe('redact', () => {
   const key =
@@ -28,5 +28,43 @@ describe('redact', () => {
     );
     expect(redactUrlCredentials('u:p@reg.example.com')).toBe('reg.example.com');
     expect(redactUrlCredentials('reg.example.com:5000')).toBe('reg.example.com:5000');
+  });
+});
+
+describe('publicRemoteUrl', () => {
+  it.each([
+    ['https://user:ghp_TOKEN123@github.com/acme/shop.git', 'https://github.com/acme/shop.git'],
+    ['https://ghp_TOKEN123@github.com/acme/shop.git', 'https://github.com/acme/shop.git'],
+    [
+      'https://oauth2:glpat-TOKEN@gitlab.example.com:8443/acme/shop',
+      'https://gitlab.example.com:8443/acme/shop',
+    ],
+    // A password its owner did not percent-encode: "@", "?" and "#" before the host.
+    ['https://me:p@ss?w#rd@git.example.com/acme/shop.git', 'https://git.example.com/acme/shop.git'],
+    [
+      'https://git.example.com/acme/shop.git?private_token=TOKEN',
+      'https://git.example.com/acme/shop.git',
+    ],
+    ['https://git.example.com/acme/shop.git#TOKEN', 'https://git.example.com/acme/shop.git'],
+    ['https://git.example.com?token=TOKEN', 'https://git.example.com'],
+    ['ssh://git@git.example.com:2222/acme/shop.git', 'ssh://git.example.com:2222/acme/shop.git'],
+    ['git@github.com:acme/shop.git', 'github.com:acme/shop.git'],
+    ['user:TOKEN@host:acme/shop.git', 'host:acme/shop.git'],
+    ['  https://t@h/x.git\n', 'https://h/x.git'],
+  ])('%s -> %s', (url, shown) => {
+    expect(publicRemoteUrl(url)).toBe(shown);
+    expect(publicRemoteUrl(url)).not.toMatch(/TOKEN|ghp_|glpat|p@ss/);
+  });
+
+  it('leaves URLs without secrets and local paths as they are', () => {
+    for (const url of [
+      'https://github.com/acme/shop.git',
+      'github.com:acme/shop.git',
+      '/srv/git/shop.git',
+      '../shop',
+      'file:///srv/git/shop.git',
+    ]) {
+      expect(publicRemoteUrl(url)).toBe(url);
+    }
   });
 });

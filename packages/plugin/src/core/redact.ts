@@ -43,3 +43,29 @@ export function redactUrlCredentials(url: string): string {
     (_m, scheme: string | undefined) => scheme ?? '',
   );
 }
+
+/**
+ * A git remote URL as it may be shown (an image's source label, a command line, a log): without
+ * userinfo (`https://user:TOKEN@host/...`, `https://TOKEN@host/...`, the user of
+ * `git@host:org/repo.git`) and, for URLs, without query or fragment (`?private_token=...`).
+ * A local path is returned as it is.
+ */
+export function publicRemoteUrl(url: string): string {
+  const text = url.trim();
+  const scheme = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/i.exec(text);
+  if (scheme) {
+    const [, prefix, rest] = scheme;
+    // The authority ends at the first "/"; userinfo is everything up to its last "@" (a
+    // password may hold "?", "#" or "@" its owner did not percent-encode).
+    const slash = rest.indexOf('/');
+    const authority = slash === -1 ? rest : rest.slice(0, slash);
+    const path = slash === -1 ? '' : rest.slice(slash);
+    const host = authority.slice(authority.lastIndexOf('@') + 1).replace(/[?#].*$/, '');
+    return prefix + host + path.replace(/[?#].*$/, '');
+  }
+  // scp-like syntax, [user@]host:path: a ":" before any "/". The user goes, up to the last "@".
+  const slash = text.indexOf('/');
+  const head = slash === -1 ? text : text.slice(0, slash);
+  if (head.includes(':')) return text.slice(head.lastIndexOf('@') + 1);
+  return text;
+}

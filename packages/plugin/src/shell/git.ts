@@ -1,15 +1,23 @@
+import { publicRemoteUrl } from '../core/redact';
 import { run } from './run';
 
-/** Short sha of HEAD, or undefined outside a git repository / before the first commit. */
-export async function gitShortSha(cwd: string): Promise<string | undefined> {
-  const r = await run({ argv: ['git', 'rev-parse', '--short', 'HEAD'] }, { cwd, stream: false });
+async function git(cwd: string, args: string[]): Promise<string | undefined> {
+  const r = await run({ argv: ['git', ...args] }, { cwd, stream: false });
   return r.code === 0 ? r.stdout.trim() || undefined : undefined;
 }
 
+/** Short sha of HEAD, or undefined outside a git repository / before the first commit. */
+export function gitShortSha(cwd: string): Promise<string | undefined> {
+  return git(cwd, ['rev-parse', '--short', 'HEAD']);
+}
+
+/** Full sha of HEAD (the commit a release is built from), or undefined as gitShortSha. */
+export function gitHeadSha(cwd: string): Promise<string | undefined> {
+  return git(cwd, ['rev-parse', '--verify', '--quiet', 'HEAD']);
+}
+
+/** The origin remote as it may be shown: no credentials, query or fragment (see publicRemoteUrl). */
 export async function gitRemoteUrl(cwd: string): Promise<string | undefined> {
-  const r = await run(
-    { argv: ['git', 'config', '--get', 'remote.origin.url'] },
-    { cwd, stream: false },
-  );
-  return r.code === 0 ? r.stdout.trim() || undefined : undefined;
+  const url = await git(cwd, ['config', '--get', 'remote.origin.url']);
+  return url === undefined ? undefined : publicRemoteUrl(url) || undefined;
 }
