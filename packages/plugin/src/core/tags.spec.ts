@@ -1,4 +1,12 @@
-import { cliText, contentTag, resolveGitSha, resolveTag, TagError } from './tags';
+import {
+  checkRecordTag,
+  chooseDeployTag,
+  cliText,
+  contentTag,
+  resolveGitSha,
+  resolveTag,
+  TagError,
+} from './tags';
 
 describe('resolveTag', () => {
   it('prefers --tag, then IMAGE_TAG, then the git sha', () => {
@@ -42,5 +50,91 @@ describe('cliText', () => {
     expect(cliText('tag', 'abc1234', undefined)).toBe('abc1234');
     expect(cliText('tag', 1234567, [])).toBe('1234567');
     expect(cliText('tag', undefined, ['--configuration=staging'])).toBeUndefined();
+  });
+});
+
+describe('checkRecordTag', () => {
+  const file = 'dist/conveyor/shop/staging.json';
+  it('passes a tag --tag would accept', () => {
+    expect(checkRecordTag('abc1234', file)).toBe('abc1234');
+  });
+  it('refuses what --tag refuses, naming the file', () => {
+    expect(() => checkRecordTag('-x', file)).toThrow(
+      new TagError(
+        `${file}: tag "-x" is not a valid image tag: use letters, digits, "_", "." and "-" (at most 128, not starting with "." or "-"). Run build-push again.`,
+      ),
+    );
+    expect(() => checkRecordTag('a b;rm -rf /', file)).toThrow(TagError);
+    expect(() => checkRecordTag(1234567, file)).toThrow(
+      `${file}: "tag" must be text, got 1234567. Run build-push again.`,
+    );
+    expect(() => checkRecordTag(undefined, file)).toThrow(
+      `${file}: "tag" must be text, got nothing.`,
+    );
+  });
+});
+
+describe('chooseDeployTag', () => {
+  const head = '3f2a9c1d0e4b5a6978877665544332211000ffee';
+  const older = '9c1b2d3e4f5061728394a5b6c7d8e9f001122334';
+  const recordFile = 'dist/conveyor/shop/staging.json';
+  const record = { tag: '3f2a9c1', git_sha: '3f2a9c1', commit: head };
+
+  it('takes --tag first, whatever the record says', () => {
+    expect(
+      chooseDeployTag({ optionTag: 'v1', record: { ...record, commit: older }, headSha: head }),
+    ).toEqual({ tag: 'v1', from: '--tag' });
+    expect(() => chooseDeployTag({ optionTag: '-v1' })).toThrow('--tag "-v1" is not a valid');
+  });
+
+  it('takes the record when it was built from HEAD', () => {
+    expect(chooseDeployTag({ record, recordFile, headSha: head, envImageTag: 'x' })).toEqual({
+      tag: '3f2a9c1',
+      from: 'build-push record',
+    });
+  });
+
+  it('refuses a record of another commit than HEAD, and says how to go on', () => {
+    expect(() =>
+      chooseDeployTag({ record: { ...record, commit: older }, recordFile, headSha: head }),
+    ).toThrow(
+      new TagError(
+        `The recorded release 3f2a9c1 (${recordFile}) is of commit ${older}, HEAD is ${head}; ` +
+          'run build-push for HEAD, or pass --tag=3f2a9c1 to deploy it anyway.',
+      ),
+    );
+  });
+
+  it('compares a record without the full commit by its short sha', () => {
+    const old = { tag: 'v7', git_sha: '3f2a9c1' };
+    expect(chooseDeployTag({ record: old, headSha: head }).tag).toBe('v7');
+    expect(() =>
+      chooseDeployTag({ record: { tag: 'v7', git_sha: '9c1b2d3' }, headSha: head }),
+    ).toThrow('is of commit 9c1b2d3, HEAD is');
+  });
+
+  it('takes the record when there is nothing to compare (no git, or GIT_SHA was not a sha)', () => {
+    expect(chooseDeployTag({ record }).tag).toBe('3f2a9c1');
+    expect(chooseDeployTag({ record: { tag: 'v7', git_sha: 'release-7' }, headSha: head })).toEqual(
+      { tag: 'v7', from: 'build-push record' },
+    );
+  });
+
+  it('checks the recorded tag as --tag is checked', () => {
+    expect(() =>
+      chooseDeployTag({ record: { ...record, tag: '../x' }, recordFile, headSha: head }),
+    ).toThrow(`${recordFile}: tag "../x" is not a valid image tag`);
+  });
+
+  it('without a record: IMAGE_TAG, else the sha of HEAD', () => {
+    expect(chooseDeployTag({ envImageTag: 'v2', gitSha: '3f2a9c1', headSha: head })).toEqual({
+      tag: 'v2',
+      from: 'IMAGE_TAG',
+    });
+    expect(chooseDeployTag({ gitSha: '3f2a9c1', headSha: head })).toEqual({
+      tag: '3f2a9c1',
+      from: 'git sha',
+    });
+    expect(() => chooseDeployTag({})).toThrow('No image tag');
   });
 });

@@ -61,3 +61,76 @@ export function resolveGitSha(
 export function contentTag(hash: string): string {
   return `content-${hash.slice(0, 32)}`;
 }
+
+/**
+ * The tag of a build-push record (dist/conveyor/<app>/<profile>.json), held to the same check as
+ * --tag: the record is a file in the workspace, and its tag reaches image references and the host.
+ */
+export function checkRecordTag(tag: unknown, file: string): string {
+  if (typeof tag !== 'string') {
+    throw new TagError(
+      `${file}: "tag" must be text, got ${JSON.stringify(tag) ?? 'nothing'}. Run build-push again.`,
+    );
+  }
+  try {
+    return validateTag(tag, `${file}: tag`);
+  } catch (error) {
+    throw new TagError(`${(error as Error).message} Run build-push again.`);
+  }
+}
+
+/** What deploy needs of a build-push record. */
+export interface RecordedRelease {
+  tag: string;
+  /** Full sha of the commit build-push built (records written before it existed lack it). */
+  commit?: string;
+  /** Short sha (or GIT_SHA) of that commit. */
+  git_sha?: string;
+}
+
+export type DeployTagSource = '--tag' | 'build-push record' | 'IMAGE_TAG' | 'git sha';
+
+export interface DeployTagInput {
+  optionTag?: string;
+  record?: RecordedRelease;
+  /** Workspace-relative path of the record, for messages. */
+  recordFile?: string;
+  /** Full sha of HEAD (`git rev-parse HEAD`); undefined outside a git repository. */
+  headSha?: string;
+  /** The tag HEAD gets without a record: GIT_SHA, else HEAD's short sha. */
+  gitSha?: string;
+  envImageTag?: string;
+}
+
+const SHA = /^[0-9a-f]{4,64}$/i;
+
+/** Whether two shas (full or abbreviated) name the same commit; undefined when either is not a sha. */
+function sameCommit(a: string | undefined, b: string | undefined): boolean | undefined {
+  if (!a || !b || !SHA.test(a) || !SHA.test(b)) return undefined;
+  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+  return x.startsWith(y) || y.startsWith(x);
+}
+
+/**
+ * Which tag a deploy puts live: --tag; else the release build-push recorded, when it was built
+ * from the commit checked out (after `git checkout <older commit>` the record still names the newer
+ * release: that is an error, not a silent deploy of something else); else IMAGE_TAG; else HEAD's sha.
+ */
+export function chooseDeployTag(input: DeployTagInput): { tag: string; from: DeployTagSource } {
+  const { optionTag, record, headSha, envImageTag, gitSha } = input;
+  if (optionTag) return { tag: validateTag(optionTag, '--tag'), from: '--tag' };
+  if (record) {
+    const file = input.recordFile ?? 'the build-push record';
+    const tag = checkRecordTag(record.tag, file);
+    const built = record.commit || record.git_sha;
+    if (sameCommit(built, headSha) === false) {
+      throw new TagError(
+        `The recorded release ${tag} (${file}) is of commit ${built}, HEAD is ${headSha}; ` +
+          `run build-push for HEAD, or pass --tag=${tag} to deploy it anyway.`,
+      );
+    }
+    return { tag, from: 'build-push record' };
+  }
+  if (envImageTag) return { tag: validateTag(envImageTag, 'IMAGE_TAG'), from: 'IMAGE_TAG' };
+  return { tag: resolveTag({ gitSha }), from: 'git sha' };
+}
