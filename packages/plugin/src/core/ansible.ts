@@ -1,8 +1,7 @@
 /** ansible-playbook command line and extra vars, built from a profile and the deploy options. */
 import type { Command } from './engine';
 import type { Profile } from './profile';
-import { registryHost } from './names';
-import { colorPorts } from './strategy';
+import { appPath } from './names';
 
 export type DeployAction = 'deploy' | 'rollback';
 
@@ -15,20 +14,14 @@ export interface SshSettings {
 
 export interface PlaybookInput {
   app: string;
-  action: DeployAction;
-  /** Empty for a rollback to the previous release. */
-  tag: string;
-  force: boolean;
   profile: Profile;
-  backendPort: number;
-  frontendPort?: number;
-  healthTimeout: number;
-  lockTimeout: number;
+  /** The plan file on this machine, and where the playbook puts it on the host. */
+  planFile: string;
+  hostPlan: string;
   composeSrc: string;
-  deployer: string;
-  registryLogin: boolean;
-  loginCommand: string;
-  gitShas: Record<string, string>;
+  hostCompose: string;
+  /** The host helper shipped with the plugin. */
+  hostHelper: string;
   resultFile: string;
   ssh: SshSettings;
 }
@@ -57,28 +50,13 @@ export function extraVars(input: PlaybookInput): Record<string, unknown> {
   const p = input.profile;
   const vars: Record<string, unknown> = {
     conveyor_app: input.app,
-    conveyor_action: input.action,
-    conveyor_tag: input.tag,
-    conveyor_force: input.force,
-    conveyor_profile: p.name,
-    conveyor_registry: registryHost(p.registry),
-    conveyor_registry_namespace: p.registry_namespace,
-    conveyor_registry_login: input.registryLogin,
-    conveyor_login_command: input.loginCommand,
-    conveyor_deploy_path: p.deploy_path,
-    conveyor_compose_command: p.compose_command,
+    conveyor_app_path: appPath(p, input.app),
+    conveyor_host_helper: input.hostHelper,
+    conveyor_plan_file: input.planFile,
+    conveyor_host_plan: input.hostPlan,
     conveyor_compose_src: input.composeSrc,
-    conveyor_backend_port: input.backendPort,
-    conveyor_frontend_port: input.frontendPort ?? '',
-    conveyor_health_timeout: input.healthTimeout,
-    conveyor_lock_timeout: input.lockTimeout,
-    conveyor_git_shas: input.gitShas,
-    conveyor_deployer: input.deployer,
+    conveyor_host_compose: input.hostCompose,
     conveyor_result_file: input.resultFile,
-    conveyor_strategy: p.strategy,
-    conveyor_drain_seconds: p.drain_seconds,
-    conveyor_proxy_image: p.proxy_image,
-    conveyor_color_ports: colorPorts(input.backendPort, input.frontendPort),
   };
   if (p.connection === 'ssh') {
     vars['conveyor_ssh_host'] = p.ssh_host;
@@ -98,57 +76,5 @@ export function inventoryFor(profile: string): string {
 export function playbookCommand(profile: string, varsFile: string): Command {
   return {
     argv: ['ansible-playbook', '-i', inventoryFor(profile), 'playbook.yml', '-e', `@${varsFile}`],
-  };
-}
-
-export function deployPath(profile: Profile, app: string): string {
-  return `${profile.deploy_path.replace(/\/+$/, '')}/${app}`;
-}
-
-/** Quotes one word for a POSIX shell (ssh passes its command through the remote user's shell). */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-export interface FastRollbackInput {
-  profile: Profile;
-  app: string;
-  deployer: string;
-  backendPort: number;
-  hasFrontend: boolean;
-  /** Empty: the previous release. */
-  to: string;
-  ssh: SshSettings;
-}
-
-/**
- * One command that switches a blue-green app back to its previous colour while that colour still
- * runs (conveyor-rollback.py, installed on the host by the deploy): no Ansible, no pull, no start.
- */
-export function fastRollbackCommand(input: FastRollbackInput): Command {
-  const { profile, app } = input;
-  const appPath = deployPath(profile, app);
-  // The deploy installs the helper as an executable run by the host's Ansible interpreter.
-  const remote = [
-    `${appPath}/.conveyor/conveyor-rollback.py`,
-    appPath,
-    input.deployer,
-    String(profile.drain_seconds),
-    profile.compose_command,
-    input.hasFrontend ? 'backend,frontend' : 'backend',
-    String(input.backendPort),
-    ...(input.to ? [input.to] : []),
-  ];
-  if (profile.connection === 'local') return { argv: remote };
-  return {
-    argv: [
-      'ssh',
-      '-p',
-      String(profile.ssh_port),
-      ...(input.ssh.keyFile ? ['-i', input.ssh.keyFile] : []),
-      ...sshOptions(input.ssh).flatMap((o) => ['-o', o]),
-      `${profile.ssh_user}@${profile.ssh_host}`,
-      remote.map(shellQuote).join(' '),
-    ],
   };
 }

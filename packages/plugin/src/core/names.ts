@@ -216,6 +216,11 @@ export function appRoots(directory: string, app: string) {
   };
 }
 
+/** The app's folder on a host: <deploy_path>/<app>. */
+export function appPath(profile: { deploy_path: string }, app: string): string {
+  return `${profile.deploy_path.replace(/\/+$/, '')}/${app}`;
+}
+
 /** A registry reference as it appears in image names: no scheme, no credentials, no trailing slash. */
 export function registryHost(registry: string): string {
   return registry

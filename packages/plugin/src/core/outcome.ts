@@ -32,3 +32,22 @@ export function failureMessage(
   if (o.live) return `${what}; ${o.live} is serving.`;
   return `${what} and ${o.previous_tag} could not be brought back: nothing healthy answers. The failed containers' logs are above.`;
 }
+
+/** A lock held by another release: who, whether it still runs, and how to go on safely. */
+export function lockHeldMessage(
+  where: string,
+  result: { holder?: unknown; alive?: unknown; pid?: unknown },
+  app: string,
+  profile: string,
+): string {
+  const holder = String(result.holder || 'an unknown holder');
+  if (result.alive === true)
+    return (
+      `Another release holds the lock on ${where}: ${holder}. It is still running (pid ${String(result.pid)} on the host): ` +
+      'wait for it and deploy again. A holder that dies (killed, host restarted) is detected and its lock broken by the next deploy.'
+    );
+  return (
+    `The lock on ${where} is held by ${holder}, whose process cannot be checked (left by an older Conveyor?). ` +
+    `If no release runs there, break it with nx run ${app}:deploy --configuration=${profile} --breakLock.`
+  );
+}

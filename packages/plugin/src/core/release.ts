@@ -43,35 +43,86 @@ export function parsePushRecord(text: string, file: string): PushRecord {
   return r;
 }
 
-export interface ReleaseEntry {
-  at: string;
-  action: string;
+/** What the host helper keeps of a release (<app>/.conveyor/releases/<tag>.json). */
+export interface HostRelease {
   tag: string;
-  who: string;
-  result: string;
+  git_sha?: string;
+  images?: Partial<Record<Component, { repository: string; digest: string }>>;
+  color?: string | null;
 }
 
-/** Parses releases.log: `time<TAB>action<TAB>tag<TAB>who<TAB>result` per line; other lines are skipped. */
-export function parseReleaseLog(text: string): ReleaseEntry[] {
-  const out: ReleaseEntry[] = [];
+/** One line of <app>/.conveyor/history.jsonl. */
+export interface HistoryEntry {
+  at: string;
+  action: string;
+  result: string;
+  tag?: string;
+  from?: string;
+  who?: string;
+  color?: string | null;
+  phase?: string;
+  error?: string;
+  reason?: string;
+  fast?: boolean;
+}
+
+/** What `conveyor-host.py status` prints. */
+export interface HostStatus {
+  app_path: string;
+  env?: string | null;
+  strategy?: string | null;
+  current?: HostRelease | null;
+  previous?: HostRelease | null;
+  proxy_routes?: string | null;
+  lock?: { text: string; alive: boolean | null; pid?: number } | null;
+  agree: boolean;
+  problems: string[];
+  history: HistoryEntry[];
+  releases?: Record<string, HostRelease>;
+}
+
+export function parseHistory(text: string): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
   for (const line of text.split('\n')) {
-    const parts = line.split('\t');
-    if (parts.length !== 5 || !parts[0]) continue;
-    const [at, action, tag, who, result] = parts;
-    out.push({ at, action, tag, who, result });
+    if (!line.trim().startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as HistoryEntry;
+      if (e && typeof e.at === 'string' && typeof e.action === 'string') out.push(e);
+    } catch {
+      /* a line cut by a crash: skipped */
+    }
   }
   return out;
 }
 
-export function formatReleaseEntry(e: ReleaseEntry): string {
-  return [e.at, e.action, e.tag, e.who, e.result].join('\t');
+/** One readable line per entry: time, action, tag, result, who, and why when it failed. */
+export function formatHistoryEntry(e: HistoryEntry): string {
+  const tag = e.tag ? (e.from ? `${e.from} → ${e.tag}` : e.tag) : '';
+  const colour = e.color ? ` (${e.color}${e.fast ? ', fast' : ''})` : '';
+  const why = e.error ?? e.reason;
+  return [e.at, e.action.padEnd(10), `${tag}${colour}`.padEnd(28), e.result.padEnd(7), e.who ?? '']
+    .join('  ')
+    .trimEnd()
+    .concat(why ? `\n    ${why}` : '');
 }
 
-/** The release to go back to: the newest successful release whose tag differs from the live one. */
-export function previousRelease(entries: ReleaseEntry[], live: string): string | undefined {
-  for (let i = entries.length - 1; i >= 0; i--) {
-    const e = entries[i];
-    if (e.result === 'ok' && e.tag !== live) return e.tag;
+/** The status as lines for a person: live release, what the proxy routes, the lock, last events. */
+export function formatStatus(where: string, s: HostStatus): string[] {
+  const lines = [`${where}`];
+  const cur = s.current;
+  lines.push(
+    `  live:     ${cur?.tag ? `${cur.tag}${cur.git_sha ? ` (commit ${cur.git_sha})` : ''}${cur.color ? `, colour ${cur.color}` : ''}` : 'nothing deployed'}`,
+  );
+  if (s.previous?.tag) lines.push(`  previous: ${s.previous.tag}`);
+  if (s.strategy === 'blue-green' || s.proxy_routes)
+    lines.push(`  proxy:    routes to ${s.proxy_routes ?? 'nothing (not answering)'}`);
+  lines.push(
+    `  lock:     ${s.lock ? `${s.lock.text}${s.lock.alive === false ? ' (holder is dead: the next deploy breaks it)' : ''}` : 'free'}`,
+  );
+  for (const p of s.problems) lines.push(`  PROBLEM:  ${p}`);
+  if (s.history.length) {
+    lines.push('  last events:');
+    for (const e of s.history) lines.push(`    ${formatHistoryEntry(e).replace(/\n/g, '\n    ')}`);
   }
-  return undefined;
+  return lines;
 }

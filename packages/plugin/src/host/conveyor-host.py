@@ -498,8 +498,10 @@ def proxy_routes(paths, components):
     ready = {}
     for line in answer.splitlines():
         f = line.split()
-        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...
-        if len(f) > 6 and f[1] in components and f[3] in COLORS and f[6] == "0":
+        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...; an operational
+        # state of 2 (running) is what takes traffic (a server enabled at run time keeps the
+        # "disabled in the configuration" admin bit on display).
+        if len(f) > 6 and f[1] in components and f[3] in COLORS and f[5] == "2":
             ready.setdefault(f[1], set()).add(f[3])
     colors = {c for comp in components for c in ready.get(comp, set())}
     if len(colors) != 1 or any(len(ready.get(comp, ())) != 1 for comp in components):
@@ -602,6 +604,14 @@ def gate(plan, release, ports, deadline):
         if time.monotonic() >= deadline:
             raise Failure(f"{component} did not answer {path} on port {ports[component]} with 200 within {plan['health_timeout']}s (last: {status or 'no answer'})", "gate")
         time.sleep(0.25)
+    for check in plan.get("checks", []):
+        while True:
+            status, _ = http_get(check["port"], check["path"])
+            if status == 200:
+                break
+            if time.monotonic() >= deadline:
+                raise Failure(f"port {check['port']} did not answer {check['path']} with 200 within {plan['health_timeout']}s", "gate")
+            time.sleep(0.25)
     if plan.get("version_check"):
         version = served_version(ports["backend"]) or {}
         if version.get("image_tag") != release["tag"]:
@@ -1033,9 +1043,23 @@ def status(app_path):
         "agree": agree,
         "problems": problems,
         "history": read_history(paths, 5),
+        "releases": known_releases(paths),
     }
     print(json.dumps(result))
     return 0 if agree else 2
+
+
+def known_releases(paths):
+    releases = {}
+    try:
+        names = os.listdir(paths.releases)
+    except OSError:
+        return releases
+    for name in names:
+        info = read_json(os.path.join(paths.releases, name))
+        if name.endswith(".json") and isinstance(info, dict):
+            releases[name[:-5]] = info
+    return releases
 
 
 def history(app_path, limit):
@@ -1065,7 +1089,13 @@ def break_lock_command(app_path, who):
 
 
 def load_plan(path):
-    plan = read_json(path)
+    if path == "-":
+        try:
+            plan = json.loads(sys.stdin.read())
+        except ValueError:
+            plan = None
+    else:
+        plan = read_json(path)
     if not isinstance(plan, dict) or plan.get("version") != 1:
         raise SystemExit(f"{path}: not a Conveyor release plan (version 1)")
     return plan

@@ -11,4 +11,9 @@ export interface DeployExecutorSchema {
   backendPort: number;
   frontendPort?: number;
   loginCommand?: string;
+  breakLock?: boolean;
+  healthPath?: string;
+  versionCheck?: boolean;
+  readyChecks?: { port: number; path: string; env?: string }[];
+  composeEnv?: string[];
 }

@@ -144,6 +144,16 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: deployOptions,
         configurations: profileConfigurations(),
       },
+      status: {
+        executor: `${PLUGIN_NAME}:status`,
+        options: { profile: 'local' },
+        configurations: profileConfigurations(),
+      },
+      history: {
+        executor: `${PLUGIN_NAME}:history`,
+        options: { profile: 'local' },
+        configurations: profileConfigurations(),
+      },
     },
   };
 }

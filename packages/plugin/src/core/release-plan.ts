@@ -1,0 +1,161 @@
+/**
+ * The whole release, decided before anything runs: which tag with which digests, on which host
+ * path, with which ports, projects and timeouts. The host helper (src/host/conveyor-host.py)
+ * carries the plan out and never decides a tag itself. Pure: no processes, no network.
+ */
+import type { DeployAction } from './ansible';
+import { APP_ENV, appPath, Component, imageRepository, registryHost, TOOL_ENV } from './names';
+import type { Profile, Strategy } from './profile';
+import { Color, colorPorts } from './strategy';
+
+export type ComponentPorts = Partial<Record<Component, number>>;
+
+export interface PlannedImage {
+  /** registry/namespace/app_component */
+  repository: string;
+  /** sha256:... as the registry reported it */
+  digest: string;
+}
+
+export interface PlannedRelease {
+  tag: string;
+  /** The commit of the release: what /metrics must report after every path ('' when unknown). */
+  git_sha: string;
+  images: Partial<Record<Component, PlannedImage>>;
+}
+
+export interface ReleasePlan {
+  version: 1;
+  run_id: string;
+  action: DeployAction;
+  app: string;
+  env: string;
+  deployer: string;
+  app_path: string;
+  strategy: Strategy;
+  components: Component[];
+  public_ports: ComponentPorts;
+  color_ports: Record<Color, ComponentPorts>;
+  /** Compose projects are <prefix>-blue, <prefix>-green, <prefix>-proxy (recreate: <prefix>). */
+  project_prefix: string;
+  registry: string;
+  target: PlannedRelease;
+  /** A rollback acts only while this release is live (what the plan was made from). */
+  expect_live?: string;
+  force: boolean;
+  health_timeout: number;
+  lock_timeout: number;
+  drain_seconds: number;
+  proxy_image: string;
+  engine_command: string;
+  compose_command: string;
+  /** Where the compose file is on the host (uploaded with the plan). */
+  compose_file: string;
+  compose_env: Record<string, string>;
+  env_names: {
+    bind: string;
+    image_tag: string;
+    git_sha: string;
+    deployed_at: string;
+    ports: Partial<Record<Component, string>>;
+  };
+  /** Path each component must answer 200 on before the release is checked further. */
+  gate: Partial<Record<Component, string>>;
+  /** The backend's /metrics must report the target's tag and commit. */
+  version_check: boolean;
+  /** Further ports that must answer 200 before the release counts as started. */
+  checks: { port: number; path: string }[];
+}
+
+export interface PlanInput {
+  runId: string;
+  action: DeployAction;
+  app: string;
+  profile: Profile;
+  deployer: string;
+  backendPort: number;
+  frontendPort?: number;
+  target: { tag: string; gitSha: string; digests: Partial<Record<Component, string>> };
+  expectLive?: string;
+  force: boolean;
+  healthTimeout: number;
+  lockTimeout: number;
+  engineCommand: string;
+  /** The backend's health path ('/health'; the monitoring stack: '/-/ready'). */
+  healthPath?: string;
+  /** Check that /metrics reports the release (apps: true). */
+  versionCheck?: boolean;
+  checks?: { port: number; path: string }[];
+  /** More variables for the release's .env (values from this machine's environment). */
+  composeEnv?: Record<string, string>;
+}
+
+/** Where a run's files go on the host (uploaded by the playbook, removed by the helper). */
+export function runFiles(app: string, profile: Profile, runId: string) {
+  const dir = `${appPath(profile, app)}/.conveyor/runs`;
+  return { dir, plan: `${dir}/${runId}.plan.json`, compose: `${dir}/${runId}.compose.yml` };
+}
+
+export function planRelease(input: PlanInput): ReleasePlan {
+  const { profile, app } = input;
+  const components: Component[] =
+    input.frontendPort === undefined ? ['backend'] : ['backend', 'frontend'];
+  for (const c of components) {
+    if (!input.target.digests[c])
+      throw new Error(`The release ${input.target.tag} has no recorded digest for ${c}.`);
+  }
+  const images: PlannedRelease['images'] = {};
+  for (const c of components) {
+    images[c] = {
+      repository: imageRepository(profile.registry, profile.registry_namespace, app, c),
+      digest: input.target.digests[c] as string,
+    };
+  }
+  const publicPorts: ComponentPorts = { backend: input.backendPort };
+  if (input.frontendPort !== undefined) publicPorts.frontend = input.frontendPort;
+  const plan: ReleasePlan = {
+    version: 1,
+    run_id: input.runId,
+    action: input.action,
+    app,
+    env: profile.name,
+    deployer: input.deployer,
+    app_path: appPath(profile, app),
+    strategy: profile.strategy,
+    components,
+    public_ports: publicPorts,
+    color_ports: colorPorts(input.backendPort, input.frontendPort),
+    project_prefix: `${app}-${profile.name}`,
+    registry: registryHost(profile.registry),
+    target: { tag: input.target.tag, git_sha: input.target.gitSha, images },
+    force: input.force,
+    health_timeout: input.healthTimeout,
+    lock_timeout: input.lockTimeout,
+    drain_seconds: profile.drain_seconds,
+    proxy_image: profile.proxy_image,
+    engine_command: input.engineCommand,
+    compose_command: profile.compose_command,
+    compose_file: runFiles(app, profile, input.runId).compose,
+    compose_env: {
+      [APP_ENV.registryUrl]: registryHost(profile.registry),
+      [APP_ENV.registryNs]: profile.registry_namespace,
+      ...input.composeEnv,
+      [APP_ENV.profile]: profile.name,
+    },
+    env_names: {
+      bind: TOOL_ENV.bindPrefix,
+      image_tag: APP_ENV.imageTag,
+      git_sha: APP_ENV.gitSha,
+      deployed_at: APP_ENV.deployedAt,
+      ports: { backend: TOOL_ENV.backendPort, frontend: TOOL_ENV.frontendPort },
+    },
+    gate:
+      input.frontendPort === undefined
+        ? { backend: input.healthPath ?? '/health' }
+        : { backend: input.healthPath ?? '/health', frontend: '/' },
+    version_check: input.versionCheck ?? true,
+    checks: input.checks ?? [],
+  };
+  if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
+  return plan;
+}

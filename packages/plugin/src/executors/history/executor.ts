@@ -1,0 +1,46 @@
+import type { ExecutorContext } from '@nx/devkit';
+import { helperCommand } from '../../core/host';
+import { loadProfile } from '../../core/profile';
+import { redact, secretValues } from '../../core/redact';
+import { formatHistoryEntry, parseHistory } from '../../core/release';
+import { log } from '../../shell/log';
+import { run } from '../../shell/run';
+import { PrivateDir } from '../../shell/temp';
+import { explainSshFailure, sshSettings, whereText } from '../deploy/lib/connection';
+import type { HistoryExecutorSchema } from './schema';
+
+/** The host's release history: deploys, rollbacks, failures, repairs and lock breaks. */
+export default async function history(options: HistoryExecutorSchema, context: ExecutorContext) {
+  const env = process.env;
+  const secrets = secretValues(env);
+  const dir = new PrivateDir('conveyor-history-');
+  const app = context.projectName as string;
+  try {
+    const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    const limit = String(options.limit ?? 20);
+    const r = await run(
+      helperCommand(profile, app, sshSettings(profile, env, dir), 'history', [limit]),
+      {
+        secrets,
+        stream: false,
+      },
+    );
+    if (r.code !== 0) {
+      if (/No such file/.test(r.output)) {
+        log.info(`${whereText(profile, app)}: nothing deployed (by this version of Conveyor).`);
+        return { success: true };
+      }
+      throw new Error(explainSshFailure(r.output, profile) ?? r.output.trim().slice(-400));
+    }
+    const entries = parseHistory(r.stdout);
+    log.info(`${whereText(profile, app)}: last ${entries.length} events`);
+    for (const e of entries)
+      log.info(redact(options.json ? JSON.stringify(e) : formatHistoryEntry(e), secrets));
+    return { success: true };
+  } catch (error) {
+    log.error(redact(`history failed: ${(error as Error).message}`, secrets));
+    return { success: false };
+  } finally {
+    dir.cleanup();
+  }
+}

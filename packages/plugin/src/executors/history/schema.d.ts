@@ -1,0 +1,5 @@
+export interface HistoryExecutorSchema {
+  profile?: string;
+  limit?: number;
+  json?: boolean;
+}

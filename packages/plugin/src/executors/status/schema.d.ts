@@ -1,0 +1,4 @@
+export interface StatusExecutorSchema {
+  profile?: string;
+  json?: boolean;
+}
