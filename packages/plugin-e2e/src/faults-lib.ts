@@ -299,7 +299,8 @@ export async function ensureRegistry(env: Record<string, string>): Promise<void>
 
 export function onHost(env: Record<string, string>, command: string): Result {
   const r = sshAs(env['CONVEYOR_TEST_SSH_USER'], command);
-  if (r.code !== 0) throw new Error(`on the host: ${command} failed (exit ${r.code}):\n${r.output}`);
+  if (r.code !== 0)
+    throw new Error(`on the host: ${command} failed (exit ${r.code}):\n${r.output}`);
   return r;
 }
 
