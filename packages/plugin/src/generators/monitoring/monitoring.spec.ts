@@ -269,7 +269,9 @@ describe('monitoring generator', () => {
       expect(Object.keys(project.targets ?? {}).sort()).toEqual([
         'build-push',
         'deploy',
+        'history',
         'rollback',
+        'status',
       ]);
       expect(project.targets?.['build-push'].options).toEqual({
         profile: 'staging',
@@ -281,26 +283,49 @@ describe('monitoring generator', () => {
           },
         ],
       });
+      // The apps' release protocol, always recreate, ready when both services answer /-/ready.
+      const deployOptions = {
+        profile: 'staging',
+        ansibleDir: 'monitoring/infra/ansible',
+        composeFile: 'monitoring/docker-compose.yml',
+        backendPort: 9190,
+        strategy: 'recreate',
+        healthPath: '/-/ready',
+        versionCheck: false,
+        readyChecks: [{ env: 'ALERTMANAGER_PORT', port: 9093, path: '/-/ready' }],
+        composeEnv: ['ALERTMANAGER_PORT', 'ALERTMANAGER_IMAGE', 'PROMETHEUS_RETENTION'],
+      };
       expect(project.targets?.['deploy']).toMatchObject({
         executor: '@conveyor/plugin:deploy',
-        options: {
-          profile: 'staging',
-          ansibleDir: 'monitoring/infra/ansible',
-          composeFile: 'monitoring/docker-compose.yml',
-          backendPort: 9190,
-        },
+        options: deployOptions,
+      });
+      expect(project.targets?.['rollback']).toMatchObject({
+        executor: '@conveyor/plugin:rollback',
+        options: deployOptions,
       });
       expect(project.targets?.['deploy'].options.frontendPort).toBeUndefined();
       expect(project.targets?.['rollback'].configurations).toHaveProperty('production', {
         profile: 'production',
       });
+      for (const target of ['status', 'history']) {
+        expect(project.targets?.[target]).toEqual({
+          executor: `@conveyor/plugin:${target}`,
+          options: { profile: 'staging' },
+          configurations: project.targets?.['deploy'].configurations,
+        });
+      }
 
       const compose = yaml(tree, 'monitoring/docker-compose.yml');
-      expect(compose.services.prometheus.image).toBe(
+      // Prometheus is the service `backend`: the helper checks the image it runs by that name.
+      expect(Object.keys(compose.services).sort()).toEqual(['alertmanager', 'backend']);
+      expect(compose.services.backend.image).toBe(
         '${REGISTRY_URL}/${REGISTRY_NS}/monitoring_backend:${IMAGE_TAG}',
       );
-      expect(compose.services.prometheus.ports).toEqual(['${BACKEND_PORT:-9190}:9090']);
+      expect(compose.services.backend.ports).toEqual(['${BACKEND_PORT:-9190}:9090']);
       expect(compose.services.alertmanager.ports).toEqual(['${ALERTMANAGER_PORT:-9093}:9093']);
+      expect(compose.services.alertmanager.volumes).toContain(
+        './alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro',
+      );
       expect(read(tree, 'monitoring/Dockerfile')).toContain('FROM ${PROMETHEUS_IMAGE}');
       expect(read(tree, 'monitoring/infra/ansible/inventory/local')).toContain(
         'ansible_connection=local',
@@ -308,12 +333,59 @@ describe('monitoring generator', () => {
       expect(read(tree, 'monitoring/infra/ansible/inventory/staging')).toContain(
         'ansible_host="{{ conveyor_ssh_host }}"',
       );
-      const rollout = read(tree, 'monitoring/infra/ansible/tasks/rollout.yml');
-      expect(rollout).toContain("replace('${TELEGRAM_TOKEN}', lookup('env', 'TELEGRAM_TOKEN'))");
-      expect(rollout).toContain('no_log: true');
-      expect(parse(read(tree, 'monitoring/infra/ansible/playbook.yml'))[0].hosts).toBe(
-        'monitoring',
+    });
+
+    it('deploys through the host helper: no lock, state or rollout of its own', async () => {
+      await gen(tree, { deploy: true });
+      const text = read(tree, 'monitoring/infra/ansible/playbook.yml');
+      const [play] = parse(text) as {
+        hosts: string;
+        tasks: { name: string; no_log?: boolean; [module: string]: unknown }[];
+      }[];
+      expect(play.hosts).toBe('monitoring');
+      expect(play.tasks.map((t) => t.name)).toEqual([
+        'Check that Telegram is configured (Alertmanager sends every alert there)',
+        'Check that the plan replaces the stack in place (recreate)',
+        'Create the state folder',
+        'Install the release helper',
+        'Upload the plan and the compose file',
+        'Write the Alertmanager config, filled from the environment',
+        'Carry out the plan',
+        "Hand the helper's report to the executor",
+        'Fail when the release failed',
+      ]);
+      const task = (name: string) => play.tasks.find((t) => t.name.startsWith(name));
+      const config = task('Write the Alertmanager config');
+      expect(config?.no_log).toBe(true);
+      expect(config?.['ansible.builtin.copy']).toMatchObject({
+        dest: '{{ conveyor_app_path }}/alertmanager.yml',
+        mode: '0600',
+      });
+      expect((config?.['ansible.builtin.copy'] as { content: string }).content).toContain(
+        "replace('${TELEGRAM_TOKEN}', lookup('env', 'TELEGRAM_TOKEN'))",
       );
+      expect(task('Carry out the plan')?.['ansible.builtin.command']).toMatchObject({
+        argv: ['{{ state_dir }}/conveyor-host.py', 'release', '{{ conveyor_host_plan }}'],
+      });
+      // Only the variables the deploy executor passes now; the old protocol's are gone.
+      const used = new Set(text.match(/conveyor_[a-z_]+/g));
+      expect([...used].sort()).toEqual([
+        'conveyor_app_path',
+        'conveyor_compose_src',
+        'conveyor_host_compose',
+        'conveyor_host_helper',
+        'conveyor_host_plan',
+        'conveyor_plan_file',
+        'conveyor_result_file',
+      ]);
+      expect(text).not.toMatch(/releases\.log|\/lock|mkdir/);
+      expect(tree.exists('monitoring/infra/ansible/tasks/rollout.yml')).toBe(false);
+    });
+
+    it('removes the rollout tasks an earlier version wrote', async () => {
+      tree.write('monitoring/infra/ansible/tasks/rollout.yml', '---\n- name: old\n');
+      await gen(tree, { deploy: true });
+      expect(tree.exists('monitoring/infra/ansible/tasks/rollout.yml')).toBe(false);
     });
 
     it('does not monitor itself, and keeps its inventories when run again', async () => {

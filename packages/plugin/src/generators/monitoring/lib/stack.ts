@@ -31,10 +31,42 @@ export function stackProfiles(o: NormalizedMonitoringOptions): string[] {
   return [...new Set<string>([...DEFAULT_PROFILES, o.profile])];
 }
 
+/** Where the stack's deploy files are (inside the monitoring folder). */
+export function stackFiles(directory: string) {
+  return {
+    ansibleDir: `${directory}/infra/ansible`,
+    composeFile: `${directory}/docker-compose.yml`,
+    /** Written by generators before the host helper existed; removed when the generator runs. */
+    obsolete: [`${directory}/infra/ansible/tasks/rollout.yml`],
+  };
+}
+
+/**
+ * How the deploy executor puts the stack live, with the same host helper (lock, state, history)
+ * as the apps: always `recreate` (one Prometheus and one Alertmanager port, Prometheus data in a
+ * volume: two colours would clash on the ports and split the data), ready when Prometheus and
+ * Alertmanager answer /-/ready (Prometheus has no /metrics version card to check).
+ */
+export function stackDeployOptions(o: NormalizedMonitoringOptions) {
+  const files = stackFiles(o.directory);
+  return {
+    profile: o.profile,
+    ansibleDir: files.ansibleDir,
+    composeFile: files.composeFile,
+    backendPort: o.prometheusPort,
+    strategy: 'recreate',
+    healthPath: '/-/ready',
+    versionCheck: false,
+    readyChecks: [{ env: STACK_ENV.alertmanagerPort, port: o.alertmanagerPort, path: '/-/ready' }],
+    composeEnv: [STACK_ENV.alertmanagerPort, STACK_ENV.alertmanagerImage, STACK_ENV.retention],
+  };
+}
+
 /**
  * The stack's project: build-push bakes the Prometheus config, rules and targets into an image
  * (`<project>_backend`, so a deploy is a versioned release that rollback can undo); deploy and
- * rollback run the deploy executor with the stack's own playbook.
+ * rollback run the deploy executor with the stack's own playbook; status and history read the
+ * host's state as for an app.
  */
 export function stackProject(o: NormalizedMonitoringOptions): ProjectConfiguration {
   const configurations = Object.fromEntries(stackProfiles(o).map((p) => [p, { profile: p }]));
@@ -45,12 +77,7 @@ export function stackProject(o: NormalizedMonitoringOptions): ProjectConfigurati
       context: [{ from: `${o.directory}/prometheus`, to: 'prometheus' }],
     },
   ];
-  const deployOptions = {
-    profile: o.profile,
-    ansibleDir: `${o.directory}/infra/ansible`,
-    composeFile: `${o.directory}/docker-compose.yml`,
-    backendPort: o.prometheusPort,
-  };
+  const deployOptions = stackDeployOptions(o);
   return {
     root: o.directory,
     projectType: 'application',
@@ -63,6 +90,16 @@ export function stackProject(o: NormalizedMonitoringOptions): ProjectConfigurati
       },
       deploy: { executor: `${PLUGIN_NAME}:deploy`, options: deployOptions, configurations },
       rollback: { executor: `${PLUGIN_NAME}:rollback`, options: deployOptions, configurations },
+      status: {
+        executor: `${PLUGIN_NAME}:status`,
+        options: { profile: o.profile },
+        configurations,
+      },
+      history: {
+        executor: `${PLUGIN_NAME}:history`,
+        options: { profile: o.profile },
+        configurations,
+      },
     },
   };
 }
@@ -109,6 +146,7 @@ export function addStack(tree: Tree, o: NormalizedMonitoringOptions): void {
     telegramApiDefault: TELEGRAM_API_DEFAULT,
     alertmanagerConfig: MONITORING_FILES.alertmanagerConfig,
   });
+  for (const file of stackFiles(o.directory).obsolete) if (tree.exists(file)) tree.delete(file);
   for (const profile of stackProfiles(o)) {
     const file = `${o.directory}/infra/ansible/inventory/${profile}`;
     if (!tree.exists(file)) {
