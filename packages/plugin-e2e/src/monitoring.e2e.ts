@@ -3,7 +3,9 @@
  * monitoring generator wrote, scrapes an app deployed with the local profile; its HTTP API shows
  * the build info, the request counts and the deploy time, follows a new deploy, and fires the
  * target-down alert when the app stops. Then the generated Prometheus + Alertmanager stack is
- * built and deployed with the same build-push and deploy executors.
+ * built, deployed, redeployed and rolled back with the same executors and the same host helper
+ * as the apps (recreate, whatever the profile says), keeping its data and its Telegram token on
+ * the host.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -84,13 +86,50 @@ function compose(dir: string, args: string[]): Result {
 }
 
 /**
- * The compose projects a deploy of the app may run, each in its folder: the app folder itself
- * (recreate), and with blue-green the colours and the proxy that owns the public ports.
+ * The compose projects a deploy started under a folder, each with its name from the .env the
+ * release wrote: the folder itself (recreate), and with blue-green the colours and the proxy that
+ * owns the public ports.
  */
-function appProjects(appDir: string): [string, string][] {
-  const projects: [string, string][] = [[appDir, APP]];
-  for (const c of ['blue', 'green', 'proxy']) projects.push([join(appDir, c), `${APP}-${c}`]);
-  return projects.filter(([dir]) => existsSync(join(dir, 'docker-compose.yml')));
+function composeProjects(dir: string): [string, string][] {
+  const projects: [string, string][] = [];
+  for (const folder of [dir, ...['blue', 'green', 'proxy'].map((c) => join(dir, c))]) {
+    if (!existsSync(join(folder, 'docker-compose.yml'))) continue;
+    const envFile = join(folder, '.env');
+    const name = existsSync(envFile)
+      ? /^COMPOSE_PROJECT_NAME=(.+)$/m.exec(readFileSync(envFile, 'utf8'))?.[1]
+      : undefined;
+    if (!name) throw new Error(`${envFile} names no COMPOSE_PROJECT_NAME`);
+    projects.push([folder, name.trim()]);
+  }
+  return projects;
+}
+
+interface HostState {
+  env?: string;
+  strategy?: string;
+  current?: { tag?: string; git_sha?: string; color?: string | null } | null;
+  previous?: { tag?: string } | null;
+}
+
+interface HistoryEntry {
+  at: string;
+  action: string;
+  result: string;
+  tag?: string;
+  from?: string;
+  who?: string;
+}
+
+/** The release state the host helper keeps in the stack's folder. */
+function hostState(dir: string): HostState {
+  return JSON.parse(readFileSync(join(dir, '.conveyor/state.json'), 'utf8')) as HostState;
+}
+
+function hostHistory(dir: string): HistoryEntry[] {
+  return readFileSync(join(dir, '.conveyor/history.jsonl'), 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as HistoryEntry);
 }
 
 interface Sample {
@@ -182,8 +221,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       prometheus.kill('SIGTERM');
       await new Promise((r) => prometheus?.once('exit', r));
     }
-    for (const [dir, project] of [...appProjects(appDir), [stackDir, STACK] as const]) {
-      if (!existsSync(join(dir, 'docker-compose.yml'))) continue;
+    for (const [dir, project] of [...composeProjects(appDir), ...composeProjects(stackDir)]) {
       const down = compose(dir, ['--project-name', project, 'down', '-v']);
       if (down.code !== 0) console.warn(`compose down in ${dir} failed:\n${down.output}`);
     }
@@ -292,7 +330,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
   });
 
   it('ConveyorTargetDown fires when the app is stopped', async () => {
-    const projects = appProjects(appDir);
+    const projects = composeProjects(appDir);
     expect(projects.length).toBeGreaterThan(0);
     for (const [dir, project] of projects) {
       const down = compose(dir, ['--project-name', project, 'down']);
@@ -330,13 +368,13 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       cwd: dir,
       env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg') },
     });
-    const lint = sh('ansible-lint', ['--offline', 'playbook.yml', 'tasks/rollout.yml'], {
-      cwd: dir,
-    });
+    const lint = sh('ansible-lint', ['--offline', 'playbook.yml'], { cwd: dir });
     expect({ code: lint.code, output: lint.code === 0 ? '' : lint.output }).toEqual({
       code: 0,
       output: '',
     });
+    // The host helper does the release: no rollout tasks of the stack's own.
+    expect(existsSync(join(dir, 'tasks'))).toBe(false);
     const config = must('docker-compose', ['-f', 'monitoring/docker-compose.yml', 'config'], {
       cwd: ws,
       env: {
@@ -349,20 +387,42 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     expect(config.stdout).toContain(`reg.example.com/acme/${STACK}_backend:abc`);
   });
 
+  const stackEnv = {
+    TELEGRAM_TOKEN: telegramToken,
+    TELEGRAM_CHAT_ID: '4242',
+    // No Bot API here: the deploy notice only warns.
+    TELEGRAM_API_URL: 'http://127.0.0.1:9',
+    ALERTMANAGER_IMAGE,
+    // The profile says blue-green (the apps above ran so); the stack's targets ask for recreate.
+    LOCAL_DEPLOY_STRATEGY: 'blue-green',
+  };
+  const stackBase = () => `http://127.0.0.1:${ports.stackPrometheus}`;
+  /**
+   * The scrape interval the stack's Prometheus runs with. Retried for a few seconds: right after
+   * a release replaced the container, this process's pooled keep-alive connection to the old one
+   * fails once ("other side closed") although the new one is ready.
+   */
+  const scrapeInterval = () =>
+    waitFor(
+      "the stack's Prometheus config",
+      async () => {
+        const config = (await getJson(`${stackBase()}/api/v1/status/config`))['data'] as {
+          yaml: string;
+        };
+        return parse(config.yaml).global.scrape_interval as string;
+      },
+      10_000,
+    );
+  /** A moment the deployed Prometheus has samples of (checked again after later releases). */
+  let sampledAt = 0;
+
   it('the stack is built and deployed with the same executors; the token stays on the host', async () => {
-    const stackEnv = {
-      TELEGRAM_TOKEN: telegramToken,
-      TELEGRAM_CHAT_ID: '4242',
-      // No Bot API here: the deploy notice only warns.
-      TELEGRAM_API_URL: 'http://127.0.0.1:9',
-      ALERTMANAGER_IMAGE,
-    };
     ok(ws, ['run', `${STACK}:build-push`, `--buildArgs.PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE}`]);
     const out = ok(ws, ['run', `${STACK}:deploy`], stackEnv).output;
     expect(out).toContain(`deploy done: ${sha[1]} is live on local`);
     expect(out).not.toContain(telegramToken);
 
-    const base = `http://127.0.0.1:${ports.stackPrometheus}`;
+    const base = stackBase();
     const config = (await getJson(`${base}/api/v1/status/config`))['data'] as { yaml: string };
     expect(parse(config.yaml).scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
       APP,
@@ -389,7 +449,84 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
       'bot_token: ${TELEGRAM_TOKEN}',
     );
 
+    // The host helper's state and history, in the stack's own folder: replaced in place (the
+    // local profile says blue-green, the stack runs recreate), no colours, no proxy.
+    expect(hostState(stackDir)).toMatchObject({
+      env: 'local',
+      strategy: 'recreate',
+      current: { tag: sha[1], color: null },
+    });
+    expect(composeProjects(stackDir).map(([dir]) => dir)).toEqual([stackDir]);
+    for (const old of ['current', 'previous', 'releases.log', 'lock']) {
+      expect({ old, exists: existsSync(join(stackDir, '.conveyor', old)) }).toEqual({
+        old,
+        exists: false,
+      });
+    }
+    expect(hostHistory(stackDir)).toEqual([
+      expect.objectContaining({ action: 'deploy', result: 'ok', tag: sha[1], who: 'e2e' }),
+    ]);
+    expect(readFileSync(join(stackDir, '.conveyor/history.jsonl'), 'utf8')).not.toContain(
+      telegramToken,
+    );
+
     const again = ok(ws, ['run', `${STACK}:deploy`], stackEnv).output;
     expect(again).toContain(`${sha[1]} is already live and healthy on local`);
+    expect(hostHistory(stackDir).pop()).toMatchObject({ action: 'deploy', result: 'noop' });
+
+    const status = ok(ws, ['run', `${STACK}:status`]).output;
+    expect(status).toContain(`live:     ${sha[1]}`);
+    expect(status).toContain('lock:     free');
+    const history = ok(ws, ['run', `${STACK}:history`]).output;
+    expect(history).toMatch(new RegExp(`deploy\\s+${sha[1]}\\s+ok`));
+
+    sampledAt = await waitFor(
+      'the stack to store a sample',
+      async () => {
+        const url = `${base}/api/v1/query?query=${encodeURIComponent(`up{job="${APP}"}`)}`;
+        const result = ((await getJson(url))['data'] as { result: Sample[] }).result;
+        return result.length > 0 ? Math.floor(Date.now() / 1000) : undefined;
+      },
+      30_000,
+    );
+  });
+
+  it('a new stack release replaces the old in place, and rollback brings the previous config back', async () => {
+    expect(await scrapeInterval()).toBe('1s');
+    // The generator keeps its other options (nx.json); only the interval changes.
+    mustNx(
+      ws,
+      ['g', '@conveyor/plugin:monitoring', '--scrapeInterval=2s', '--no-interactive'],
+      localEnv(),
+    );
+    sha.push(gitCommitAll(ws, 'stack v3'));
+    ok(ws, ['run', `${STACK}:build-push`, `--buildArgs.PROMETHEUS_IMAGE=${PROMETHEUS_IMAGE}`]);
+    expect(ok(ws, ['run', `${STACK}:deploy`], stackEnv).output).toContain(
+      `deploy done: ${sha[2]} is live on local (previous: ${sha[1]})`,
+    );
+    expect(await scrapeInterval()).toBe('2s');
+    expect(hostState(stackDir)).toMatchObject({
+      strategy: 'recreate',
+      current: { tag: sha[2] },
+      previous: { tag: sha[1] },
+    });
+
+    const back = ok(ws, ['run', `${STACK}:rollback`], stackEnv).output;
+    expect(back).toContain(`rollback done: ${sha[1]} is live on local (previous: ${sha[2]})`);
+    expect(back).not.toContain(telegramToken);
+    expect(await scrapeInterval()).toBe('1s');
+    expect(hostState(stackDir)).toMatchObject({
+      current: { tag: sha[1] },
+      previous: { tag: sha[2] },
+    });
+    expect(hostHistory(stackDir).slice(-2)).toEqual([
+      expect.objectContaining({ action: 'deploy', result: 'ok', tag: sha[2], from: sha[1] }),
+      expect.objectContaining({ action: 'rollback', result: 'ok', tag: sha[1], from: sha[2] }),
+    ]);
+    // Alertmanager still answers; Prometheus kept its data (a volume) through both replacements:
+    // the samples the first release stored are still there.
+    expect((await fetch(`http://127.0.0.1:${ports.stackAlertmanager}/-/ready`)).status).toBe(200);
+    const url = `${stackBase()}/api/v1/query?query=${encodeURIComponent(`up{job="${APP}"}`)}&time=${sampledAt}`;
+    expect(((await getJson(url))['data'] as { result: Sample[] }).result).not.toEqual([]);
   });
 });
