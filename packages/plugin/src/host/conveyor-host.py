@@ -744,6 +744,8 @@ class Release:
             return self.roll_out(state)
         except Failure as f:
             return self.failed(f, load_state(paths))
+        except Exception as e:  # noqa: BLE001 - any fault ends as a recorded, reported failure
+            return self.failed(Failure(f"{type(e).__name__}: {e}", self.phase), load_state(paths))
         finally:
             self.login.close()
             lock.release()

@@ -1,0 +1,200 @@
+/**
+ * The host helper's lock, state and history, run for real with python3 in a temp folder (no
+ * engine needed: every case here stops before a container would start).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const HELPER = join(__dirname, 'conveyor-host.py');
+
+function helper(args: string[], input = '') {
+  const r = spawnSync('python3', [HELPER, ...args], { input, encoding: 'utf8' });
+  return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const events = (stdout: string) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const result = (stdout: string) => events(stdout).find((e) => e['event'] === 'result');
+
+function processStart(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat
+    .slice(stat.lastIndexOf(')') + 1)
+    .trim()
+    .split(/\s+/)[19];
+}
+const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+
+describe('conveyor-host.py', () => {
+  let app: string;
+  let state: string;
+  const history = () =>
+    existsSync(join(state, 'history.jsonl'))
+      ? readFileSync(join(state, 'history.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+      : [];
+  const writeHolder = (holder: Record<string, unknown>) => {
+    mkdirSync(join(state, 'lock'), { recursive: true });
+    writeFileSync(join(state, 'lock', 'holder.json'), JSON.stringify(holder));
+  };
+  const plan = (extra: Record<string, unknown> = {}) => {
+    const file = join(state, 'runs', 'r1.plan.json');
+    mkdirSync(join(state, 'runs'), { recursive: true });
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        run_id: 'r1',
+        action: 'rollback',
+        app: 'shop',
+        env: 'staging',
+        deployer: 'anna',
+        app_path: app,
+        strategy: 'recreate',
+        components: ['backend'],
+        public_ports: { backend: 1 },
+        color_ports: { blue: { backend: 2 }, green: { backend: 3 } },
+        project_prefix: 'shop-staging',
+        registry: 'localhost:5000',
+        target: { tag: 'v1', git_sha: 'abc1234', images: {} },
+        force: false,
+        health_timeout: 1,
+        lock_timeout: 1,
+        drain_seconds: 1,
+        proxy_image: 'haproxy',
+        engine_command: 'false',
+        compose_command: 'false',
+        compose_file: join(state, 'runs', 'r1.compose.yml'),
+        compose_env: {},
+        env_names: { bind: 'B', image_tag: 'T', git_sha: 'G', deployed_at: 'D', ports: {} },
+        gate: { backend: '/health' },
+        version_check: true,
+        checks: [],
+        ...extra,
+      }),
+    );
+    return file;
+  };
+
+  beforeEach(() => {
+    app = mkdtempSync(join(tmpdir(), 'conveyor-host-'));
+    state = join(app, '.conveyor');
+    mkdirSync(state);
+  });
+  afterEach(() => rmSync(app, { recursive: true, force: true }));
+
+  it('status of a fresh folder: nothing live, lock free, state and proxy agree', () => {
+    const r = helper(['status', app]);
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s).toMatchObject({ current: null, lock: null, agree: true, history: [] });
+  });
+
+  it('reads the state files of an older Conveyor (current, previous, color)', () => {
+    writeFileSync(join(state, 'current'), 'v2\n');
+    writeFileSync(join(state, 'previous'), 'v1\n');
+    writeFileSync(join(state, 'color'), 'green\n');
+    const s = JSON.parse(helper(['status', app]).stdout);
+    expect(s.current).toEqual({ tag: 'v2', color: 'green' });
+    expect(s.previous).toEqual({ tag: 'v1' });
+  });
+
+  it('a release waits for a live holder, then fails naming it and saying it still runs', () => {
+    const sleeper = spawn('sleep', ['30']);
+    try {
+      const pid = sleeper.pid as number;
+      writeHolder({
+        who: 'bob',
+        action: 'deploy',
+        tag: 'v9',
+        pid,
+        pid_start: processStart(pid),
+        boot: bootId(),
+        run_id: 'x',
+      });
+      const started = Date.now();
+      const r = helper(['release', plan()]);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(r.code).toBe(4);
+      expect(result(r.stdout)).toMatchObject({ status: 'lock-held', alive: true, pid });
+      expect(String(result(r.stdout)?.['holder'])).toContain('bob (deploy v9)');
+      expect(existsSync(join(state, 'lock', 'holder.json'))).toBe(true);
+      // --breakLock refuses a live holder.
+      const b = helper(['break-lock', app, 'carol']);
+      expect(b.code).toBe(4);
+      expect(existsSync(join(state, 'lock'))).toBe(true);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('a dead holder (its process gone, or the host restarted) is broken and recorded', () => {
+    const done = spawnSync('true');
+    writeHolder({
+      who: 'bob',
+      action: 'deploy',
+      pid: done.pid,
+      pid_start: '1',
+      boot: bootId(),
+      run_id: 'x',
+    });
+    const r = helper(['release', plan({ expect_live: 'v0' })]);
+    // The lock was broken, the release then refused because the live release differs from the plan.
+    expect(result(r.stdout)).toMatchObject({ status: 'failed' });
+    expect(String(result(r.stdout)?.['error'])).toContain(
+      'the live release is none, not v0 as planned',
+    );
+    const h = history();
+    expect(h[0]).toMatchObject({ action: 'lock-break', result: 'ok', reason: 'holder is dead' });
+    expect(h[1]).toMatchObject({ action: 'rollback', result: 'failed', tag: 'v1', who: 'anna' });
+    expect(existsSync(join(state, 'lock'))).toBe(false);
+
+    writeHolder({
+      who: 'dan',
+      pid: process.pid,
+      pid_start: processStart(process.pid),
+      boot: 'another-boot',
+    });
+    expect(helper(['break-lock', app, 'carol']).code).toBe(0);
+    expect(history().pop()).toMatchObject({ action: 'lock-break', who: 'carol' });
+  });
+
+  it('a holder it cannot judge (an older Conveyor wrote text) is broken only on request', () => {
+    mkdirSync(join(state, 'lock'));
+    writeFileSync(join(state, 'lock', 'holder'), 'anna since 2026-11-26T10:00:00Z (deploy abc)\n');
+    const r = helper(['release', plan()]);
+    expect(result(r.stdout)).toMatchObject({ status: 'lock-held', alive: null });
+    expect(helper(['break-lock', app, 'carol']).code).toBe(0);
+    expect(existsSync(join(state, 'lock'))).toBe(false);
+  });
+
+  it('refuses to deploy one environment over another in the same folder, naming both', () => {
+    writeFileSync(
+      join(state, 'state.json'),
+      JSON.stringify({ env: 'production', current: { tag: 'v5' } }),
+    );
+    const r = helper(['release', plan()]);
+    expect(r.code).toBe(1);
+    expect(String(result(r.stdout)?.['error'])).toMatch(
+      /holds shop of environment 'production'; this 'staging' deploy/,
+    );
+    expect(JSON.parse(readFileSync(join(state, 'state.json'), 'utf8')).current.tag).toBe('v5');
+  });
+
+  it('history lines are JSON: tabs and newlines in a message cannot break a line', () => {
+    const file = plan({ deployer: 'a\tb\nc' });
+    helper(['release', file]);
+    const lines = readFileSync(join(state, 'history.jsonl'), 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]).who).toBe('a\tb\nc');
+    const h = helper(['history', app, '5']);
+    expect(h.stdout.trim().split('\n')).toHaveLength(1);
+  });
+});
