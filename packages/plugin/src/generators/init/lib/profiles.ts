@@ -46,7 +46,8 @@ export function profileYaml(name: string): string {
 /** env.example: every variable the plugin reads, one comment line each. */
 export function envExample(): string {
   const lines = [
-    '# Variables Conveyor reads. Copy to .env (never commit real secrets) or set them in CI.',
+    '# Variables Conveyor reads. Set them in CI, or copy this file to .env for local runs (Nx loads .env into every task).',
+    '# .env and .env.* are git-ignored (init adds them to .gitignore; *.example files stay tracked): never commit real secrets.',
     '# Lines marked [secret] are never printed or passed on a command line.',
     '',
   ];

@@ -1,12 +1,5 @@
 import type { TargetConfiguration } from '@nx/devkit';
-import {
-  APP_ENV,
-  PLUGIN_NAME,
-  PROFILES_DIR,
-  RELEASE_RECORD_DIR,
-  TOOL_ENV,
-  sshVars,
-} from '../../../core/names';
+import { APP_ENV, PLUGIN_NAME, PROFILES_DIR, sshVars } from '../../../core/names';
 
 const profileInputs = [`{workspaceRoot}/${PROFILES_DIR}/*.yml`];
 const registryEnv = [APP_ENV.registryUrl, APP_ENV.registryNs, sshVars('local').registry].map(
@@ -15,7 +8,8 @@ const registryEnv = [APP_ENV.registryUrl, APP_ENV.registryNs, sshVars('local').r
 
 /**
  * nx.json targetDefaults for Conveyor's executors, keyed by executor: cacheable
- * targets declare exactly what they read.
+ * targets declare exactly what they read; targets whose effect is outside the
+ * workspace (registry, hosts) are not cached.
  */
 export function conveyorTargetDefaults(): Record<string, Partial<TargetConfiguration>> {
   return {
@@ -30,20 +24,22 @@ export function conveyorTargetDefaults(): Record<string, Partial<TargetConfigura
       ],
       outputs: ['{options.outputFile}'],
     },
+    // Not cached: what build-push does lives in the registry, which Nx's cache cannot see (after a
+    // registry clean-up a cache hit would report images that are gone). Its own skip is by
+    // content: inputs the registry already holds are re-tagged there, not rebuilt or pushed.
     [`${PLUGIN_NAME}:build-push`]: {
-      cache: true,
+      cache: false,
       dependsOn: ['^build', '^metrics-inject'],
-      inputs: [
-        '^production',
-        { dependentTasksOutputFiles: '**/*', transitive: true },
-        ...profileInputs,
-        { runtime: 'git rev-parse HEAD' },
-        { env: APP_ENV.imageTag },
-        { env: TOOL_ENV.engine },
-        ...registryEnv,
-      ],
-      outputs: [`{workspaceRoot}/${RELEASE_RECORD_DIR}/{projectName}`],
     },
+    [`${PLUGIN_NAME}:deploy`]: { cache: false },
+    [`${PLUGIN_NAME}:rollback`]: { cache: false },
+  };
+}
+
+/** Settings init puts back even over the workspace's own (an earlier init wrote build-push as cached). */
+export function enforcedTargetDefaults(): Record<string, Partial<TargetConfiguration>> {
+  return {
+    [`${PLUGIN_NAME}:build-push`]: { cache: false },
     [`${PLUGIN_NAME}:deploy`]: { cache: false },
     [`${PLUGIN_NAME}:rollback`]: { cache: false },
   };
