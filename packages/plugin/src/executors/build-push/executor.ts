@@ -14,10 +14,10 @@ import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/n
 import { loadProfile } from '../../core/profile';
 import { redactUrlCredentials, secretValues } from '../../core/redact';
 import { PushedImage, PushRecord, pushRecordPath } from '../../core/release';
-import { resolveGitSha, resolveTag } from '../../core/tags';
+import { checkRecordTag, resolveGitSha, resolveTag } from '../../core/tags';
 import { stageContext, readTree } from '../../shell/context';
 import { resolveEngine } from '../../shell/engine-runner';
-import { gitRemoteUrl, gitShortSha } from '../../shell/git';
+import { gitHeadSha, gitRemoteUrl, gitShortSha } from '../../shell/git';
 import { log } from '../../shell/log';
 import { RegistryClient, RegistryCredentials } from '../../shell/registry-client';
 import { runOrThrow } from '../../shell/run';
@@ -74,6 +74,8 @@ export default async function buildPush(
       require: ['registry', 'registry_namespace'],
     });
     const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
+    // The commit built, in full: deploy compares it with the commit checked out.
+    const commit = await gitHeadSha(context.root);
     const tag = resolveTag({
       option: typedOption(context, 'tag', options.tag),
       envImageTag: env[APP_ENV.imageTag],
@@ -147,17 +149,20 @@ export default async function buildPush(
         : await buildOnly(plan, build);
     }
 
-    const record: PushRecord = {
+    const record: PushRecord & { commit?: string } = {
       app,
       profile: profileName,
       tag,
       git_sha: gitSha ?? '',
+      ...(commit ? { commit } : {}),
       registry,
       namespace: profile.registry_namespace,
       pushed: push,
       images: pushed,
       at: new Date().toISOString(),
     };
+    // What deploy reads back is held to the check deploy applies to it.
+    checkRecordTag(record.tag, pushRecordPath(app, profileName));
     const recordFile = join(context.root, pushRecordPath(app, profileName));
     mkdirSync(dirname(recordFile), { recursive: true });
     writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
