@@ -1,5 +1,6 @@
 import { getProjects, Tree } from '@nx/devkit';
 import { appRoots, projectNames, validateAppName } from '../../../core/names';
+import { checkPortPlan, PortError, validatePort } from '../../../core/ports';
 import type { AppGeneratorSchema } from '../schema';
 
 export interface NormalizedAppOptions {
@@ -21,13 +22,11 @@ export class AppOptionsError extends Error {
 const FRONTENDS = ['react-vite', 'none'];
 
 function port(value: unknown, option: string, fallback: number): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new AppOptionsError(
-      `--${option} must be a port number between 1 and 65535, got "${String(value)}".`,
-    );
+  try {
+    return validatePort(value ?? fallback, `--${option}`);
+  } catch (error) {
+    throw error instanceof PortError ? new AppOptionsError(error.message) : error;
   }
-  return n;
 }
 
 /** Validates everything before a single file is written. */
@@ -56,9 +55,10 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
 
   const backendPort = port(options.backendPort, 'backendPort', 8080);
   const frontendPort = port(options.frontendPort, 'frontendPort', 5173);
-  if (frontend !== 'none' && backendPort === frontendPort) {
+  const portProblem = checkPortPlan(backendPort, frontend === 'none' ? undefined : frontendPort);
+  if (portProblem) {
     throw new AppOptionsError(
-      `--backendPort and --frontendPort must differ (both are ${backendPort}).`,
+      `--backendPort=${backendPort} --frontendPort=${frontendPort}: ${portProblem}`,
     );
   }
 
