@@ -1,13 +1,9 @@
-import {
-  extraVars,
-  fastRollbackCommand,
-  PlaybookInput,
-  playbookCommand,
-  sshCommonArgs,
-} from './ansible';
+import { extraVars, PlaybookInput, playbookCommand, sshCommonArgs } from './ansible';
+import { helperCommand, hostResult, parseHostEvents } from './host';
 import type { Profile } from './profile';
+import { planRelease } from './release-plan';
 
-const staging: Profile = {
+export const staging: Profile = {
   name: 'staging',
   file: 'config/profiles/staging.yml',
   registry: 'https://ci:pw@reg.example.com',
@@ -25,61 +21,34 @@ const staging: Profile = {
 
 const input: PlaybookInput = {
   app: 'shop',
-  action: 'deploy',
-  tag: 'abc1234',
-  force: false,
   profile: staging,
-  backendPort: 8080,
-  frontendPort: 5173,
-  healthTimeout: 60,
-  lockTimeout: 120,
+  planFile: '/tmp/x/plan.json',
+  hostPlan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
   composeSrc: '/w/apps/shop/docker-compose.staging.yml',
-  deployer: 'anna@laptop',
-  registryLogin: true,
-  loginCommand: 'docker',
-  gitShas: { abc1234: 'abc1234' },
-  resultFile: '/tmp/x/result.json',
+  hostCompose: '/opt/conveyor/shop/.conveyor/runs/r1.compose.yml',
+  hostHelper: '/w/node_modules/@conveyor/plugin/src/host/conveyor-host.py',
+  resultFile: '/tmp/x/result.jsonl',
   ssh: { keyFile: '/tmp/x/id_deploy', knownHostsFile: '/tmp/x/known_hosts' },
 };
 
 describe('ansible extra vars', () => {
-  it('carries the profile and options the playbook reads', () => {
-    expect(extraVars(input)).toMatchObject({
+  it('carry the files the playbook moves and the connection, nothing else', () => {
+    const vars = extraVars(input);
+    expect(vars).toMatchObject({
       conveyor_app: 'shop',
-      conveyor_action: 'deploy',
-      conveyor_tag: 'abc1234',
-      conveyor_profile: 'staging',
-      conveyor_registry: 'reg.example.com',
-      conveyor_registry_namespace: 'acme',
-      conveyor_deploy_path: '/opt/conveyor/',
-      conveyor_compose_command: 'docker compose',
+      conveyor_app_path: '/opt/conveyor/shop',
+      conveyor_plan_file: '/tmp/x/plan.json',
+      conveyor_host_plan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
       conveyor_ssh_host: 'staging.example.com',
       conveyor_ssh_user: 'deploy',
       conveyor_ssh_port: 2222,
-      conveyor_backend_port: 8080,
-      conveyor_frontend_port: 5173,
       ansible_ssh_private_key_file: '/tmp/x/id_deploy',
-      conveyor_strategy: 'blue-green',
-      conveyor_drain_seconds: 5,
-      conveyor_proxy_image: 'haproxy:2.8-alpine',
-      conveyor_color_ports: {
-        blue: { backend: 18080, frontend: 15173 },
-        green: { backend: 28080, frontend: 25173 },
-      },
     });
-  });
-  it('never carries registry credentials', () => {
-    const text = JSON.stringify(extraVars(input));
-    expect(text).not.toContain('pw');
-    expect(text).not.toContain('ci:');
+    expect(JSON.stringify(vars)).not.toContain('pw');
   });
   it('has no SSH settings for a local profile', () => {
-    const vars = extraVars({ ...input, profile: { ...staging, connection: 'local' }, ssh: {} });
-    expect(vars).not.toHaveProperty('ansible_ssh_common_args');
-    expect(vars).not.toHaveProperty('conveyor_ssh_host');
-  });
-  it('leaves the frontend port empty for a backend-only app', () => {
-    expect(extraVars({ ...input, frontendPort: undefined }).conveyor_frontend_port).toBe('');
+    const vars = extraVars({ ...input, profile: { ...staging, connection: 'local' } });
+    expect(Object.keys(vars).filter((k) => k.includes('ssh'))).toEqual([]);
   });
 });
 
@@ -109,41 +78,100 @@ describe('ansible-playbook command', () => {
   });
 });
 
-describe('fast rollback command', () => {
-  const base = {
-    app: 'shop',
-    deployer: "anna's laptop",
-    backendPort: 8080,
-    hasFrontend: true,
-    to: '',
-    ssh: { keyFile: '/tmp/x/id', knownHostsFile: '/tmp/x/kh' },
-  };
-  it('runs the host helper over one ssh connection, words quoted for the remote shell', () => {
-    const c = fastRollbackCommand({ ...base, profile: staging });
-    expect(c.argv.slice(0, 5)).toEqual(['ssh', '-p', '2222', '-i', '/tmp/x/id']);
-    expect(c.argv).toContain('StrictHostKeyChecking=yes');
-    expect(c.argv).toContain('UserKnownHostsFile=/tmp/x/kh');
-    expect(c.argv[c.argv.length - 2]).toBe('deploy@staging.example.com');
-    expect(c.argv[c.argv.length - 1]).toBe(
-      "/opt/conveyor/shop/.conveyor/conveyor-rollback.py /opt/conveyor/shop 'anna'\\''s laptop' 5 'docker compose' backend,frontend 8080",
-    );
-  });
-  it('runs it directly for a local profile, with the tag when one is asked for', () => {
-    const c = fastRollbackCommand({
-      ...base,
-      hasFrontend: false,
-      to: 'abc1234',
-      profile: { ...staging, connection: 'local' },
-    });
-    expect(c.argv).toEqual([
-      '/opt/conveyor/shop/.conveyor/conveyor-rollback.py',
-      '/opt/conveyor/shop',
-      "anna's laptop",
-      '5',
-      'docker compose',
-      'backend',
-      '8080',
-      'abc1234',
+describe('ansible-playbook command', () => {
+  it('uses the profile inventory and a vars file, nothing secret in argv', () => {
+    expect(playbookCommand('staging', '/tmp/x/vars.json').argv).toEqual([
+      'ansible-playbook',
+      '-i',
+      'inventory/staging',
+      'playbook.yml',
+      '-e',
+      '@/tmp/x/vars.json',
     ]);
+  });
+});
+
+describe('release plan', () => {
+  const plan = (over = {}) =>
+    planRelease({
+      runId: 'r1',
+      action: 'deploy',
+      app: 'shop',
+      profile: staging,
+      deployer: 'anna',
+      backendPort: 8080,
+      frontendPort: 5173,
+      target: {
+        tag: 'abc1234',
+        gitSha: 'abc1234',
+        digests: { backend: 'sha256:b', frontend: 'sha256:f' },
+      },
+      force: false,
+      healthTimeout: 20,
+      lockTimeout: 60,
+      engineCommand: 'docker',
+      ...over,
+    });
+  it('decides images by digest, ports, projects and paths before anything runs', () => {
+    const p = plan();
+    expect(p.target.images).toEqual({
+      backend: { repository: 'reg.example.com/acme/shop_backend', digest: 'sha256:b' },
+      frontend: { repository: 'reg.example.com/acme/shop_frontend', digest: 'sha256:f' },
+    });
+    expect(p.app_path).toBe('/opt/conveyor/shop');
+    expect(p.project_prefix).toBe('shop-staging');
+    expect(p.color_ports).toEqual({
+      blue: { backend: 18080, frontend: 15173 },
+      green: { backend: 28080, frontend: 25173 },
+    });
+    expect(p.compose_file).toBe('/opt/conveyor/shop/.conveyor/runs/r1.compose.yml');
+    expect(p.gate).toEqual({ backend: '/health', frontend: '/' });
+    expect(JSON.stringify(p)).not.toContain('pw');
+  });
+  it('refuses a release without a digest for one of its images', () => {
+    expect(() =>
+      plan({ target: { tag: 't', gitSha: '', digests: { backend: 'sha256:b' } } }),
+    ).toThrow('The release t has no recorded digest for frontend.');
+  });
+  it('a rollback carries the live release it was planned from; a strategy can be forced', () => {
+    expect(plan({ action: 'rollback', expectLive: 'v2', strategy: 'recreate' })).toMatchObject({
+      expect_live: 'v2',
+      strategy: 'recreate',
+    });
+  });
+});
+
+describe('host helper commands', () => {
+  it('run over one ssh connection, options before "--" and the user, words quoted', () => {
+    const c = helperCommand({ ...staging, ssh_user: 'de ploy' }, 'shop', input.ssh, 'history', [
+      '5',
+    ]);
+    expect(c.argv.slice(-3)).toEqual([
+      '--',
+      'de ploy@staging.example.com',
+      '/opt/conveyor/shop/.conveyor/conveyor-host.py history /opt/conveyor/shop 5',
+    ]);
+    expect(c.argv).toContain('UserKnownHostsFile=/tmp/x/known_hosts');
+  });
+  it('run directly for a local profile; a switch-back takes its plan on stdin', () => {
+    const c = helperCommand(
+      { ...staging, connection: 'local' },
+      'shop',
+      {},
+      'switch-back',
+      [],
+      '{"x":1}',
+    );
+    expect(c).toEqual({
+      argv: ['/opt/conveyor/shop/.conveyor/conveyor-host.py', 'switch-back', '-'],
+      stdin: '{"x":1}',
+    });
+  });
+  it("parse the helper's JSON lines and find its result", () => {
+    const events = parseHostEvents(
+      'noise\n{"event":"phase","phase":"pull"}\n{"event":"result","status":"ok"}\n{bad',
+    );
+    expect(events).toHaveLength(2);
+    expect(hostResult(events)).toEqual({ event: 'result', status: 'ok' });
   });
 });

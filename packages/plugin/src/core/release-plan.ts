@@ -88,6 +88,8 @@ export interface PlanInput {
   checks?: { port: number; path: string }[];
   /** More variables for the release's .env (values from this machine's environment). */
   composeEnv?: Record<string, string>;
+  /** Overrides the profile's strategy (the monitoring stack always replaces in place). */
+  strategy?: Strategy;
 }
 
 /** Where a run's files go on the host (uploaded by the playbook, removed by the helper). */
@@ -121,7 +123,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     env: profile.name,
     deployer: input.deployer,
     app_path: appPath(profile, app),
-    strategy: profile.strategy,
+    strategy: input.strategy ?? profile.strategy,
     components,
     public_ports: publicPorts,
     color_ports: colorPorts(input.backendPort, input.frontendPort),

@@ -1,31 +1,22 @@
-import { formatReleaseEntry, parsePushRecord, parseReleaseLog, previousRelease } from './release';
+import { formatHistoryEntry, parseHistory, parsePushRecord } from './release';
 
-describe('release history', () => {
-  const log = [
-    '2026-11-26T10:00:00Z\tdeploy\taaa1111\tci\tok',
-    '2026-11-26T11:00:00Z\tdeploy\tbbb2222\tci\tok',
-    'garbage line',
-    '2026-11-26T12:00:00Z\trollback\taaa1111\tanna\tok',
-    '',
-  ].join('\n');
-  it('parses tab-separated lines and skips others', () => {
-    const entries = parseReleaseLog(log);
-    expect(entries).toHaveLength(3);
-    expect(entries[2]).toEqual({
-      at: '2026-11-26T12:00:00Z',
-      action: 'rollback',
-      tag: 'aaa1111',
-      who: 'anna',
-      result: 'ok',
-    });
+describe('release history (history.jsonl)', () => {
+  it('parses JSON lines and skips a line cut by a crash', () => {
+    const text = '{"at":"t1","action":"deploy","result":"ok","tag":"a"}\n{"at":"t2","act\n';
+    expect(parseHistory(text)).toEqual([{ at: 't1', action: 'deploy', result: 'ok', tag: 'a' }]);
   });
-  it('round-trips an entry', () => {
-    const e = { at: 't', action: 'deploy', tag: 'x', who: 'y', result: 'ok' };
-    expect(parseReleaseLog(formatReleaseEntry(e))).toEqual([e]);
-  });
-  it('finds the newest successful release other than the live one', () => {
-    expect(previousRelease(parseReleaseLog(log), 'aaa1111')).toBe('bbb2222');
-    expect(previousRelease(parseReleaseLog(log.split('\n')[0]), 'aaa1111')).toBeUndefined();
+  it('prints one line per entry, with why it failed', () => {
+    expect(
+      formatHistoryEntry({
+        at: 't',
+        action: 'deploy',
+        result: 'failed',
+        tag: 'b',
+        from: 'a',
+        who: 'anna',
+        error: 'gate',
+      }),
+    ).toMatch(/^t  deploy +a → b +failed +anna\n    gate$/);
   });
 });
 

@@ -16,4 +16,5 @@ export interface DeployExecutorSchema {
   versionCheck?: boolean;
   readyChecks?: { port: number; path: string; env?: string }[];
   composeEnv?: string[];
+  strategy?: 'recreate' | 'blue-green';
 }

@@ -114,6 +114,7 @@ function makePlan(ctx: Context, target: Target): ReleasePlan {
       path: c.path,
     })),
     composeEnv,
+    strategy: req.strategy,
   });
 }
 
