@@ -38,7 +38,13 @@ describe('app generator', () => {
 
     const unit = readProjectConfiguration(tree, 'shop');
     expect(unit.implicitDependencies).toEqual(['shop-backend', 'shop-frontend']);
-    expect(Object.keys(unit.targets ?? {}).sort()).toEqual(['build-push', 'deploy', 'rollback']);
+    expect(Object.keys(unit.targets ?? {}).sort()).toEqual([
+      'build-push',
+      'deploy',
+      'history',
+      'rollback',
+      'status',
+    ]);
     expect(
       unit.targets?.['build-push'].options.images.map((i: { component: string }) => i.component),
     ).toEqual(['backend', 'frontend']);
@@ -113,10 +119,12 @@ describe('app generator', () => {
   it('writes a playbook that is a list of plays over the app hosts', async () => {
     await gen(tree);
     const playbook = parse(tree.read('apps/shop/infra/ansible/playbook.yml', 'utf-8') ?? '');
-    expect(playbook[0]).toMatchObject({ hosts: 'app', name: 'Deploy shop' });
-    const rollout = tree.read('apps/shop/infra/ansible/tasks/rollout.yml', 'utf-8') ?? '';
-    expect(rollout).toContain('--password-stdin');
-    expect(rollout).toContain('no_log: true');
+    expect(playbook[0]).toMatchObject({ hosts: 'app', name: 'Release shop' });
+    // The registry password reaches the host helper on stdin, in a task that logs nothing.
+    const carry = playbook[0].tasks.find((t: { name: string }) => t.name === 'Carry out the plan');
+    expect(carry['ansible.builtin.command'].stdin).toContain("lookup('env', 'REGISTRY_PASS')");
+    expect(carry['ansible.builtin.command'].argv.join(' ')).not.toContain('REGISTRY_PASS');
+    expect(carry.no_log).toBe(true);
   });
 
   it('adds the dependencies the generated projects need', async () => {
