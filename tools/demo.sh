@@ -66,8 +66,9 @@ step "Rollback to the previous release"
 npx nx run "$APP:rollback" --outputStyle=static
 show
 
-step "Release history on the (local) server"
-cat "$LOCAL_DEPLOY_PATH/$APP/.conveyor/releases.log"
+step "What runs on the (local) server, and its release history"
+npx nx run "$APP:status" --outputStyle=static
+npx nx run "$APP:history" --outputStyle=static
 printf '\nThe app keeps running (proxy + live colour). Stop it:\n'
 printf "  source %s/env.sh  # the engine's socket for %s\n" "${CONVEYOR_ENV_DIR:-/var/tmp/conveyor-env}" "$LOCAL_COMPOSE_COMMAND"
 # shellcheck disable=SC2016 # the loop is printed for the user to run
