@@ -5,7 +5,8 @@
  * act on the app's containers as the deploy user would.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sshAs } from './host';
 import { REPO_ROOT, Result, sh } from './utils';
@@ -328,3 +329,23 @@ export function composeUpFromFiles(env: Record<string, string>, folders: string[
 }
 
 export const mtime = (path: string) => (existsSync(path) ? statSync(path).mtimeMs : 0);
+
+/**
+ * A SIGKILLed executor cannot remove its private folder (/tmp/conveyor-deploy-*: the SSH key
+ * written from SSH_KEY_B64, the plan, the vars). Removes the ones whose plan names appDir.
+ */
+export function removeKilledExecutorDirs(appDir: string): number {
+  let removed = 0;
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith('conveyor-deploy-'))) {
+    const dir = join(tmpdir(), name);
+    try {
+      if (readFileSync(join(dir, 'plan.json'), 'utf8').includes(`"${appDir}"`)) {
+        rmSync(dir, { recursive: true, force: true });
+        removed++;
+      }
+    } catch {
+      /* not one of ours, or gone */
+    }
+  }
+  return removed;
+}

@@ -47,6 +47,7 @@ import {
   poll,
   processStart,
   registryPid,
+  removeKilledExecutorDirs,
   runIdOf,
   sleep,
   spawnNx,
@@ -315,6 +316,7 @@ describe('fault matrix: interrupted and broken deploys end consistent', () => {
         running.kill();
         const r = await running.done;
         outputs.push(r.output);
+        removeKilledExecutorDirs(appDir);
         await assertConsistent({ runLog: log, expect: target });
         expect(files.events(log).find((e) => e.event === 'result')?.status).toBe('ok');
       });
