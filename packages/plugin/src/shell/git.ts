@@ -21,3 +21,9 @@ export async function gitRemoteUrl(cwd: string): Promise<string | undefined> {
   const url = await git(cwd, ['config', '--get', 'remote.origin.url']);
   return url === undefined ? undefined : publicRemoteUrl(url) || undefined;
 }
+
+/** The short sha of a commit named `rev` (a tag that is a commit's sha), or undefined. */
+export function gitCommitShortSha(cwd: string, rev: string): Promise<string | undefined> {
+  if (!/^[0-9a-f]{4,40}$/.test(rev)) return Promise.resolve(undefined);
+  return git(cwd, ['rev-parse', '--short', '--verify', '--quiet', `${rev}^{commit}`]);
+}

@@ -272,8 +272,10 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
         error: String(result?.['error'] ?? ''),
       };
     } else {
+      // Once the plan was being carried out, a lost connection does not stop it: the host finishes on its own.
+      const reached = output.includes('TASK [Carry out the plan]');
       message =
-        explainSshFailure(output, ctx.profile) ??
+        (reached ? undefined : explainSshFailure(output, ctx.profile)) ??
         'the host helper gave no result (the connection may have dropped: a release that started goes on on the host). ' +
           `See nx run ${req.app}:status --configuration=${plan.env}.`;
       notice = { ...base(), tag: plan.target.tag, outcome: 'failed', error: message };

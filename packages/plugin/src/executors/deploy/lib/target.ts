@@ -13,7 +13,7 @@ import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/relea
 import type { PlanInput } from '../../../core/release-plan';
 import { resolveGitSha, resolveTag, validateTag } from '../../../core/tags';
 import type { SshSettings } from '../../../core/ansible';
-import { gitShortSha } from '../../../shell/git';
+import { gitCommitShortSha, gitShortSha } from '../../../shell/git';
 import { RegistryClient } from '../../../shell/registry-client';
 import { readHostStatus } from './host-status';
 
@@ -93,11 +93,12 @@ export async function deployTarget(ctx: TargetContext): Promise<Target> {
       envImageTag: env[APP_ENV.imageTag],
       gitSha: resolveGitSha(env[APP_ENV.gitSha], head),
     });
+  // The release's own commit, which /metrics must report: the record's, or the commit the tag names.
   const gitSha =
     record && record.tag === tag && record.git_sha
       ? record.git_sha
-      : tag === head
-        ? head
+      : (await gitCommitShortSha(req.workspaceRoot, tag)) === tag
+        ? tag
         : (env[APP_ENV.gitSha] ?? '');
   return { release: { tag, gitSha, digests: await registryDigests(ctx, tag) } };
 }
