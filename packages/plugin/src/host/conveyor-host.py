@@ -784,7 +784,11 @@ class Release:
         # The new colour is healthy: now the proxy (first blue-green release: after a recreate one).
         self.note("switch", color=new_color)
         if not os.path.exists(os.path.join(paths.proxy, "docker-compose.yml")) or proxy_routes(paths, plan["components"]) is None:
-            self.first_proxy(new_color, folder, env)
+            try:
+                self.first_proxy(new_color, folder, env)
+            except Failure:
+                engine.compose_run(folder, ["stop"], env, check=False)
+                raise
         else:
             try:
                 switch_id = switch_proxy(paths, plan, new_color)
@@ -910,13 +914,19 @@ class Release:
 
     def failed(self, failure, state):
         current = state.get("current") or {}
+        try:
+            self.record_failure(failure)
+        except OSError as e:
+            out("warning", what=f"the history could not be written: {e}")
         live_version = served_version(self.plan["public_ports"]["backend"]) if self.plan.get("version_check") else None
         live = (live_version or {}).get("image_tag", "") if self.plan.get("version_check") else current.get("tag", "")
-        append_history(self.paths, {"action": self.plan["action"], "result": "failed", "tag": self.target["tag"], "phase": failure.phase,
-                                    "error": str(failure)[:500], "who": self.plan["deployer"], "run_id": self.plan["run_id"]})
         out("result", status="failed", tag=self.target["tag"], phase=failure.phase, error=str(failure), live=live,
             previous_tag=current.get("tag", ""), restored=bool(current.get("tag")) and live == current.get("tag"), logs=failure.logs)
         return 1
+
+    def record_failure(self, failure):
+        append_history(self.paths, {"action": self.plan["action"], "result": "failed", "tag": self.target["tag"], "phase": failure.phase,
+                                    "error": str(failure)[:500], "who": self.plan["deployer"], "run_id": self.plan["run_id"]})
 
     def lock_held(self, holder):
         alive = holder_alive(holder)
