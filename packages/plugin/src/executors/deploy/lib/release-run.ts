@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { extraVars, inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
+import { ansibleEnvironment } from '../../../core/ssh-options';
 import { helperCommand, HostEvent, hostResult, parseHostEvents } from '../../../core/host';
 import { imageRef, TOOL_ENV } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
@@ -169,8 +170,8 @@ async function runPlaybook(
       ANSIBLE_CONFIG: join(ctx.ansibleDir, 'ansible.cfg'),
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_RETRY_FILES_ENABLED: '0',
-      // Conveyor's own ssh options decide host key checking (an inherited False would win).
-      ANSIBLE_HOST_KEY_CHECKING: 'True',
+      // Conveyor's own ssh options come first and decide host key checking (see ansibleEnvironment).
+      ...ansibleEnvironment(ctx.env, ctx.profile.connection, ctx.ssh),
       // A fresh SSH control socket per run: this run's key and host check are what authenticate.
       ANSIBLE_SSH_CONTROL_PATH_DIR: ctx.dir.file('cp'),
     },
