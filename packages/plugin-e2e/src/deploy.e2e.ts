@@ -18,10 +18,11 @@ import {
   newWorkspace,
   nxAsync,
   Result,
+  sh,
   testEnv,
   waitFor,
 } from './utils';
-import { serverDir } from './host';
+import { serverDir, sshAs } from './host';
 
 const env = testEnv();
 const ns = `dep${Date.now().toString(36)}`;
@@ -324,6 +325,133 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       });
       expect(out).toMatch(/deploy of \w+ failed/);
       expect((await live()).image_tag).toBe(sha[1]);
+    });
+  });
+
+  it('the host keeps no registry login after a deploy with credentials', () => {
+    const config = sshAs(
+      env['CONVEYOR_TEST_SSH_USER'],
+      'cat ~/.docker/config.json 2>/dev/null; true',
+    );
+    expect(config.code).toBe(0);
+    expect(config.stdout).not.toContain(registryPass);
+    expect(config.stdout).not.toContain(
+      Buffer.from(`conveyor-ci:${registryPass}`).toString('base64'),
+    );
+  });
+
+  it('a pinned host key is checked even when CI sets ANSIBLE_HOST_KEY_CHECKING=False', async () => {
+    const other = join(mkdtempSync(join(e2eDir(), 'hostkey-')), 'key');
+    must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+    const wrong = `[127.0.0.1]:${env['CONVEYOR_TEST_SSH_PORT']} ${readFileSync(`${other}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}\n`;
+    const before = wentLive();
+    const r = await run(
+      ws,
+      ['run', 'market:deploy', '--configuration=staging', '--force', `--tag=${sha[0]}`],
+      {
+        ANSIBLE_HOST_KEY_CHECKING: 'False',
+        STAGING_SSH_KNOWN_HOSTS: wrong,
+      },
+    );
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('does not match STAGING_SSH_KNOWN_HOSTS');
+    expect(wentLive()).toBe(before);
+  });
+
+  it('a build-push record of another commit than HEAD is not deployed by accident', async () => {
+    must('git', ['checkout', '-q', sha[0]], { cwd: ws });
+    try {
+      const r = await run(ws, ['run', 'market:deploy', '--configuration=staging']);
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain(`is of commit ${sha[2]}, but HEAD is ${sha[0]}`);
+      expect(r.output).toContain(`--tag=${sha[2]}`);
+      expect((await live()).image_tag).toBe(sha[1]);
+    } finally {
+      must('git', ['checkout', '-q', 'main'], { cwd: ws });
+    }
+  });
+
+  describe('a second environment on the same host', () => {
+    const prodPort = backendPort + 800;
+    const production = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+      PRODUCTION_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
+      PRODUCTION_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
+      PRODUCTION_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
+      PRODUCTION_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
+      PRODUCTION_DEPLOY_PATH: server,
+      PRODUCTION_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+      PRODUCTION_DRAIN_SECONDS: '1',
+      ...extra,
+    });
+    const prodServer = serverDir('production');
+    const deployProd = (extra: NodeJS.ProcessEnv, tag = sha[0]) =>
+      run(
+        ws,
+        [
+          'run',
+          'market:deploy',
+          '--configuration=production',
+          `--tag=${tag}`,
+          '--healthTimeout=20',
+        ],
+        production(extra),
+      );
+    afterAll(() => downApp(join(prodServer, 'market'), env));
+
+    it('refuses to deploy over the other environment in the same folder, naming it', async () => {
+      const r = await deployProd({});
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain(
+        "holds market of environment 'staging'; this 'production' deploy would replace it",
+      );
+      expect((await live()).image_tag).toBe(sha[1]);
+    });
+
+    it('refuses ports another release holds, naming the port', async () => {
+      const r = await deployProd({ PRODUCTION_DEPLOY_PATH: prodServer });
+      expect(r.code).not.toBe(0);
+      expect(r.output).toMatch(/port \d+ \((colour blue|public) backend\) is already in use/);
+      expect((await live()).image_tag).toBe(sha[1]);
+    });
+
+    it('runs beside it with its own folder and ports; moving it from recreate to blue-green never leaves nothing serving', async () => {
+      const own = {
+        PRODUCTION_DEPLOY_PATH: prodServer,
+        BACKEND_PORT: String(prodPort),
+        FRONTEND_PORT: String(prodPort + 1),
+      };
+      await ok(
+        ws,
+        ['run', 'market:deploy', '--configuration=production', `--tag=${sha[0]}`],
+        production({ ...own, PRODUCTION_DEPLOY_STRATEGY: 'recreate' }),
+      );
+      const prod = async () =>
+        (
+          (await getJson(`http://127.0.0.1:${prodPort}/metrics`))['version'] as {
+            image_tag: string;
+          }
+        ).image_tag;
+      expect(await prod()).toBe(sha[0]);
+      // A proxy image that cannot be pulled: the recreate release keeps serving.
+      const bad = await deployProd(
+        { ...own, PROXY_IMAGE: 'localhost/conveyor/no-such-proxy:1' },
+        sha[1],
+      );
+      expect(bad.code).not.toBe(0);
+      expect(bad.output).toContain('no-such-proxy');
+      expect(await prod()).toBe(sha[0]);
+      await ok(
+        ws,
+        ['run', 'market:deploy', '--configuration=production', `--tag=${sha[1]}`],
+        production(own),
+      );
+      expect(await prod()).toBe(sha[1]);
+      expect((await live()).image_tag).toBe(sha[1]);
+      const names = sh('docker', ['ps', '--format', '{{.Names}}'], {
+        env: { ...process.env, ...env },
+      }).stdout;
+      expect(names).toMatch(/market-staging-(blue|green)/);
+      expect(names).toMatch(/market-production-(blue|green)/);
     });
   });
 

@@ -74,7 +74,9 @@ describe('zero-downtime deploys under load', () => {
       [...args, '--outputStyle=static'],
       localEnv(app.strategy, app.port),
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    // After a recreate, a kept-alive request to the replaced container may hang until the load's
+    // 10 s timeout: the load runs on past that, so its loops reach the new containers.
+    await new Promise((r) => setTimeout(r, app.strategy === 'recreate' ? 11_000 : 1500));
     const stats = await load.stop();
     return { stats, run };
   };
