@@ -12,7 +12,10 @@ export STAGING_SSH_HOST=$CONVEYOR_TEST_SSH_HOST STAGING_SSH_PORT=$CONVEYOR_TEST_
 STAGING_SSH_KNOWN_HOSTS=$(cat "$CONVEYOR_TEST_SSH_KNOWN_HOSTS")
 SSH_KEY_B64=$(base64 -w0 "$CONVEYOR_TEST_SSH_KEY")
 export STAGING_SSH_KNOWN_HOSTS SSH_KEY_B64 PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE
-export STAGING_DEPLOY_PATH=$BENCH/server STAGING_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND CONVEYOR_DEPLOYER=bench
+# The server folder belongs to the non-root deploy user the test host offers (engine access through group docker).
+STAGING_DEPLOY_PATH=$(mktemp -d "$CONVEYOR_TEST_DEPLOY_ROOT/bench-XXXXXX")
+chown "$CONVEYOR_TEST_DEPLOY_UID:$CONVEYOR_TEST_DEPLOY_GID" "$STAGING_DEPLOY_PATH" && chmod 0755 "$STAGING_DEPLOY_PATH"
+export STAGING_DEPLOY_PATH STAGING_COMPOSE_COMMAND=$CONVEYOR_COMPOSE_COMMAND CONVEYOR_DEPLOYER=bench
 S=(--configuration=staging --outputStyle=static)
 declare -A PORT=([shop]=18480 [seed]=18490) STRATEGY=([shop]=blue-green [seed]=recreate)
 with() { STAGING_DEPLOY_STRATEGY=${STRATEGY[$1]} BACKEND_PORT=${PORT[$1]} FRONTEND_PORT=$((PORT[$1] + 1)) "${@:2}"; }
@@ -53,4 +56,4 @@ printf '| recreate deploy %s -> %s (lock, pull, up, gate, history, notice) | %.2
 printf '| recreate rollback %s -> %s (same gate) | %.2f | %sx |\n' "$v2" "$v1" "$rc_rollback" "$(ratio "$rc_rollback" "$manual_s")"
 printf '| manual route: edit .env, compose pull, up -d, curl until healthy | %.2f | 1.0x |\n' "$manual_s"
 nx daemon --stop >/dev/null 2>&1 || true
-rm -rf "$BENCH"
+rm -rf "$BENCH" "$STAGING_DEPLOY_PATH"

@@ -11,6 +11,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.py switch-back PLAN        fast rollback: switch to the warm previous colour
   conveyor-host.py status APP_PATH         one JSON object: state, proxy routes, lock, history
   conveyor-host.py history APP_PATH [N]    the last N history entries, one JSON object per line
+  conveyor-host.py follow APP_PATH RUN_ID  a run's progress lines as they come, until its result
   conveyor-host.py break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.py drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
 
@@ -1176,6 +1177,30 @@ def release_worker(plan_path):
             pass
 
 
+def follow(app_path, run_id, wait_seconds=900):
+    """Prints a run's progress lines as the release writes them, until its result."""
+    path = os.path.join(Paths(app_path).runs, run_id + ".log")
+    deadline = time.monotonic() + float(wait_seconds)
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            return 1
+        time.sleep(0.05)
+    with open(path) as f:
+        while time.monotonic() < deadline:
+            line = f.readline()
+            if not line:
+                time.sleep(0.05)
+                continue
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except (BrokenPipeError, OSError):
+                return 0
+            if '"event": "result"' in line:
+                return 0
+    return 1
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
@@ -1192,6 +1217,8 @@ def main(argv):
         return drain_stop(*args[:4])
     if command == "status":
         return status(args[0])
+    if command == "follow":
+        return follow(args[0], args[1])
     if command == "history":
         return history(args[0], int(args[1]) if len(args) > 1 else None)
     if command == "break-lock":

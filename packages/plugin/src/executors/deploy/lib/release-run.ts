@@ -8,13 +8,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { extraVars, inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
 import { ansibleEnvironment } from '../../../core/ssh-options';
-import { helperCommand, HostEvent, hostResult, parseHostEvents } from '../../../core/host';
+import {
+  helperCommand,
+  HostEvent,
+  hostHelperPath,
+  hostResult,
+  onHost,
+  parseHostEvents,
+} from '../../../core/host';
 import { imageRef, TOOL_ENV } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, Secrets, secretValues } from '../../../core/redact';
 import { planRelease, ReleasePlan, runFiles } from '../../../core/release-plan';
+import { follow } from '../../../shell/follow';
 import { log } from '../../../shell/log';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
@@ -162,6 +170,27 @@ async function runPlaybook(
     resultFile,
     ssh: ctx.ssh,
   });
+  // The host's progress, line by line as it happens (the playbook reports its task only at the end).
+  const started = Date.now();
+  let followed = 0;
+  const follower = follow(
+    onHost(ctx.profile, ctx.ssh, [
+      'sh',
+      '-c',
+      // The run's log appears once the helper this playbook installs has started the plan.
+      'i=0; until [ -e "$2/.conveyor/runs/$3.log" ] || [ $i -gt 1200 ]; do sleep 0.1; i=$((i+1)); done; exec "$1" follow "$2" "$3"',
+      'follow',
+      hostHelperPath(ctx.profile, plan.app),
+      plan.app_path,
+      plan.run_id,
+    ]),
+    (line) => {
+      const event = parseHostEvents(line)[0];
+      if (!event || event.event === 'result') return;
+      followed++;
+      log.info(redact(progressLine(event, (Date.now() - started) / 1000), ctx.secrets));
+    },
+  );
   const r = await run(playbookCommand(plan.env, ctx.dir.write('vars.json', JSON.stringify(vars))), {
     cwd: ctx.ansibleDir,
     secrets: ctx.secrets,
@@ -176,17 +205,22 @@ async function runPlaybook(
       ANSIBLE_SSH_CONTROL_PATH_DIR: ctx.dir.file('cp'),
     },
   });
+  await follower.stop();
   const events = existsSync(resultFile) ? parseHostEvents(readFileSync(resultFile, 'utf8')) : [];
-  for (const e of events) if (e.event !== 'result') log.info(redact(progressLine(e), ctx.secrets));
+  if (!followed)
+    for (const e of events)
+      if (e.event !== 'result') log.info(redact(progressLine(e), ctx.secrets));
   return { result: hostResult(events), output: r.output };
 }
 
-function progressLine(e: HostEvent): string {
-  const rest = Object.entries(e)
-    .filter(([k]) => k !== 'event')
+/** One line per step on the host, e.g. `  host [2.4s] start colour=blue`. */
+function progressLine(e: HostEvent, seconds?: number): string {
+  const { event, phase, ...rest } = e;
+  const fields = Object.entries(rest)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return `  host: ${e.event} ${rest}`;
+  const at = seconds === undefined ? '' : ` [${seconds.toFixed(1)}s]`;
+  return `  host${at} ${event === 'phase' ? String(phase) : event}${fields ? ` ${fields}` : ''}`;
 }
 
 export async function runRelease(req: ReleaseRequest): Promise<{ success: boolean }> {
