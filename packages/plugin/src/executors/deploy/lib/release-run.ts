@@ -19,6 +19,7 @@ import {
 import { imageRef, TOOL_ENV } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
+import { checkPortPlan, validatePort } from '../../../core/ports';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, Secrets, secretValues } from '../../../core/redact';
 import { planRelease, ReleasePlan, runFiles } from '../../../core/release-plan';
@@ -41,12 +42,10 @@ export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
 /** The host helper shipped with the plugin (src/host/conveyor-host.py). */
 export const HOST_HELPER_FILE = join(__dirname, '..', '..', '..', 'host', 'conveyor-host.py');
 
+/** A port from the environment (BACKEND_PORT, ...) over the target's option, through the one port check. */
 function port(value: string | undefined, fallback: number | undefined, name: string) {
   if (value === undefined || value === '') return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new Error(`${name} must be a port number, got "${value}".`);
-  return n;
+  return validatePort(value, name);
 }
 
 interface Context {
@@ -72,6 +71,8 @@ function prepare(req: ReleaseRequest, env: NodeJS.ProcessEnv, dir: PrivateDir): 
     req.frontendPort === undefined
       ? undefined
       : port(env[TOOL_ENV.frontendPort], req.frontendPort, TOOL_ENV.frontendPort);
+  const clash = checkPortPlan(backendPort, frontendPort);
+  if (clash) throw new Error(clash);
   const ansibleDir = resolve(req.workspaceRoot, req.ansibleDir);
   const composeSrc = resolve(req.workspaceRoot, req.composeFile);
   for (const [what, path] of [
