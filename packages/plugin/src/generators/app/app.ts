@@ -12,6 +12,7 @@ import { monitoringGenerator } from '../monitoring/monitoring';
 import { addProjects } from './lib/add-projects';
 import { createFiles } from './lib/create-files';
 import { normalizeOptions } from './lib/normalize-options';
+import { writeManifest } from './lib/owned-files';
 import * as versions from './lib/versions';
 import type { AppGeneratorSchema } from './schema';
 
@@ -35,6 +36,8 @@ export async function appGenerator(
   addDependencies(tree, options.hasFrontend);
   ensureCiWorkflow(tree);
   if (!options.skipFormat) await formatFiles(tree);
+  // After formatting: the manifest records the owned files as they are written.
+  writeManifest(tree, options);
   return runTasksInSerial(...(options.skipInstall ? [] : [() => installPackagesTask(tree)]));
 }
 

@@ -201,7 +201,11 @@ describe('ci generator', () => {
         uses: ACTIONS.nxSetShas,
         with: { 'main-branch-name': 'main' },
       });
-      expect(runs(test)).toEqual(['npm ci', 'npx nx affected -t lint test typecheck build']);
+      expect(runs(test)).toEqual([
+        'npm ci',
+        'npx nx sync:check',
+        'npx nx affected -t lint test typecheck build',
+      ]);
     });
 
     it('installs Playwright and runs the affected e2e targets only when the workspace has Playwright', () => {
@@ -215,6 +219,7 @@ describe('ci generator', () => {
       const test = (parse(tree.read(WORKFLOW_FILE, 'utf-8') ?? '') as Workflow).jobs.test;
       expect(runs(test)).toEqual([
         'npm ci',
+        'npx nx sync:check',
         'npx playwright install --with-deps',
         'npx nx affected -t lint test typecheck build',
         'npx nx affected -t e2e',

@@ -1,6 +1,7 @@
 import { formatFiles, logger, readJson, readNxJson, Tree } from '@nx/devkit';
 import { parse } from 'yaml';
 import { GENERATED_MARKER, WORKFLOW_FILE, WorkflowSettings, workflowYaml } from './lib/workflow';
+import { deployedPorts } from '../sync/lib/ports';
 import type { CiGeneratorSchema } from './schema';
 
 export { WORKFLOW_FILE, GENERATED_MARKER } from './lib/workflow';
@@ -32,7 +33,10 @@ export function workflowSettings(tree: Tree, options: CiGeneratorSchema = {}): W
       `--branch must be a git branch name (letters, digits, ".", "_", "-", "/"), got "${options.branch}".`,
     );
   }
-  return { branch, playwright: hasPlaywright(tree) };
+  const apps = deployedPorts(tree)
+    .map((a) => a.app)
+    .sort();
+  return { branch, playwright: hasPlaywright(tree), apps };
 }
 
 function sameWorkflow(a: string, b: string): boolean {

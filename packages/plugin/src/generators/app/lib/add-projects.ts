@@ -6,6 +6,7 @@ import {
 } from '@nx/devkit';
 import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/names';
 import type { ImageSpec } from '../../../core/images';
+import { SYNC_GENERATOR } from '../../sync/sync';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** One configuration per profile; the default configuration is the local profile. */
@@ -136,6 +137,7 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
       },
       deploy: {
         executor: `${PLUGIN_NAME}:deploy`,
+        syncGenerators: [SYNC_GENERATOR],
         options: deployOptions,
         configurations: profileConfigurations(),
       },

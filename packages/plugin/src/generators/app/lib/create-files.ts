@@ -9,6 +9,13 @@ import {
   TOOL_ENV,
   SECRET_ENV,
 } from '../../../core/names';
+import {
+  COMPOSE_OVERRIDE,
+  composeOverrideFor,
+  HOOKS,
+  HOOKS_DIR,
+  ownedHeader,
+} from '../../../core/owned';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** Variables every template of the app generator can use. */
@@ -35,6 +42,11 @@ export function templateVariables(o: NormalizedAppOptions) {
     tool: TOOL_ENV,
     staging: sshVars('staging'),
     production: sshVars('production'),
+    ownedHeader,
+    composeOverride: COMPOSE_OVERRIDE,
+    composeOverrideFor,
+    hooks: HOOKS,
+    hooksDir: HOOKS_DIR,
   };
 }
 

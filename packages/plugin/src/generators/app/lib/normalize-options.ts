@@ -1,6 +1,8 @@
 import { getProjects, Tree } from '@nx/devkit';
 import { appRoots, projectNames, validateAppName } from '../../../core/names';
 import { checkPortPlan, PortError, validatePort } from '../../../core/ports';
+import { collisionMessage, freePorts, portCollisions } from '../../../core/workspace-ports';
+import { deployedPorts } from '../../sync/lib/ports';
 import type { AppGeneratorSchema } from '../schema';
 
 export interface NormalizedAppOptions {
@@ -53,14 +55,31 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
     );
   }
 
-  const backendPort = port(options.backendPort, 'backendPort', 8080);
-  const frontendPort = port(options.frontendPort, 'frontendPort', 5173);
+  // Ports not given: the first pair no other app of the workspace uses (they share the hosts).
+  const others = deployedPorts(tree);
+  const free = freePorts(others, {
+    backendPort:
+      options.backendPort === undefined ? undefined : port(options.backendPort, 'backendPort', 0),
+    frontendPort:
+      options.frontendPort === undefined
+        ? undefined
+        : port(options.frontendPort, 'frontendPort', 0),
+    hasFrontend: frontend !== 'none',
+  });
+  const backendPort = free.backendPort;
+  const frontendPort = free.frontendPort;
   const portProblem = checkPortPlan(backendPort, frontend === 'none' ? undefined : frontendPort);
   if (portProblem) {
     throw new AppOptionsError(
       `--backendPort=${backendPort} --frontendPort=${frontendPort}: ${portProblem}`,
     );
   }
+
+  const collision = portCollisions([
+    ...others,
+    { app: name, backendPort, frontendPort: frontend === 'none' ? undefined : frontendPort },
+  ]).find((c) => c.a.app === name || c.b.app === name);
+  if (collision) throw new AppOptionsError(collisionMessage(collision));
 
   const projects = projectNames(name);
   const roots = appRoots(directory, name);

@@ -29,6 +29,8 @@ export interface WorkflowSettings {
   branch: string;
   /** The workspace has Playwright: the test job installs browsers and runs the affected e2e targets. */
   playwright: boolean;
+  /** The workspace's deploy units (kept current by the sync generator). */
+  apps?: string[];
 }
 
 export interface Step {
@@ -106,7 +108,14 @@ function ansible(): Step {
 }
 
 function testJob(s: WorkflowSettings): Job {
-  const steps: Step[] = [...setup(true), setShas(s.branch)];
+  const steps: Step[] = [
+    ...setup(true),
+    setShas(s.branch),
+    {
+      name: 'Files Conveyor derives are current (else: run nx sync and commit)',
+      run: 'npx nx sync:check',
+    },
+  ];
   if (s.playwright) {
     steps.push({ name: 'Install Playwright browsers', run: 'npx playwright install --with-deps' });
   }
@@ -322,7 +331,8 @@ export function buildWorkflow(s: WorkflowSettings): Workflow {
           },
           projects: {
             description:
-              'With tag: the deploy units to redeploy, comma-separated; empty: every deploy unit',
+              'With tag: the deploy units to redeploy, comma-separated; empty: every deploy unit' +
+              (s.apps && s.apps.length > 0 ? ` (${s.apps.join(', ')})` : ''),
             type: 'string',
             required: false,
             default: '',
