@@ -432,6 +432,28 @@ describe('deploy and rollback over real SSH with Ansible', () => {
           }
         ).image_tag;
       expect(await prod()).toBe(sha[0]);
+      // Automatic rollback of recreate: the broken v3 is replaced by v1 again, which reports its own
+      // commit although its images are v2's (re-tagged: v1 and v2 differ by a comment only).
+      const broken = await run(
+        ws,
+        [
+          'run',
+          'market:deploy',
+          '--configuration=production',
+          `--tag=${sha[2]}`,
+          '--healthTimeout=8',
+        ],
+        production({ ...own, PRODUCTION_DEPLOY_STRATEGY: 'recreate' }),
+      );
+      expect(broken.code).not.toBe(0);
+      expect(broken.output).toContain(`rolled back automatically: ${sha[0]} is live again`);
+      await waitFor('v1 back on production', async () =>
+        (await prod()) === sha[0] ? true : undefined,
+      );
+      expect((await getJson(`http://127.0.0.1:${prodPort}/metrics`))['version']).toEqual({
+        git_sha: sha[0],
+        image_tag: sha[0],
+      });
       // A proxy image that cannot be pulled: the recreate release keeps serving.
       const bad = await deployProd(
         { ...own, PROXY_IMAGE: 'localhost/conveyor/no-such-proxy:1' },
@@ -453,6 +475,19 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       expect(names).toMatch(/market-staging-(blue|green)/);
       expect(names).toMatch(/market-production-(blue|green)/);
     });
+  });
+
+  it("a fast rollback (the old colour still runs) reports the release's own commit, with re-tagged images", async () => {
+    const slow = { STAGING_DRAIN_SECONDS: '30' };
+    await ok(
+      ws,
+      ['run', 'market:deploy', '--configuration=staging', '--force', `--tag=${sha[0]}`],
+      slow,
+    );
+    expect(await live()).toEqual({ git_sha: sha[0], image_tag: sha[0] });
+    const r = await ok(ws, ['run', 'market:rollback', '--configuration=staging'], slow);
+    expect(r.output).toContain('the proxy switched back (no pull, no start)');
+    expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
   });
 
   it('no output and no notice contains the registry password, the SSH key or the Telegram token', async () => {
