@@ -16,7 +16,7 @@ describe('release history (history.jsonl)', () => {
         who: 'anna',
         error: 'gate',
       }),
-    ).toMatch(/^t  deploy +a → b +failed +anna\n    gate$/);
+    ).toMatch(/^t {2}deploy +a → b +failed +anna\n {4}gate$/);
   });
 });
 
