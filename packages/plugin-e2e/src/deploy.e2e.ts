@@ -3,7 +3,14 @@
  * in for Telegram's Bot API (reached through TELEGRAM_API_URL).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -488,6 +495,30 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     const r = await ok(ws, ['run', 'market:rollback', '--configuration=staging'], slow);
     expect(r.output).toContain('the proxy switched back (no pull, no start)');
     expect(await live()).toEqual({ git_sha: sha[1], image_tag: sha[1] });
+  });
+
+  it('a failure after the switch (the history cannot be written) never stops the colour that took the traffic', async () => {
+    const file = join(appDir, '.conveyor/history.jsonl');
+    const before = history();
+    chmodSync(file, 0o444);
+    try {
+      const r = await ok(ws, [
+        'run',
+        'market:deploy',
+        '--configuration=staging',
+        '--force',
+        `--tag=${sha[0]}`,
+      ]);
+      expect(r.output).toContain('the release is live, but its history entry could not be written');
+    } finally {
+      chmodSync(file, 0o640);
+    }
+    expect(await live()).toEqual({ git_sha: sha[0], image_tag: sha[0] });
+    expect(hostState().current.tag).toBe(sha[0]);
+    expect(history()).toBe(before);
+    const status = await run(ws, ['run', 'market:status', '--configuration=staging']);
+    expect(status.code).toBe(0);
+    expect(status.output).toContain(`live:     ${sha[0]}`);
   });
 
   it('no output and no notice contains the registry password, the SSH key or the Telegram token', async () => {

@@ -890,9 +890,14 @@ class Release:
         new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"],
                      "current": {**info, "color": color}, "previous": previous}
         save_state(paths, new_state)
-        append_history(paths, {"action": plan["action"], "result": "ok", "tag": self.target["tag"], "from": current.get("tag", ""),
-                               "git_sha": self.target.get("git_sha", ""), "color": color, "who": plan["deployer"], "run_id": plan["run_id"]})
-        self.prune(new_state)
+        # The release is live and the state says so: a history that cannot be written is worth a
+        # warning, never a rollback of what now takes the traffic.
+        try:
+            append_history(paths, {"action": plan["action"], "result": "ok", "tag": self.target["tag"], "from": current.get("tag", ""),
+                                   "git_sha": self.target.get("git_sha", ""), "color": color, "who": plan["deployer"], "run_id": plan["run_id"]})
+            self.prune(new_state)
+        except OSError as e:
+            out("warning", what=f"the release is live, but its history entry could not be written: {e}")
         return new_state
 
     def prune(self, state):

@@ -188,6 +188,10 @@ async function runPlaybook(
     (line) => {
       const event = parseHostEvents(line)[0];
       if (!event || event.event === 'result') return;
+      if (event.event === 'warning') {
+        log.warn(redact(`host: ${String(event['what'])}`, ctx.secrets));
+        return;
+      }
       followed++;
       log.info(redact(progressLine(event, (Date.now() - started) / 1000), ctx.secrets));
     },
@@ -210,7 +214,8 @@ async function runPlaybook(
   const events = existsSync(resultFile) ? parseHostEvents(readFileSync(resultFile, 'utf8')) : [];
   if (!followed)
     for (const e of events)
-      if (e.event !== 'result') log.info(redact(progressLine(e), ctx.secrets));
+      if (e.event === 'warning') log.warn(redact(`host: ${String(e['what'])}`, ctx.secrets));
+      else if (e.event !== 'result') log.info(redact(progressLine(e), ctx.secrets));
   return { result: hostResult(events), output: r.output };
 }
 
