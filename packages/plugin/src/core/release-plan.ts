@@ -3,6 +3,7 @@
  * path, with which ports, projects and timeouts. The host helper (src/host/conveyor-host.py)
  * carries the plan out and never decides a tag itself. Pure: no processes, no network.
  */
+import { createHash } from 'node:crypto';
 import type { DeployAction } from './ansible';
 import { APP_ENV, appPath, Component, imageRepository, registryHost, TOOL_ENV } from './names';
 import type { Profile, Strategy } from './profile';
@@ -65,6 +66,11 @@ export interface ReleasePlan {
   version_check: boolean;
   /** Further ports that must answer 200 before the release counts as started. */
   checks: { port: number; path: string }[];
+  /**
+   * The app's secrets by name (their values travel on the helper's stdin, never in the plan) and
+   * a hash of the values: a changed secret with unchanged images is a new release.
+   */
+  secrets?: { names: string[]; hash: string; services: string[] };
 }
 
 export interface PlanInput {
@@ -90,6 +96,17 @@ export interface PlanInput {
   composeEnv?: Record<string, string>;
   /** Overrides the profile's strategy (the monitoring stack always replaces in place). */
   strategy?: Strategy;
+  /** Secret values by name (only their names and hash enter the plan). */
+  secrets?: Record<string, string>;
+  /** Compose services that get the secrets (default: backend). */
+  secretServices?: string[];
+}
+
+/** A hash over the secrets' names and values: shows a change without showing a value. */
+export function secretsHash(secrets: Record<string, string>): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(secrets).sort()) h.update(`${name}\0${secrets[name]}\0`);
+  return `sha256:${h.digest('hex')}`;
 }
 
 /** Where a run's files go on the host (uploaded by the playbook, removed by the helper). */
@@ -159,5 +176,11 @@ export function planRelease(input: PlanInput): ReleasePlan {
     checks: input.checks ?? [],
   };
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
+  if (input.secrets && Object.keys(input.secrets).length > 0)
+    plan.secrets = {
+      names: Object.keys(input.secrets).sort(),
+      hash: secretsHash(input.secrets),
+      services: input.secretServices ?? ['backend'],
+    };
   return plan;
 }

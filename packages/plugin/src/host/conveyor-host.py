@@ -580,9 +580,52 @@ def release_env(plan, release, ports, bind, project):
     return env
 
 
-def write_release_folder(folder, plan, env):
+def write_secrets(folder, plan, values):
+    """The release's secrets as files in <folder>/secrets (0700, the deploy user's only), mounted
+    by compose at /run/secrets/<NAME>. Rewritten whole at each release of the folder, so a secret
+    removed from the profile is gone from the host. The files are 0444: the folder keeps other
+    host users out, and the container's own user (not the deploy user) must read them."""
+    spec = plan.get("secrets") or {}
+    names = sorted(spec.get("names", []))
+    directory = os.path.join(folder, "secrets")
+    override = os.path.join(folder, "docker-compose.secrets.yml")
+    if not names:
+        shutil.rmtree(directory, ignore_errors=True)
+        if os.path.exists(override):
+            os.unlink(override)
+        return None
+    fresh = tempfile.mkdtemp(prefix=".secrets-", dir=folder)
+    os.chmod(fresh, 0o700)
+    for name in names:
+        path = os.path.join(fresh, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(values[name])
+        os.chmod(path, 0o444)
+    old = directory + ".old"
+    if os.path.exists(directory):
+        os.rename(directory, old)
+    os.rename(fresh, directory)
+    shutil.rmtree(old, ignore_errors=True)
+    lines = ["# Written by Conveyor: the release's secrets, mounted at /run/secrets/<NAME>.", "services:"]
+    for service in spec.get("services", ["backend"]):
+        lines += [f"  {service}:", "    secrets:"] + [f"      - {n}" for n in names]
+    lines.append("secrets:")
+    for name in names:
+        lines += [f"  {name}:", f"    file: ./secrets/{name}"]
+    write_atomic(override, "\n".join(lines) + "\n")
+    return "docker-compose.yml:docker-compose.secrets.yml"
+
+
+def write_release_folder(folder, plan, env, secret_values=None):
     os.makedirs(folder, mode=0o750, exist_ok=True)
     shutil.copyfile(plan["compose_file"], os.path.join(folder, "docker-compose.yml"))
+    if secret_values is not None:
+        files = write_secrets(folder, plan, secret_values)
+        if files:
+            env["COMPOSE_FILE"] = files
+        else:
+            env.pop("COMPOSE_FILE", None)
     body = "".join(f"{k}={v}\n" for k, v in env.items())
     write_atomic(
         os.path.join(folder, ".env"),
@@ -656,6 +699,7 @@ class Release:
         self.paths = Paths(plan["app_path"])
         self.engine = Engine(plan)
         self.login = RegistryLogin(plan["registry"], auth)
+        self.secret_values = (auth or {}).get("secrets") or {}
         self.target = plan["target"]
         self.phase = "lock"
 
@@ -713,6 +757,8 @@ class Release:
         current = state.get("current") or {}
         if current.get("tag") != self.target["tag"]:
             return False
+        if current.get("secrets_hash", "") != (self.plan.get("secrets") or {}).get("hash", ""):
+            return False  # same images, changed secrets: a new release
         version = served_version(self.plan["public_ports"]["backend"]) if self.plan.get("version_check") else None
         if self.plan.get("version_check"):
             return bool(version) and version.get("image_tag") == self.target["tag"] and (
@@ -731,6 +777,9 @@ class Release:
         except LockHeld as held:
             return self.lock_held(held.holder)
         try:
+            missing = [n for n in (plan.get("secrets") or {}).get("names", []) if n not in self.secret_values]
+            if missing:
+                raise Failure(f"the plan's secret {missing[0]} did not reach the host", "lock")
             state = load_state(paths)
             self.check_identity(state)
             state = self.reconcile(state)
@@ -770,7 +819,7 @@ class Release:
         env = release_env(plan, self.target, ports, "127.0.0.1:", f"{plan['project_prefix']}-{new_color}")
         self.note("start", color=new_color)
         check_ports_free(engine, ports, folder, read_env_file(folder) or env, f"colour {new_color}")
-        write_release_folder(folder, plan, env)
+        write_release_folder(folder, plan, env, self.secret_values)
         try:
             engine.compose_run(folder, ["up", "-d", "--remove-orphans"], env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
@@ -860,7 +909,7 @@ class Release:
         if old_env is None:
             check_ports_free(engine, ports, folder, env, "public")
         self.note("start")
-        write_release_folder(folder, plan, env)
+        write_release_folder(folder, plan, env, self.secret_values)
         try:
             engine.compose_run(folder, ["up", "-d", "--remove-orphans"], env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
@@ -886,6 +935,7 @@ class Release:
         plan, paths = self.plan, self.paths
         info = {k: v for k, v in self.target.items()}
         write_json(paths.release_file(self.target["tag"]), info)
+        info["secrets_hash"] = (plan.get("secrets") or {}).get("hash", "")
         previous = current if current.get("tag") and current.get("tag") != self.target["tag"] else state.get("previous")
         new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"],
                      "current": {**info, "color": color}, "previous": previous}
@@ -919,6 +969,7 @@ class Release:
         return 0
 
     def failed(self, failure, state):
+        failure.phase = failure.phase or self.phase
         current = state.get("current") or {}
         try:
             self.record_failure(failure)

@@ -3,7 +3,16 @@
  * engine needed: every case here stops before a container would start).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -196,5 +205,42 @@ describe('conveyor-host.py', () => {
     expect(JSON.parse(lines[0]).who).toBe('a\tb\nc');
     const h = helper(['history', app, '5']);
     expect(h.stdout.trim().split('\n')).toHaveLength(1);
+  });
+  it('writes the secrets of a release as files in a private folder, mounted through a compose override', () => {
+    const secrets = { names: ['API_KEY', 'DATABASE_URL'], hash: 'sha256:x', services: ['backend'] };
+    const values = { API_KEY: 'k-123', DATABASE_URL: 'postgres://u:p@db/x' };
+    const file = plan({ secrets });
+    writeFileSync(join(state, 'runs', 'r1.compose.yml'), 'services: {}\n');
+    const r = helper(['release', file], JSON.stringify({ secrets: values }));
+    // The engine here is `false`: the start fails, after the release folder was written.
+    expect(result(r.stdout)).toMatchObject({ status: 'failed', phase: 'start' });
+    const dir = join(app, 'secrets');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const [name, value] of Object.entries(values)) {
+      expect(readFileSync(join(dir, name), 'utf8')).toBe(value);
+      expect(statSync(join(dir, name)).mode & 0o777).toBe(0o444);
+    }
+    const override = readFileSync(join(app, 'docker-compose.secrets.yml'), 'utf8');
+    expect(override).toContain('      - API_KEY\n      - DATABASE_URL');
+    expect(override).toContain('    file: ./secrets/DATABASE_URL');
+    expect(readFileSync(join(app, '.env'), 'utf8')).toContain(
+      'COMPOSE_FILE=docker-compose.yml:docker-compose.secrets.yml',
+    );
+    expect(readFileSync(join(app, '.env'), 'utf8')).not.toContain('k-123');
+    expect(r.stdout).not.toContain('k-123');
+
+    // A secret removed from the profile is gone from the host at the next release.
+    const less = { names: ['API_KEY'], hash: 'sha256:y', services: ['backend'] };
+    helper(['release', plan({ secrets: less })], JSON.stringify({ secrets: { API_KEY: 'k-124' } }));
+    expect(readdirSync(dir)).toEqual(['API_KEY']);
+    expect(readFileSync(join(dir, 'API_KEY'), 'utf8')).toBe('k-124');
+  });
+
+  it('refuses a release whose secret did not reach the host, naming it, before anything changes', () => {
+    const secrets = { names: ['API_KEY'], hash: 'sha256:x', services: ['backend'] };
+    const r = helper(['release', plan({ secrets })], JSON.stringify({ secrets: {} }));
+    expect(result(r.stdout)).toMatchObject({ status: 'failed', phase: 'lock' });
+    expect(String(result(r.stdout)?.['error'])).toContain('secret API_KEY did not reach the host');
+    expect(existsSync(join(app, 'secrets'))).toBe(false);
   });
 });

@@ -17,4 +17,5 @@ export interface DeployExecutorSchema {
   readyChecks?: { port: number; path: string; env?: string }[];
   composeEnv?: string[];
   strategy?: 'recreate' | 'blue-green';
+  secrets?: string[];
 }

@@ -21,7 +21,7 @@ import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
 import { checkPortPlan, validatePort } from '../../../core/ports';
 import { loadProfile, Profile } from '../../../core/profile';
-import { redact, Secrets, secretValues } from '../../../core/redact';
+import { redact, secretValues } from '../../../core/redact';
 import { planRelease, ReleasePlan, runFiles } from '../../../core/release-plan';
 import { follow } from '../../../shell/follow';
 import { log } from '../../../shell/log';
@@ -30,6 +30,7 @@ import { sendTelegram } from '../../../shell/telegram';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
+import { releaseSecrets } from './secrets';
 import { deployTarget, rollbackTarget, Target } from './target';
 
 export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
@@ -51,7 +52,8 @@ function port(value: string | undefined, fallback: number | undefined, name: str
 interface Context {
   req: ReleaseRequest;
   env: NodeJS.ProcessEnv;
-  secrets: Secrets;
+  /** Values to redact from every line printed (the app's secrets join them once read). */
+  secrets: string[];
   dir: PrivateDir;
   profile: Profile;
   ssh: SshSettings;
@@ -63,7 +65,12 @@ interface Context {
   deployer: string;
 }
 
-function prepare(req: ReleaseRequest, env: NodeJS.ProcessEnv, dir: PrivateDir): Context {
+function prepare(
+  req: ReleaseRequest,
+  env: NodeJS.ProcessEnv,
+  dir: PrivateDir,
+  secrets: string[],
+): Context {
   const profile = loadProfile(req.workspaceRoot, req.profile ?? 'local', env);
   const backendPort = port(env[TOOL_ENV.backendPort], req.backendPort, TOOL_ENV.backendPort);
   if (backendPort === undefined) throw new Error('backendPort is not set for this target.');
@@ -86,7 +93,7 @@ function prepare(req: ReleaseRequest, env: NodeJS.ProcessEnv, dir: PrivateDir): 
   return {
     req,
     env,
-    secrets: secretValues(env),
+    secrets,
     dir,
     profile,
     ssh: sshSettings(profile, env, dir),
@@ -99,7 +106,7 @@ function prepare(req: ReleaseRequest, env: NodeJS.ProcessEnv, dir: PrivateDir): 
   };
 }
 
-function makePlan(ctx: Context, target: Target): ReleasePlan {
+function makePlan(ctx: Context, target: Target, appSecrets?: Record<string, string>): ReleasePlan {
   const { req, env } = ctx;
   const composeEnv: Record<string, string> = {};
   for (const name of req.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name] as string;
@@ -125,6 +132,7 @@ function makePlan(ctx: Context, target: Target): ReleasePlan {
     })),
     composeEnv,
     strategy: req.strategy,
+    secrets: appSecrets,
   });
 }
 
@@ -157,6 +165,7 @@ async function switchBack(ctx: Context, plan: ReleasePlan): Promise<HostEvent | 
 async function runPlaybook(
   ctx: Context,
   plan: ReleasePlan,
+  appSecrets?: Record<string, string>,
 ): Promise<{ result?: HostEvent; output: string }> {
   const files = runFiles(plan.app, ctx.profile, plan.run_id);
   const resultFile = ctx.dir.file('result.jsonl');
@@ -208,6 +217,8 @@ async function runPlaybook(
       ...ansibleEnvironment(ctx.env, ctx.profile.connection, ctx.ssh),
       // A fresh SSH control socket per run: this run's key and host check are what authenticate.
       ANSIBLE_SSH_CONTROL_PATH_DIR: ctx.dir.file('cp'),
+      // The playbook hands them to the host helper on stdin (no_log).
+      ...(appSecrets ? { CONVEYOR_RELEASE_SECRETS: JSON.stringify(appSecrets) } : {}),
     },
   });
   await follower.stop();
@@ -231,16 +242,19 @@ function progressLine(e: HostEvent, seconds?: number): string {
 
 export async function runRelease(req: ReleaseRequest): Promise<{ success: boolean }> {
   const env = process.env;
-  const secrets = secretValues(env);
+  const secrets: string[] = [...secretValues(env)];
   const started = Date.now();
   const dir = new PrivateDir('conveyor-deploy-');
   const say = (text: string) => log.info(redact(text, secrets));
   let notice: Notice | undefined;
   try {
-    const ctx = prepare(req, env, dir);
+    const ctx = prepare(req, env, dir, secrets);
     if (req.breakLock && !req.dryRun) await breakLock(ctx, say);
     const target = req.action === 'deploy' ? await deployTarget(ctx) : await rollbackTarget(ctx);
-    const plan = makePlan(ctx, target);
+    // The app's secrets: their values are redacted from every line printed from here on.
+    const appSecrets = await releaseSecrets(ctx);
+    if (appSecrets) ctx.secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
+    const plan = makePlan(ctx, target, appSecrets);
     if (req.dryRun) {
       printPlan(ctx, plan, say);
       return { success: true };
@@ -267,7 +281,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     }
     if (!fast) {
       say(`${req.action} ${req.app} ${plan.target.tag} → ${ctx.where}`);
-      ({ result, output } = await runPlaybook(ctx, plan));
+      ({ result, output } = await runPlaybook(ctx, plan, appSecrets));
     }
 
     const status = result?.status;
