@@ -1,4 +1,12 @@
-import { manifestUrl, parseBearerChallenge, registryBaseUrl, tagsUrl } from './registry';
+import {
+  blobUrl,
+  completeUploadUrl,
+  manifestUrl,
+  parseBearerChallenge,
+  registryBaseUrl,
+  tagsUrl,
+  uploadUrl,
+} from './registry';
 
 describe('registry addresses', () => {
   it('uses http on loopback and https elsewhere, unless a scheme is given', () => {
@@ -28,5 +36,23 @@ describe('registry addresses', () => {
     });
     expect(parseBearerChallenge('Basic realm="x"')).toBeUndefined();
     expect(parseBearerChallenge(null)).toBeUndefined();
+  });
+});
+
+describe('blob addresses', () => {
+  it('builds blob, upload, mount and completion URLs', () => {
+    expect(blobUrl('localhost:5055', 'a/b', 'sha256:00')).toBe(
+      'http://localhost:5055/v2/a/b/blobs/sha256:00',
+    );
+    expect(uploadUrl('localhost:5055', 'a/b')).toBe('http://localhost:5055/v2/a/b/blobs/uploads/');
+    expect(uploadUrl('localhost:5055', 'a/b', { digest: 'sha256:00', from: 'base/node' })).toBe(
+      'http://localhost:5055/v2/a/b/blobs/uploads/?mount=sha256%3A00&from=base%2Fnode',
+    );
+    expect(
+      completeUploadUrl('localhost:5055', '/v2/a/b/blobs/uploads/u1?_state=x', 'sha256:00'),
+    ).toBe('http://localhost:5055/v2/a/b/blobs/uploads/u1?_state=x&digest=sha256%3A00');
+    expect(completeUploadUrl('reg.example.com', 'https://cdn.example.com/up/u1', 'sha256:00')).toBe(
+      'https://cdn.example.com/up/u1?digest=sha256%3A00',
+    );
   });
 });

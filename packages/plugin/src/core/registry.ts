@@ -41,3 +41,26 @@ export function parseBearerChallenge(
   if (!params['realm']) return undefined;
   return { realm: params['realm'], service: params['service'], scope: params['scope'] };
 }
+
+export function blobUrl(registry: string, repository: string, digest: string): string {
+  return `${registryBaseUrl(registry)}/v2/${repository}/blobs/${digest}`;
+}
+
+/** Starts an upload; with `mount`, asks the registry to link a blob another repository holds. */
+export function uploadUrl(
+  registry: string,
+  repository: string,
+  mount?: { digest: string; from: string },
+): string {
+  const base = `${registryBaseUrl(registry)}/v2/${repository}/blobs/uploads/`;
+  return mount
+    ? `${base}?mount=${encodeURIComponent(mount.digest)}&from=${encodeURIComponent(mount.from)}`
+    : base;
+}
+
+/** The upload's Location (absolute or relative to the registry) with the digest that completes it. */
+export function completeUploadUrl(registry: string, location: string, digest: string): string {
+  const u = new URL(location, registryBaseUrl(registry));
+  u.searchParams.set('digest', digest);
+  return u.toString();
+}

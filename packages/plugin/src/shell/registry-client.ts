@@ -1,5 +1,13 @@
 /** Talks to an OCI distribution registry over HTTP (basic auth, or bearer tokens from its challenge). */
-import { MANIFEST_ACCEPT, manifestUrl, parseBearerChallenge, pingUrl } from '../core/registry';
+import {
+  blobUrl,
+  completeUploadUrl,
+  MANIFEST_ACCEPT,
+  manifestUrl,
+  parseBearerChallenge,
+  pingUrl,
+  uploadUrl,
+} from '../core/registry';
 import { registryHost } from '../core/names';
 
 export interface RegistryCredentials {
@@ -27,14 +35,19 @@ export class RegistryClient {
     );
   }
 
-  private async request(url: string, init: RequestInit = {}, scope?: string): Promise<Response> {
+  private async request(
+    url: string,
+    init: RequestInit = {},
+    scope?: string,
+    timeoutMs = 15000,
+  ): Promise<Response> {
     const headers = new Headers(init.headers);
     const token = scope ? this.tokens.get(scope) : undefined;
     if (token) headers.set('Authorization', `Bearer ${token}`);
     else if (this.basic()) headers.set('Authorization', this.basic() as string);
     let res: Response;
     try {
-      res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(15000) });
+      res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
       const cause =
         (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
@@ -46,7 +59,7 @@ export class RegistryClient {
       const challenge = parseBearerChallenge(res.headers.get('www-authenticate'));
       if (challenge) {
         await this.fetchToken(challenge, scope ?? challenge.scope ?? '');
-        return this.request(url, init, scope ?? challenge.scope ?? '');
+        return this.request(url, init, scope ?? challenge.scope ?? '', timeoutMs);
       }
     }
     return res;
@@ -58,7 +71,8 @@ export class RegistryClient {
   ) {
     const u = new URL(challenge.realm);
     if (challenge.service) u.searchParams.set('service', challenge.service);
-    if (scope) u.searchParams.set('scope', scope);
+    // A cross-repository mount needs two scopes (push here, pull there): one parameter each.
+    for (const s of scope.split(' ').filter(Boolean)) u.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     const basic = this.basic();
     if (basic) headers['Authorization'] = basic;
@@ -132,5 +146,89 @@ export class RegistryClient {
       );
     }
     return res.headers.get('docker-content-digest') ?? '';
+  }
+
+  private fail(what: string, res: Response, detail = ''): RegistryError {
+    return new RegistryError(
+      `${what} on ${registryHost(this.registry)} failed: HTTP ${res.status}${detail ? ` ${detail}` : ''}.`,
+    );
+  }
+
+  /** Whether the repository holds the blob. */
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    const res = await this.request(
+      blobUrl(this.registry, repository, digest),
+      { method: 'HEAD' },
+      `repository:${repository}:pull,push`,
+    );
+    if (res.status === 404) return false;
+    if (!res.ok) throw this.fail(`Checking blob ${digest} in ${repository}`, res);
+    return true;
+  }
+
+  /** A blob's bytes (pull access to the repository is enough). */
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const res = await this.request(
+      blobUrl(this.registry, repository, digest),
+      {},
+      `repository:${repository}:pull`,
+      600_000,
+    );
+    if (!res.ok) throw this.fail(`Reading blob ${digest} of ${repository}`, res);
+    return Buffer.from(await res.arrayBuffer());
+  }
+
+  /**
+   * Links a blob that another repository of this registry holds, without uploading it. False when
+   * the registry cannot (it then opens an upload, which is abandoned; the caller uploads).
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
+    const res = await this.request(
+      uploadUrl(this.registry, repository, { digest, from }),
+      { method: 'POST' },
+      `repository:${repository}:pull,push repository:${from}:pull`,
+    );
+    if (res.status === 201) return true;
+    if (res.status === 202) {
+      const location = res.headers.get('location');
+      if (location) {
+        await this.request(
+          new URL(location, pingUrl(this.registry)).toString(),
+          { method: 'DELETE' },
+          `repository:${repository}:pull,push`,
+        ).catch(() => undefined);
+      }
+      return false;
+    }
+    if (res.status === 401 || res.status === 403 || res.status === 404) return false;
+    throw this.fail(`Mounting ${digest} from ${from} into ${repository}`, res);
+  }
+
+  /** Uploads a blob in one request (POST to open, PUT with the digest to complete). */
+  async uploadBlob(repository: string, digest: string, data: Buffer): Promise<void> {
+    const scope = `repository:${repository}:pull,push`;
+    const open = await this.request(
+      uploadUrl(this.registry, repository),
+      { method: 'POST' },
+      scope,
+    );
+    const location = open.headers.get('location');
+    if (open.status !== 202 || !location)
+      throw this.fail(`Starting an upload to ${repository}`, open);
+    const res = await this.request(
+      completeUploadUrl(this.registry, location, digest),
+      {
+        method: 'PUT',
+        headers: {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': String(data.length),
+        },
+        body: data,
+      },
+      scope,
+      600_000,
+    );
+    if (res.status !== 201 && !res.ok)
+      throw this.fail(`Uploading ${digest} to ${repository}`, res, await res.text());
   }
 }

@@ -10,6 +10,7 @@ import {
   pushCommand,
 } from '../../core/engine';
 import { contentHash } from '../../core/hash';
+import { planDockerfile } from '../../core/oci/dockerfile';
 import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/names';
 import { loadProfile } from '../../core/profile';
 import { redactUrlCredentials, secretValues } from '../../core/redact';
@@ -22,6 +23,13 @@ import { log } from '../../shell/log';
 import { RegistryClient, RegistryCredentials } from '../../shell/registry-client';
 import { runOrThrow } from '../../shell/run';
 import { typedOption } from '../command-line';
+import {
+  assemble,
+  NoBaseInRegistry,
+  pushAssembled,
+  readContext,
+  resolveBase,
+} from './lib/assemble';
 import { ImagePlan, planImage, validateBuildArgs, validateImages } from './lib/plan';
 import type { BuildPushExecutorSchema } from './schema';
 
@@ -83,29 +91,31 @@ export default async function buildPush(
     });
     const push = options.push ?? true;
     const creds = credentials(env);
-    const engine: Engine = await resolveEngine(options.engine, env);
     const registry = registryHost(profile.registry);
     log.info(
-      `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, engine ${engine}, profile ${profileName}`,
+      `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, profile ${profileName}`,
     );
 
     const client = new RegistryClient(profile.registry, creds);
-    if (push) {
-      await client.ping();
-      if (creds) {
-        await runOrThrow(
-          loginCommand(engine, registry, creds.user, creds.password),
-          `${engine} login to ${registry}`,
-          {
-            secrets,
-            stream: false,
-          },
-        );
-      }
-    }
+    if (push) await client.ping();
+    // The engine is found, and logged in, only when an image needs it.
+    let engineReady: Promise<Engine> | undefined;
+    const engine = () =>
+      (engineReady ??= (async () => {
+        const found = await resolveEngine(options.engine, env);
+        log.info(`  engine ${found}`);
+        if (push && creds) {
+          await runOrThrow(
+            loginCommand(found, registry, creds.user, creds.password),
+            `${found} login to ${registry}`,
+            { secrets, stream: false },
+          );
+        }
+        return found;
+      })());
 
     const source = await gitRemoteUrl(context.root);
-    const pushed: PushRecord['images'] = {};
+    const pushed: Partial<Record<string, PushedImage & { assembled?: boolean }>> = {};
     for (const spec of images) {
       const contextDir = stageContext(
         context.root,
@@ -141,8 +151,10 @@ export default async function buildPush(
         source,
         app,
         dockerfilePath,
+        dockerfile,
         contextDir,
         secrets,
+        assemble: options.assemble ?? true,
       };
       pushed[spec.component] = push
         ? await reuseOrBuildAndPush(plan, { ...build, client })
@@ -169,7 +181,7 @@ export default async function buildPush(
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     for (const [component, image] of Object.entries(pushed)) {
       log.info(
-        `  ${component}: ${image?.ref} ${image?.reused ? '(unchanged: re-tagged, not rebuilt)' : push ? '(built and pushed)' : '(built)'} ${image?.digest ?? ''}`,
+        `  ${component}: ${image?.ref} ${image?.reused ? '(unchanged: re-tagged, not rebuilt)' : push ? `(${image?.assembled ? 'assembled' : 'built'} and pushed)` : '(built)'} ${image?.digest ?? ''}`,
       );
     }
     log.info(
@@ -185,35 +197,44 @@ export default async function buildPush(
 }
 
 interface BuildContext {
-  engine: Engine;
+  engine: () => Promise<Engine>;
   buildArgs: Record<string, string>;
   tag: string;
   gitSha?: string;
   source?: string;
   app: string;
   dockerfilePath: string;
+  dockerfile: string;
   contextDir: string;
   secrets: string[];
+  /** Assembly allowed (--assemble, default true). */
+  assemble: boolean;
 }
 
-async function build(plan: ImagePlan, c: BuildContext): Promise<void> {
+function labelsFor(plan: ImagePlan, c: BuildContext): Record<string, string> {
+  return ociLabels({
+    gitSha: c.gitSha,
+    tag: c.tag,
+    source: c.source,
+    title: `${c.app}${plan.spec.component === 'backend' ? '_backend' : '_frontend'}`,
+  });
+}
+
+async function build(plan: ImagePlan, c: BuildContext): Promise<Engine> {
+  const engine = await c.engine();
   log.info(`  ${plan.spec.component}: building ${plan.ref}`);
   await runOrThrow(
-    buildCommand(c.engine, {
+    buildCommand(engine, {
       dockerfile: c.dockerfilePath,
       contextDir: c.contextDir,
       tags: [plan.ref],
       buildArgs: c.buildArgs,
-      labels: ociLabels({
-        gitSha: c.gitSha,
-        tag: c.tag,
-        source: c.source,
-        title: `${c.app}${plan.spec.component === 'backend' ? '_backend' : '_frontend'}`,
-      }),
+      labels: labelsFor(plan, c),
     }),
     `Building the ${plan.spec.component} image (${plan.spec.dockerfile})`,
     { secrets: c.secrets },
   );
+  return engine;
 }
 
 async function buildOnly(plan: ImagePlan, c: BuildContext): Promise<PushedImage> {
@@ -221,19 +242,68 @@ async function buildOnly(plan: ImagePlan, c: BuildContext): Promise<PushedImage>
   return { ref: plan.ref, digest: '', contentHash: plan.contentTag, reused: false };
 }
 
+/**
+ * Assembles and pushes the image over the registry API when its Dockerfile and base allow it;
+ * undefined (and one line saying why) when the engine must build it.
+ */
+async function tryAssemble(
+  plan: ImagePlan,
+  c: BuildContext & { client: RegistryClient },
+): Promise<string | undefined> {
+  const what = `  ${plan.spec.component}:`;
+  if (!c.assemble) return undefined;
+  const decided = planDockerfile(c.dockerfile, c.buildArgs);
+  if (decided.kind === 'engine') {
+    log.info(`${what} built by the engine: ${plan.spec.dockerfile} ${decided.reason}`);
+    return undefined;
+  }
+  let base;
+  try {
+    base = await resolveBase(decided.base, c.client);
+  } catch (error) {
+    if (!(error instanceof NoBaseInRegistry)) throw error;
+    log.info(`${what} built by the engine: ${error.message}`);
+    return undefined;
+  }
+  const image = await assemble(decided, base, readContext(c.contextDir), labelsFor(plan, c));
+  // The content tag goes last: it only ever names an image pushed whole.
+  const { digest, stats } = await pushAssembled(c.client, plan.repository, image, base, [
+    c.tag,
+    plan.contentTag,
+  ]);
+  const moved = [
+    stats.mounted && `${stats.mounted} base layers mounted from ${base.ref.repository}`,
+    stats.copied && `${stats.copied} base layers copied from ${base.ref.registry}`,
+    `${stats.uploaded} blobs uploaded`,
+    stats.present && `${stats.present} already there`,
+  ].filter(Boolean);
+  log.info(`${what} assembled ${plan.ref} on ${decided.base} (${moved.join(', ')})`);
+  return digest;
+}
+
 async function reuseOrBuildAndPush(
   plan: ImagePlan,
   c: BuildContext & { client: RegistryClient },
-): Promise<PushedImage> {
+): Promise<PushedImage & { assembled?: boolean }> {
   const existing = await c.client.getManifest(plan.repository, plan.contentTag);
   if (existing) {
     const digest =
       (await c.client.putManifest(plan.repository, c.tag, existing)) || existing.digest;
     return { ref: plan.ref, digest, contentHash: plan.contentTag, reused: true };
   }
-  await build(plan, c);
+  const assembled = await tryAssemble(plan, c);
+  if (assembled) {
+    return {
+      ref: plan.ref,
+      digest: assembled,
+      contentHash: plan.contentTag,
+      reused: false,
+      assembled: true,
+    };
+  }
+  const engine = await build(plan, c);
   log.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
-  await runOrThrow(pushCommand(c.engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
+  await runOrThrow(pushCommand(engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
   const manifest = await c.client.getManifest(plan.repository, c.tag);
   if (!manifest) throw new Error(`${plan.ref} was pushed but the registry does not list it.`);
   // The content tag goes last, added in the registry to the manifest just pushed (no second

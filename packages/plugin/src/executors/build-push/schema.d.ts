@@ -6,6 +6,8 @@ export interface BuildPushExecutorSchema {
   tag?: string | number;
   push?: boolean;
   engine?: 'docker' | 'podman' | 'auto';
+  /** Assemble images over the registry API when the Dockerfile allows it (default true). */
+  assemble?: boolean;
   buildArgs?: Record<string, string>;
   images: ImageSpec[];
 }
