@@ -3,7 +3,7 @@ import { helperCommand, hostResult, parseHostEvents } from './host';
 import type { Profile } from './profile';
 import { planRelease } from './release-plan';
 
-export const staging: Profile = {
+const staging: Profile = {
   name: 'staging',
   file: 'config/profiles/staging.yml',
   registry: 'https://ci:pw@reg.example.com',
@@ -17,6 +17,8 @@ export const staging: Profile = {
   strategy: 'blue-green',
   drain_seconds: 5,
   proxy_image: 'haproxy:2.8-alpine',
+  rollout_batches: '100%',
+  rollout_wait: 0,
 };
 
 const input: PlaybookInput = {

@@ -47,6 +47,8 @@ describe('parseProfile', () => {
       strategy: 'recreate',
       drain_seconds: 30,
       proxy_image: 'haproxy:2.8-alpine',
+      rollout_batches: '100%',
+      rollout_wait: 0,
     });
   });
 

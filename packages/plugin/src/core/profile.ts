@@ -21,6 +21,9 @@ export const PROFILE_KEYS = [
   'strategy',
   'drain_seconds',
   'proxy_image',
+  'rollout_batches',
+  'rollout_wait',
+  'secrets_command',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 
@@ -41,6 +44,15 @@ export interface Profile {
   strategy: Strategy;
   drain_seconds: number;
   proxy_image: string;
+  /** Hosts of each step of a deploy to several hosts, e.g. "1, 25%, 100%" (default: all at once). */
+  rollout_batches: string;
+  /** Seconds to wait between two batches. */
+  rollout_wait: number;
+  /**
+   * A command printing the app's secrets (dotenv or JSON) from a secret store, run with `sh -c`;
+   * unset: the encrypted file config/secrets/<profile>.vault.
+   */
+  secrets_command?: string;
 }
 
 export type Strategy = 'recreate' | 'blue-green';
@@ -54,6 +66,9 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   strategy: 'recreate',
   drain_seconds: '30',
   proxy_image: 'haproxy:2.8-alpine',
+  rollout_batches: '100%',
+  rollout_wait: '0',
+  secrets_command: '',
 };
 
 export class ProfileError extends Error {
@@ -230,6 +245,17 @@ export function parseProfile(
       `${file}: key "drain_seconds" must be a number of seconds (0-3600), got "${values.drain_seconds}".`,
     );
   }
+  const wait = Number(values.rollout_wait);
+  if (!Number.isFinite(wait) || wait < 0 || wait > 3600) {
+    throw new ProfileError(
+      `${file}: key "rollout_wait" must be a number of seconds (0-3600), got "${values.rollout_wait}".`,
+    );
+  }
+  if (!/^\s*\d+%?(\s*,\s*\d+%?)*\s*$/.test(values.rollout_batches)) {
+    throw new ProfileError(
+      `${file}: key "rollout_batches" must list host counts or percentages, e.g. "1, 25%, 100%", got "${values.rollout_batches}".`,
+    );
+  }
   return {
     name,
     file,
@@ -244,6 +270,9 @@ export function parseProfile(
     strategy,
     drain_seconds: drain,
     proxy_image: values.proxy_image,
+    rollout_batches: values.rollout_batches,
+    rollout_wait: wait,
+    ...(values.secrets_command ? { secrets_command: values.secrets_command } : {}),
   };
 }
 

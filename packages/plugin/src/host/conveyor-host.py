@@ -12,6 +12,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.py status APP_PATH         one JSON object: state, proxy routes, lock, history
   conveyor-host.py history APP_PATH [N]    the last N history entries, one JSON object per line
   conveyor-host.py follow APP_PATH RUN_ID  a run's progress lines as they come, until its result
+  conveyor-host.py hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
   conveyor-host.py break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.py drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
 
@@ -258,6 +259,8 @@ class Lock:
                 return
             holder = read_holder(self.paths)
             alive = holder_alive(holder)
+            if alive and isinstance(holder, dict) and holder.get("run_id") == self.holder["run_id"] and holder.get("action") == "hold":
+                return  # the environment's lock, held for this very run (several hosts): not ours to release
             if alive is False:
                 break_lock(self.paths, holder, f"{self.holder['who']} ({self.holder['action']})", "holder is dead")
                 continue
@@ -1063,6 +1066,37 @@ def switch_back(plan):
         lock.release()
 
 
+def hold(app_path, run_id, who, wait_seconds):
+    """The environment's lock on this host for a deploy to several hosts: taken before any host
+    changes, held by this process while the caller's connection stays open (stdin), released
+    when it closes. Releases of the same run go on under it; a dead holder is broken as usual."""
+    paths = Paths(app_path)
+    os.makedirs(paths.state_dir, mode=0o750, exist_ok=True)
+    lock = Lock(paths, who, "hold", "", run_id)
+    try:
+        lock.acquire(float(wait_seconds))
+    except LockHeld as held:
+        out("result", status="lock-held", holder=describe_holder(held.holder), alive=holder_alive(held.holder), pid=(held.holder or {}).get("pid"))
+        return 4
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    out("held", run_id=run_id)
+    try:
+        while sys.stdin.readline():
+            pass
+    except (OSError, ValueError):
+        pass
+    try:
+        # A release of this run still going on here (the caller went away mid-way) keeps the lock
+        # until it has its result.
+        log = os.path.join(paths.runs, run_id + ".log")
+        deadline = time.monotonic() + 900
+        while os.path.exists(log) and '"event": "result"' not in read_text(log) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        lock.release()
+    return 0
+
+
 def drain_stop(app_path, color, switch_id, drain):
     """After its drain time, stops a colour switched away from, unless a later switch happened
     or it is live again. Holds the lock while it acts."""
@@ -1269,6 +1303,8 @@ def main(argv):
         return release_worker(args[0])
     if command == "switch-back":
         return switch_back(load_plan(args[0]))
+    if command == "hold":
+        return hold(*args[:4])
     if command == "drain-stop":
         return drain_stop(*args[:4])
     if command == "status":
