@@ -68,6 +68,8 @@ export const SECRET_ENV = {
   registryPass: 'REGISTRY_PASS',
   sshKeyB64: 'SSH_KEY_B64',
   telegramToken: 'TELEGRAM_TOKEN',
+  /** The key of config/secrets/<profile>.vault (in CI: a secret of each environment). */
+  secretsKey: 'CONVEYOR_SECRETS_KEY',
 } as const;
 
 export const TOOL_ENV = {
@@ -82,6 +84,8 @@ export const TOOL_ENV = {
    * An explicit "0.0.0.0:" would stop Podman forwarding 127.0.0.1, which the health checks use.
    */
   bindPrefix: 'CONVEYOR_BIND_PREFIX',
+  /** A file holding the key of config/secrets/<profile>.vault (instead of CONVEYOR_SECRETS_KEY). */
+  secretsKeyFile: 'CONVEYOR_SECRETS_KEY_FILE',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {
@@ -119,6 +123,15 @@ export function envVarDocs(): EnvVarDoc[] {
       name: SECRET_ENV.sshKeyB64,
       doc: 'Base64 of the private SSH key used to deploy; default: your ssh agent/keys',
       secret: true,
+    },
+    {
+      name: SECRET_ENV.secretsKey,
+      doc: 'Key of the app secrets in config/secrets/<profile>.vault (ansible-vault); one per environment',
+      secret: true,
+    },
+    {
+      name: TOOL_ENV.secretsKeyFile,
+      doc: `A file holding that key, read when ${SECRET_ENV.secretsKey} is unset`,
     },
   ];
   for (const profile of ['staging', 'production']) {

@@ -43,6 +43,7 @@ describe('app generator', () => {
       'deploy',
       'history',
       'rollback',
+      'secrets',
       'status',
     ]);
     expect(

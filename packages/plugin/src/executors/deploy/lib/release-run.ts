@@ -250,10 +250,11 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
   try {
     const ctx = prepare(req, env, dir, secrets);
     if (req.breakLock && !req.dryRun) await breakLock(ctx, say);
-    const target = req.action === 'deploy' ? await deployTarget(ctx) : await rollbackTarget(ctx);
-    // The app's secrets: their values are redacted from every line printed from here on.
+    // The app's secrets, read before anything asks the host: their values are redacted from
+    // every line printed from here on.
     const appSecrets = await releaseSecrets(ctx);
     if (appSecrets) ctx.secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
+    const target = req.action === 'deploy' ? await deployTarget(ctx) : await rollbackTarget(ctx);
     const plan = makePlan(ctx, target, appSecrets);
     if (req.dryRun) {
       printPlan(ctx, plan, say);

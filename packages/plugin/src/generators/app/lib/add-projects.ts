@@ -156,6 +156,11 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
+      secrets: {
+        executor: `${PLUGIN_NAME}:secrets`,
+        options: { profile: 'local' },
+        configurations: profileConfigurations(),
+      },
     },
   };
 }

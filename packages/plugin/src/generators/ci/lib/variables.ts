@@ -54,6 +54,8 @@ export function deployVars(environment: Environment): string[] {
   return [
     ...REGISTRY_VARS,
     SECRET_ENV.sshKeyB64,
+    // An environment secret: staging and production each decrypt their own config/secrets file.
+    SECRET_ENV.secretsKey,
     ...serverVars(environment),
     TOOL_ENV.proxyImage,
     ...TELEGRAM_VARS,
