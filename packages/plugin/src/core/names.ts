@@ -60,6 +60,7 @@ export function sshVars(profile: string) {
     knownHosts: `${p}_SSH_KNOWN_HOSTS`,
     strategy: `${p}_DEPLOY_STRATEGY`,
     drainSeconds: `${p}_DRAIN_SECONDS`,
+    secretsCommand: `${p}_SECRETS_COMMAND`,
   };
 }
 
@@ -172,6 +173,11 @@ export function envVarDocs(): EnvVarDoc[] {
         name: v.drainSeconds,
         doc: `Seconds the old colour keeps finishing requests after a blue-green switch on ${profile} (default 30; a rollback within it only switches back)`,
         example: '30',
+      },
+      {
+        name: v.secretsCommand,
+        doc: `Command printing the ${profile} app secrets (dotenv or JSON) from a secret store; unset: config/secrets/${profile}.vault`,
+        example: '',
       },
     );
   }

@@ -6,7 +6,9 @@ function strategyKeys(name: string): string {
   return (
     `strategy: \${${v.strategy}:-blue-green}\n` +
     `drain_seconds: \${${v.drainSeconds}:-30}\n` +
-    `proxy_image: \${${TOOL_ENV.proxyImage}:-haproxy:2.8-alpine}\n`
+    `proxy_image: \${${TOOL_ENV.proxyImage}:-haproxy:2.8-alpine}\n` +
+    '# The app secrets: unset, config/secrets/<profile>.vault; set, a command printing them.\n' +
+    `secrets_command: \${${v.secretsCommand}:-}\n`
   );
 }
 
