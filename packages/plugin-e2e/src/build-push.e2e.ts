@@ -221,12 +221,20 @@ describe('build-push against a real engine and registry', () => {
       expect(((await list.json()) as { tags: string[] }).tags).toContain(record(ws).tag);
     });
 
-    it('engine not running', () => {
-      const out = fail({
-        CONVEYOR_CONTAINER_ENGINE: 'docker',
-        DOCKER_HOST: 'unix:///nonexistent/docker.sock',
-      });
-      expect(out).toMatch(/Container engine "docker" is (not running|not installed)/);
+    it('engine not running, when an image needs it', () => {
+      // Unchanged images are only re-tagged, which needs no engine: a new Dockerfile needs a build.
+      const dockerfile = join(ws, 'apps/shop/backend/Dockerfile');
+      const original = readFileSync(dockerfile, 'utf8');
+      writeFile(ws, 'apps/shop/backend/Dockerfile', original + '# engine check\n');
+      try {
+        const out = fail({
+          CONVEYOR_CONTAINER_ENGINE: 'docker',
+          DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+        });
+        expect(out).toMatch(/Container engine "docker" is (not running|not installed)/);
+      } finally {
+        writeFile(ws, 'apps/shop/backend/Dockerfile', original);
+      }
     });
 
     it('build failure shows the build log and pushes no tag', async () => {
