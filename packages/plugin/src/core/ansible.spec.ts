@@ -24,23 +24,34 @@ const staging: Profile = {
 const input: PlaybookInput = {
   app: 'shop',
   profile: staging,
-  planFile: '/tmp/x/plan.json',
-  hostPlan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
+  hosts: {
+    'staging-1': {
+      appPath: '/opt/conveyor/shop',
+      planFile: '/tmp/x/plan.json',
+      hostPlan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
+      hostCompose: '/opt/conveyor/shop/.conveyor/runs/r1.compose.yml',
+      resultFile: '/tmp/x/result.jsonl',
+    },
+  },
   composeSrc: '/w/apps/shop/docker-compose.staging.yml',
-  hostCompose: '/opt/conveyor/shop/.conveyor/runs/r1.compose.yml',
   hostHelper: '/w/node_modules/@conveyor/plugin/src/host/conveyor-host.py',
-  resultFile: '/tmp/x/result.jsonl',
   ssh: { keyFile: '/tmp/x/id_deploy', knownHostsFile: '/tmp/x/known_hosts' },
 };
 
 describe('ansible extra vars', () => {
-  it('carry the files the playbook moves and the connection, nothing else', () => {
+  it("carry each host's files and the connection, nothing else", () => {
     const vars = extraVars(input);
     expect(vars).toMatchObject({
       conveyor_app: 'shop',
-      conveyor_app_path: '/opt/conveyor/shop',
-      conveyor_plan_file: '/tmp/x/plan.json',
-      conveyor_host_plan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
+      conveyor_hosts: {
+        'staging-1': {
+          app_path: '/opt/conveyor/shop',
+          plan_file: '/tmp/x/plan.json',
+          host_plan: '/opt/conveyor/shop/.conveyor/runs/r1.plan.json',
+          host_compose: '/opt/conveyor/shop/.conveyor/runs/r1.compose.yml',
+          result_file: '/tmp/x/result.jsonl',
+        },
+      },
       conveyor_ssh_host: 'staging.example.com',
       conveyor_ssh_user: 'deploy',
       conveyor_ssh_port: 2222,

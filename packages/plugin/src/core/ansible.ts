@@ -1,7 +1,6 @@
 /** ansible-playbook command line and extra vars, built from a profile and the deploy options. */
 import type { Command } from './engine';
 import type { Profile } from './profile';
-import { appPath } from './names';
 
 export type DeployAction = 'deploy' | 'rollback';
 
@@ -12,17 +11,26 @@ export interface SshSettings {
   knownHostsFile?: string;
 }
 
-export interface PlaybookInput {
-  app: string;
-  profile: Profile;
+/** What the playbook moves to one host: its plan, where it goes, where the helper's report comes back. */
+export interface PlaybookHost {
+  appPath: string;
   /** The plan file on this machine, and where the playbook puts it on the host. */
   planFile: string;
   hostPlan: string;
-  composeSrc: string;
+  /** Where the compose file goes on the host. */
   hostCompose: string;
+  /** The helper's report, written back on this machine. */
+  resultFile: string;
+}
+
+export interface PlaybookInput {
+  app: string;
+  profile: Profile;
+  /** Per inventory host: each carries out its own plan. */
+  hosts: Record<string, PlaybookHost>;
+  composeSrc: string;
   /** The host helper shipped with the plugin. */
   hostHelper: string;
-  resultFile: string;
   ssh: SshSettings;
 }
 
@@ -48,15 +56,21 @@ export function sshCommonArgs(ssh: SshSettings): string {
 
 export function extraVars(input: PlaybookInput): Record<string, unknown> {
   const p = input.profile;
+  const hosts: Record<string, Record<string, string>> = {};
+  for (const [name, h] of Object.entries(input.hosts)) {
+    hosts[name] = {
+      app_path: h.appPath,
+      plan_file: h.planFile,
+      host_plan: h.hostPlan,
+      host_compose: h.hostCompose,
+      result_file: h.resultFile,
+    };
+  }
   const vars: Record<string, unknown> = {
     conveyor_app: input.app,
-    conveyor_app_path: appPath(p, input.app),
+    conveyor_hosts: hosts,
     conveyor_host_helper: input.hostHelper,
-    conveyor_plan_file: input.planFile,
-    conveyor_host_plan: input.hostPlan,
     conveyor_compose_src: input.composeSrc,
-    conveyor_host_compose: input.hostCompose,
-    conveyor_result_file: input.resultFile,
   };
   if (p.connection === 'ssh') {
     vars['conveyor_ssh_host'] = p.ssh_host;

@@ -2,7 +2,8 @@
  * The hosts of an environment and the order a release reaches them. Hosts come from the app's
  * Ansible inventory (`ansible-inventory --list`): one host per line in group [app], values the
  * profile gives unless the host sets its own (ansible_host, ansible_port, ansible_user,
- * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port). Pure.
+ * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port, and
+ * conveyor_compose_project where several hosts share one container engine). Pure.
  */
 import type { Profile } from './profile';
 import { parsePort } from './ports';
@@ -14,6 +15,8 @@ export interface FleetHost {
   profile: Profile;
   backendPort: number;
   frontendPort?: number;
+  /** Compose project prefix of its own (conveyor_compose_project: hosts that share one engine). */
+  projectPrefix?: string;
 }
 
 interface InventoryList {
@@ -66,6 +69,7 @@ export function fleetHosts(
       },
       backendPort: ownPort(vars, 'conveyor_backend_port', name) ?? ports.backendPort,
       frontendPort,
+      projectPrefix: own(vars, 'conveyor_compose_project'),
     };
   });
 }

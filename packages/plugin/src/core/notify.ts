@@ -15,6 +15,8 @@ export interface Notice {
   live?: string;
   previous?: string;
   error?: string;
+  /** One line per host of an environment of several hosts. */
+  details?: string[];
 }
 
 const ICON: Record<Outcome, string> = { ok: '✅', noop: '✅', failed: '❌', 'rolled-back': '⚠️' };
@@ -39,6 +41,7 @@ export function noticeText(n: Notice): string {
   if (n.live !== undefined) lines.push(`live now: ${n.live || 'nothing healthy'}`);
   if (n.previous) lines.push(`previous: ${n.previous}`);
   if (n.error) lines.push(`error: ${n.error.slice(0, 300)}`);
+  for (const d of n.details ?? []) lines.push(`host ${d}`);
   lines.push(`duration: ${n.seconds.toFixed(1)}s`, `by: ${n.deployer}`);
   return lines.join('\n');
 }

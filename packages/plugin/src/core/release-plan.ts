@@ -28,6 +28,8 @@ export interface PlannedRelease {
 export interface ReleasePlan {
   version: 1;
   run_id: string;
+  /** Several hosts: the run whose environment lock (`hold`) this release goes on under. */
+  hold_id?: string;
   action: DeployAction;
   app: string;
   env: string;
@@ -37,7 +39,10 @@ export interface ReleasePlan {
   components: Component[];
   public_ports: ComponentPorts;
   color_ports: Record<Color, ComponentPorts>;
-  /** Compose projects are <prefix>-blue, <prefix>-green, <prefix>-proxy (recreate: <prefix>). */
+  /**
+   * Compose projects are <prefix>-blue, <prefix>-green, <prefix>-proxy (recreate: <prefix>);
+   * <app>-<env> unless the host names its own (hosts that share one engine).
+   */
   project_prefix: string;
   registry: string;
   target: PlannedRelease;
@@ -96,6 +101,10 @@ export interface PlanInput {
   composeEnv?: Record<string, string>;
   /** Overrides the profile's strategy (the monitoring stack always replaces in place). */
   strategy?: Strategy;
+  /** The compose project prefix, when not <app>-<env>. */
+  projectPrefix?: string;
+  /** Several hosts: the environment lock's run id. */
+  holdId?: string;
   /** Secret values by name (only their names and hash enter the plan). */
   secrets?: Record<string, string>;
   /** Compose services that get the secrets (default: backend). */
@@ -144,7 +153,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     components,
     public_ports: publicPorts,
     color_ports: colorPorts(input.backendPort, input.frontendPort),
-    project_prefix: `${app}-${profile.name}`,
+    project_prefix: input.projectPrefix ?? `${app}-${profile.name}`,
     registry: registryHost(profile.registry),
     target: { tag: input.target.tag, git_sha: input.target.gitSha, images },
     force: input.force,
@@ -176,6 +185,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     checks: input.checks ?? [],
   };
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
+  if (input.holdId) plan.hold_id = input.holdId;
   if (input.secrets && Object.keys(input.secrets).length > 0)
     plan.secrets = {
       names: Object.keys(input.secrets).sort(),

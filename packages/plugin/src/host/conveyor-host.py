@@ -225,8 +225,10 @@ def describe_holder(holder):
 
 
 class Lock:
-    def __init__(self, paths, who, action, tag="", run_id=""):
+    def __init__(self, paths, who, action, tag="", run_id="", hold_id=""):
         self.paths = paths
+        # The environment's lock this run goes on under (several hosts: taken by `hold`).
+        self.hold_id = hold_id
         self.holder = {
             "who": who,
             "action": action,
@@ -259,7 +261,7 @@ class Lock:
                 return
             holder = read_holder(self.paths)
             alive = holder_alive(holder)
-            if alive and isinstance(holder, dict) and holder.get("run_id") == self.holder["run_id"] and holder.get("action") == "hold":
+            if alive and self.hold_id and isinstance(holder, dict) and holder.get("run_id") == self.hold_id and holder.get("action") == "hold":
                 return  # the environment's lock, held for this very run (several hosts): not ours to release
             if alive is False:
                 break_lock(self.paths, holder, f"{self.holder['who']} ({self.holder['action']})", "holder is dead")
@@ -774,7 +776,7 @@ class Release:
     def run(self):
         plan, paths = self.plan, self.paths
         os.makedirs(paths.releases, mode=0o750, exist_ok=True)
-        lock = Lock(paths, plan["deployer"], plan["action"], self.target["tag"], plan["run_id"])
+        lock = Lock(paths, plan["deployer"], plan["action"], self.target["tag"], plan["run_id"], plan.get("hold_id", ""))
         try:
             lock.acquire(plan["lock_timeout"])
         except LockHeld as held:
@@ -1014,7 +1016,7 @@ def switch_back(plan):
     """Rolls back by switching the proxy to the previous colour while it still runs."""
     paths = Paths(plan["app_path"])
     target = plan["target"]
-    lock = Lock(paths, plan["deployer"], "rollback", target["tag"], plan["run_id"])
+    lock = Lock(paths, plan["deployer"], "rollback", target["tag"], plan["run_id"], plan.get("hold_id", ""))
     try:
         lock.acquire(min(plan["lock_timeout"], 10))
     except LockHeld as held:

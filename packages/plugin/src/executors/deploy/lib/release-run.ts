@@ -4,32 +4,27 @@
  * rollback), then report and notify.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { extraVars, inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
-import { ansibleEnvironment } from '../../../core/ssh-options';
-import {
-  helperCommand,
-  HostEvent,
-  hostHelperPath,
-  hostResult,
-  onHost,
-  parseHostEvents,
-} from '../../../core/host';
-import { imageRef, TOOL_ENV } from '../../../core/names';
+import { inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
+import { batches, FleetHost, fleetHosts } from '../../../core/fleet';
+import { helperCommand, hostResult, parseHostEvents } from '../../../core/host';
+import { Component, imageRef, TOOL_ENV } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
 import { checkPortPlan, validatePort } from '../../../core/ports';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, secretValues } from '../../../core/redact';
-import { planRelease, ReleasePlan, runFiles } from '../../../core/release-plan';
-import { follow } from '../../../shell/follow';
+import type { HostStatus } from '../../../core/release';
+import { planRelease, ReleasePlan } from '../../../core/release-plan';
 import { log } from '../../../shell/log';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
+import { readHostStatus } from './host-status';
+import { holdAll, Holds, HostOutcome, RunContext, runPlaybook, switchBack } from './host-run';
 import { releaseSecrets } from './secrets';
 import { deployTarget, rollbackTarget, Target } from './target';
 
@@ -40,9 +35,6 @@ export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   workspaceRoot: string;
 }
 
-/** The host helper shipped with the plugin (src/host/conveyor-host.py). */
-export const HOST_HELPER_FILE = join(__dirname, '..', '..', '..', 'host', 'conveyor-host.py');
-
 /** A port from the environment (BACKEND_PORT, ...) over the target's option, through the one port check. */
 function port(value: string | undefined, fallback: number | undefined, name: string) {
   if (value === undefined || value === '') return fallback;
@@ -51,6 +43,10 @@ function port(value: string | undefined, fallback: number | undefined, name: str
 
 interface Context {
   req: ReleaseRequest;
+  /** The host's own compose project prefix, if any. */
+  projectPrefix?: string;
+  /** Several hosts: the environment lock's run id. */
+  holdId?: string;
   env: NodeJS.ProcessEnv;
   /** Values to redact from every line printed (the app's secrets join them once read). */
   secrets: string[];
@@ -106,12 +102,19 @@ function prepare(
   };
 }
 
-function makePlan(ctx: Context, target: Target, appSecrets?: Record<string, string>): ReleasePlan {
+function makePlan(
+  ctx: Context,
+  target: Target,
+  appSecrets: Record<string, string> | undefined,
+  runId: string,
+): ReleasePlan {
   const { req, env } = ctx;
   const composeEnv: Record<string, string> = {};
   for (const name of req.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name] as string;
   return planRelease({
-    runId: `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`,
+    runId,
+    projectPrefix: ctx.projectPrefix,
+    holdId: ctx.holdId,
     action: req.action,
     app: req.app,
     profile: ctx.profile,
@@ -153,91 +156,169 @@ function printPlan(ctx: Context, plan: ReleasePlan, say: (t: string) => void) {
   );
 }
 
-/** A blue-green rollback while the previous colour still runs: one SSH command, no Ansible. */
-async function switchBack(ctx: Context, plan: ReleasePlan): Promise<HostEvent | undefined> {
+/** The environment's hosts, as the inventory lists them (`ansible-inventory --list`). */
+async function inventoryHosts(ctx: Context): Promise<FleetHost[]> {
   const r = await run(
-    helperCommand(ctx.profile, plan.app, ctx.ssh, 'switch-back', [], JSON.stringify(plan)),
-    { secrets: ctx.secrets, stream: false },
-  );
-  return hostResult(parseHostEvents(r.stdout));
-}
-
-async function runPlaybook(
-  ctx: Context,
-  plan: ReleasePlan,
-  appSecrets?: Record<string, string>,
-): Promise<{ result?: HostEvent; output: string }> {
-  const files = runFiles(plan.app, ctx.profile, plan.run_id);
-  const resultFile = ctx.dir.file('result.jsonl');
-  const vars = extraVars({
-    app: plan.app,
-    profile: ctx.profile,
-    planFile: ctx.dir.write('plan.json', JSON.stringify(plan, null, 2)),
-    hostPlan: files.plan,
-    composeSrc: ctx.composeSrc,
-    hostCompose: files.compose,
-    hostHelper: HOST_HELPER_FILE,
-    resultFile,
-    ssh: ctx.ssh,
-  });
-  // The host's progress, line by line as it happens (the playbook reports its task only at the end).
-  const started = Date.now();
-  let followed = 0;
-  const follower = follow(
-    onHost(ctx.profile, ctx.ssh, [
-      'sh',
-      '-c',
-      // The run's log appears once the helper this playbook installs has started the plan.
-      'i=0; until [ -e "$2/.conveyor/runs/$3.log" ] || [ $i -gt 1200 ]; do sleep 0.1; i=$((i+1)); done; exec "$1" follow "$2" "$3"',
-      'follow',
-      hostHelperPath(ctx.profile, plan.app),
-      plan.app_path,
-      plan.run_id,
-    ]),
-    (line) => {
-      const event = parseHostEvents(line)[0];
-      if (!event || event.event === 'result') return;
-      if (event.event === 'warning') {
-        log.warn(redact(`host: ${String(event['what'])}`, ctx.secrets));
-        return;
-      }
-      followed++;
-      log.info(redact(progressLine(event, (Date.now() - started) / 1000), ctx.secrets));
+    { argv: ['ansible-inventory', '-i', inventoryFor(ctx.profile.name), '--list'] },
+    {
+      cwd: ctx.ansibleDir,
+      secrets: ctx.secrets,
+      stream: false,
+      env: { ...ctx.env, ANSIBLE_CONFIG: join(ctx.ansibleDir, 'ansible.cfg') },
     },
   );
-  const r = await run(playbookCommand(plan.env, ctx.dir.write('vars.json', JSON.stringify(vars))), {
-    cwd: ctx.ansibleDir,
+  let inventory: Record<string, unknown>;
+  try {
+    inventory = JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    throw new Error(
+      `Reading ${join(ctx.req.ansibleDir, inventoryFor(ctx.profile.name))} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
+    );
+  }
+  return fleetHosts(inventory, 'app', ctx.profile, {
+    backendPort: ctx.backendPort,
+    frontendPort: ctx.frontendPort,
+  });
+}
+
+function hostContext(ctx: Context, host: FleetHost): Context {
+  return {
+    ...ctx,
+    profile: host.profile,
+    backendPort: host.backendPort,
+    frontendPort: host.frontendPort,
+    where: whereText(host.profile, ctx.req.app),
+    projectPrefix: host.projectPrefix,
+  };
+}
+
+function runContext(ctx: Context, fleet: boolean): RunContext {
+  return {
+    app: ctx.req.app,
+    env: ctx.env,
     secrets: ctx.secrets,
-    env: {
-      ...ctx.env,
-      ANSIBLE_CONFIG: join(ctx.ansibleDir, 'ansible.cfg'),
-      ANSIBLE_NOCOLOR: '1',
-      ANSIBLE_RETRY_FILES_ENABLED: '0',
-      // Conveyor's own ssh options come first and decide host key checking (see ansibleEnvironment).
-      ...ansibleEnvironment(ctx.env, ctx.profile.connection, ctx.ssh),
-      // A fresh SSH control socket per run: this run's key and host check are what authenticate.
-      ANSIBLE_SSH_CONTROL_PATH_DIR: ctx.dir.file('cp'),
-      // The playbook hands them to the host helper on stdin (no_log).
-      ...(appSecrets ? { CONVEYOR_RELEASE_SECRETS: JSON.stringify(appSecrets) } : {}),
-    },
-  });
-  await follower.stop();
-  const events = existsSync(resultFile) ? parseHostEvents(readFileSync(resultFile, 'utf8')) : [];
-  if (!followed)
-    for (const e of events)
-      if (e.event === 'warning') log.warn(redact(`host: ${String(e['what'])}`, ctx.secrets));
-      else if (e.event !== 'result') log.info(redact(progressLine(e), ctx.secrets));
-  return { result: hostResult(events), output: r.output };
+    dir: ctx.dir,
+    profile: ctx.profile,
+    ssh: ctx.ssh,
+    ansibleDir: ctx.ansibleDir,
+    composeSrc: ctx.composeSrc,
+    fleet,
+  };
 }
 
-/** One line per step on the host, e.g. `  host [2.4s] start colour=blue`. */
-function progressLine(e: HostEvent, seconds?: number): string {
-  const { event, phase, ...rest } = e;
-  const fields = Object.entries(rest)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' ');
-  const at = seconds === undefined ? '' : ` [${seconds.toFixed(1)}s]`;
-  return `  host${at} ${event === 'phase' ? String(phase) : event}${fields ? ` ${fields}` : ''}`;
+const done = (o: HostOutcome) => o.result?.status === 'ok' || o.result?.status === 'noop';
+
+/** Carries out one batch: fast switch-backs first (a rollback), then the playbook for the rest. */
+async function releaseBatch(
+  rc: RunContext,
+  work: { host: FleetHost; plan: ReleasePlan }[],
+  appSecrets: Record<string, string> | undefined,
+  say: (t: string) => void,
+): Promise<HostOutcome[]> {
+  const outcomes: HostOutcome[] = [];
+  const rest: typeof work = [];
+  for (const w of work) {
+    if (w.plan.action === 'rollback' && w.plan.strategy === 'blue-green') {
+      const result = await switchBack(rc, w.host, w.plan);
+      if (result?.status === 'ok' || result?.status === 'noop' || result?.status === 'lock-held') {
+        outcomes.push({ ...w, result, output: '', fast: true });
+        continue;
+      }
+      say(
+        `${rc.fleet ? `${w.host.name}: ` : ''}No quick switch back (${String(result?.['reason'] ?? 'no answer from the host helper')}): running the full rollback.`,
+      );
+    }
+    rest.push(w);
+  }
+  if (rest.length) outcomes.push(...(await runPlaybook(rc, rest, appSecrets)));
+  return outcomes;
+}
+
+/** Why a host's release did not end well, for a person. */
+function hostFailure(ctx: Context, o: HostOutcome): { message: string; notice: Partial<Notice> } {
+  const result = o.result;
+  const where = whereText(o.host.profile, ctx.req.app);
+  if (result?.status === 'lock-held') {
+    const message = lockHeldMessage(
+      where,
+      { holder: result['holder'], alive: result['alive'], pid: result['pid'] },
+      ctx.req.app,
+      ctx.profile.name,
+    );
+    return { message, notice: { outcome: 'failed', error: message } };
+  }
+  if (result?.status === 'failed') {
+    const logs = String(result['logs'] ?? '');
+    if (logs && !result['restored'])
+      log.info(redact(`Logs of the failed release on ${o.host.name}:\n${logs}`, ctx.secrets));
+    const message = failureMessage(o.plan.action, o.plan.strategy, {
+      tag: o.plan.target.tag,
+      error: String(result['error'] ?? ''),
+      live: String(result['live'] ?? ''),
+      previous_tag: String(result['previous_tag'] ?? ''),
+      restored: Boolean(result['restored']),
+    });
+    return {
+      message,
+      notice: {
+        outcome: result['restored'] ? 'rolled-back' : 'failed',
+        live: String(result['live'] ?? ''),
+        error: String(result['error'] ?? ''),
+      },
+    };
+  }
+  // Once the plan was being carried out, a lost connection does not stop it: the host finishes on its own.
+  const reached = o.output.includes('TASK [Carry out the plan]');
+  const message =
+    (reached ? undefined : explainSshFailure(o.output, o.host.profile)) ??
+    'the host helper gave no result (the connection may have dropped: a release that started goes on on the host). ' +
+      `See nx run ${ctx.req.app}:status --configuration=${ctx.profile.name}.`;
+  return { message, notice: { outcome: 'failed', error: message } };
+}
+
+/**
+ * Several hosts, one outcome: the hosts this deploy already switched go back to the release each
+ * had before (a switch back while the old colour runs, else a full release of it).
+ */
+async function revert(
+  ctx: Context,
+  rc: RunContext,
+  switched: HostOutcome[],
+  before: Map<string, HostStatus | undefined>,
+  say: (t: string) => void,
+  appSecrets: Record<string, string> | undefined,
+): Promise<string[]> {
+  const work: { host: FleetHost; plan: ReleasePlan }[] = [];
+  const notes: string[] = [];
+  for (const o of switched) {
+    const prev = before.get(o.host.name)?.current;
+    const digests: Partial<Record<Component, string>> = {};
+    for (const [c, image] of Object.entries(prev?.images ?? {}))
+      if (image?.digest) digests[c as Component] = image.digest;
+    if (!prev?.tag || !Object.keys(digests).length) {
+      notes.push(`${o.host.name}: nothing was live before, left on ${o.plan.target.tag}`);
+      continue;
+    }
+    const hc = { ...hostContext(ctx, o.host), holdId: o.plan.hold_id };
+    const plan = makePlan(
+      { ...hc, req: { ...ctx.req, action: 'rollback', force: false } },
+      {
+        release: { tag: prev.tag, gitSha: prev.git_sha ?? '', digests },
+        expectLive: o.plan.target.tag,
+      },
+      appSecrets,
+      `${o.plan.run_id}-back`,
+    );
+    work.push({ host: o.host, plan });
+  }
+  if (work.length) {
+    say(`Bringing ${work.map((w) => w.host.name).join(', ')} back to the release each had before.`);
+    for (const o of await releaseBatch(rc, work, appSecrets, say))
+      notes.push(
+        `${o.host.name}: ${done(o) ? `back on ${o.plan.target.tag}` : `could not go back (${String(o.result?.['error'] ?? o.result?.status ?? 'no answer')})`}`,
+      );
+  }
+  return notes;
 }
 
 export async function runRelease(req: ReleaseRequest): Promise<{ success: boolean }> {
@@ -247,101 +328,112 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
   const dir = new PrivateDir('conveyor-deploy-');
   const say = (text: string) => log.info(redact(text, secrets));
   let notice: Notice | undefined;
+  let holds: Holds | undefined;
   try {
     const ctx = prepare(req, env, dir, secrets);
-    if (req.breakLock && !req.dryRun) await breakLock(ctx, say);
+    const hosts = await inventoryHosts(ctx);
+    const fleet = hosts.length > 1;
+    if (req.breakLock && !req.dryRun)
+      for (const h of hosts) await breakLock(hostContext(ctx, h), say);
     // The app's secrets, read before anything asks the host: their values are redacted from
     // every line printed from here on.
     const appSecrets = await releaseSecrets(ctx);
     if (appSecrets) ctx.secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
-    const target = req.action === 'deploy' ? await deployTarget(ctx) : await rollbackTarget(ctx);
-    const plan = makePlan(ctx, target, appSecrets);
+
+    // Decide every host's plan before any host changes.
+    const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+    const before = new Map<string, HostStatus | undefined>();
+    const work: { host: FleetHost; plan: ReleasePlan }[] = [];
+    const deployed = req.action === 'deploy' ? await deployTarget(ctx) : undefined;
+    for (const host of hosts) {
+      const hc = { ...hostContext(ctx, host), holdId: fleet ? runId : undefined };
+      if (fleet && req.action === 'deploy')
+        before.set(
+          host.name,
+          (await readHostStatus(host.profile, req.app, ctx.ssh, ctx.secrets)).status,
+        );
+      const target = deployed ?? (await rollbackTarget(hc));
+      work.push({ host, plan: makePlan(hc, target, appSecrets, runId) });
+    }
+    const first = work[0].plan;
     if (req.dryRun) {
-      printPlan(ctx, plan, say);
+      for (const w of work) printPlan(hostContext(ctx, w.host), w.plan, say);
       return { success: true };
     }
     const base = (): Omit<Notice, 'tag' | 'outcome'> => ({
       app: req.app,
-      environment: plan.env,
+      environment: first.env,
       action: req.action,
       seconds: (Date.now() - started) / 1000,
       deployer: ctx.deployer,
     });
+    const rc = runContext(ctx, fleet);
+    if (fleet) holds = await holdAll(rc, hosts, runId, ctx.deployer, req.lockTimeout ?? 120);
 
-    let result: HostEvent | undefined;
-    let output = '';
-    let fast = false;
-    if (req.action === 'rollback' && plan.strategy === 'blue-green') {
-      result = await switchBack(ctx, plan);
-      if (result?.status === 'ok' || result?.status === 'noop' || result?.status === 'lock-held')
-        fast = true;
+    const outcomes: HostOutcome[] = [];
+    const steps = batches(work, ctx.profile.rollout_batches);
+    let failedAt: HostOutcome | undefined;
+    for (const [i, step] of steps.entries()) {
+      if (fleet)
+        say(
+          `${req.action} ${req.app} ${first.target.tag}: batch ${i + 1}/${steps.length} (${step.map((w) => w.host.name).join(', ')})`,
+        );
       else
         say(
-          `No quick switch back (${String(result?.['reason'] ?? 'no answer from the host helper')}): running the full rollback.`,
+          `${req.action} ${req.app} ${first.target.tag} → ${whereText(step[0].host.profile, req.app)}`,
         );
-    }
-    if (!fast) {
-      say(`${req.action} ${req.app} ${plan.target.tag} → ${ctx.where}`);
-      ({ result, output } = await runPlaybook(ctx, plan, appSecrets));
+      const results = await releaseBatch(rc, step, appSecrets, say);
+      outcomes.push(...results);
+      failedAt = results.find((o) => !done(o));
+      if (failedAt) break;
+      if (i < steps.length - 1 && ctx.profile.rollout_wait > 0)
+        await new Promise((r) => setTimeout(r, ctx.profile.rollout_wait * 1000));
     }
 
-    const status = result?.status;
-    if (status === 'ok' || status === 'noop') {
-      const live = String(result?.['live'] || plan.target.tag);
-      const previous = String(result?.['previous_tag'] ?? '');
-      const outcome: Outcome = status;
-      notice = { ...base(), tag: live, outcome, live, previous: previous || undefined };
+    if (!failedAt) {
+      const live = String(outcomes[0].result?.['live'] || first.target.tag);
+      const previous = String(outcomes[0].result?.['previous_tag'] ?? '');
+      const noop = outcomes.every((o) => o.result?.status === 'noop');
+      const outcome: Outcome = noop ? 'noop' : 'ok';
+      const details = fleet
+        ? outcomes.map(
+            (o) =>
+              `${o.host.name}: ${String(o.result?.status)} ${String(o.result?.['live'] ?? '')}`,
+          )
+        : undefined;
+      notice = { ...base(), tag: live, outcome, live, previous: previous || undefined, details };
+      if (details) for (const d of details) say(`  ${d}`);
       say(
-        status === 'noop'
-          ? `${live} is already live and healthy on ${plan.env}: nothing to do (use --force to roll out again).`
-          : `${req.action} done: ${live} is live on ${plan.env} (previous: ${previous || 'none'}) in ${notice.seconds.toFixed(1)}s` +
-              (fast
+        noop
+          ? `${live} is already live and healthy on ${first.env}: nothing to do (use --force to roll out again).`
+          : `${req.action} done: ${live} is live on ${first.env}${fleet ? ` (${hosts.length} hosts)` : ''} (previous: ${previous || 'none'}) in ${((Date.now() - started) / 1000).toFixed(1)}s` +
+              (outcomes.every((o) => o.fast)
                 ? '; its colour was still running, so the proxy switched back (no pull, no start).'
                 : '.'),
       );
       return { success: true };
     }
-    let message: string;
-    if (status === 'lock-held') {
-      message = lockHeldMessage(
-        ctx.where,
-        { holder: result?.['holder'], alive: result?.['alive'], pid: result?.['pid'] },
-        req.app,
-        plan.env,
-      );
-      notice = { ...base(), tag: plan.target.tag, outcome: 'failed', error: message };
-    } else if (status === 'failed') {
-      const logs = String(result?.['logs'] ?? '');
-      if (logs && !result?.['restored']) say(`Logs of the failed release:\n${logs}`);
-      message = failureMessage(req.action, plan.strategy, {
-        tag: plan.target.tag,
-        error: String(result?.['error'] ?? ''),
-        live: String(result?.['live'] ?? ''),
-        previous_tag: String(result?.['previous_tag'] ?? ''),
-        restored: Boolean(result?.['restored']),
-      });
-      notice = {
-        ...base(),
-        tag: plan.target.tag,
-        outcome: result?.['restored'] ? 'rolled-back' : 'failed',
-        live: String(result?.['live'] ?? ''),
-        error: String(result?.['error'] ?? ''),
-      };
-    } else {
-      // Once the plan was being carried out, a lost connection does not stop it: the host finishes on its own.
-      const reached = output.includes('TASK [Carry out the plan]');
-      message =
-        (reached ? undefined : explainSshFailure(output, ctx.profile)) ??
-        'the host helper gave no result (the connection may have dropped: a release that started goes on on the host). ' +
-          `See nx run ${req.app}:status --configuration=${plan.env}.`;
-      notice = { ...base(), tag: plan.target.tag, outcome: 'failed', error: message };
+
+    const failure = hostFailure(ctx, failedAt);
+    let message = fleet ? `${failedAt.host.name}: ${failure.message}` : failure.message;
+    let details: string[] | undefined;
+    if (fleet) {
+      const switched = outcomes.filter((o) => done(o) && o.result?.status === 'ok');
+      details = await revert(ctx, rc, switched, before, say, appSecrets);
+      const untouched = hosts
+        .filter((h) => !outcomes.some((o) => o.host.name === h.name))
+        .map((h) => h.name);
+      if (untouched.length) details.push(`${untouched.join(', ')}: never touched`);
+      message += ` Every host is back on the release it had: ${details.join('; ') || 'no other host was switched'}.`;
     }
+    notice = { ...base(), tag: first.target.tag, outcome: 'failed', ...failure.notice, details };
     log.error(redact(`${req.action} failed: ${message}`, secrets));
     return { success: false };
   } catch (error) {
     log.error(redact(`${req.action} failed: ${(error as Error).message}`, secrets));
     return { success: false };
   } finally {
+    await holds?.release();
     dir.cleanup();
     if (notice) {
       const sent = await sendTelegram(env, noticeText(notice));
