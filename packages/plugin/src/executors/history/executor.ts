@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { helperCommand } from '../../core/host';
 import { loadProfile } from '../../core/profile';
@@ -7,6 +8,7 @@ import { log } from '../../shell/log';
 import { run } from '../../shell/run';
 import { PrivateDir } from '../../shell/temp';
 import { explainSshFailure, sshSettings, whereText } from '../deploy/lib/connection';
+import { inventoryHosts } from '../deploy/lib/inventory';
 import type { HistoryExecutorSchema } from './schema';
 
 /** The host's release history: deploys, rollbacks, failures, repairs and lock breaks. */
@@ -17,25 +19,33 @@ export default async function history(options: HistoryExecutorSchema, context: E
   const app = context.projectName as string;
   try {
     const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    const ssh = sshSettings(profile, env, dir);
     const limit = String(options.limit ?? 20);
-    const r = await run(
-      helperCommand(profile, app, sshSettings(profile, env, dir), 'history', [limit]),
-      {
+    // Every host of the inventory when the target names the Ansible folder, else the profile's host.
+    const hosts = options.ansibleDir
+      ? (
+          await inventoryHosts(resolve(context.root, options.ansibleDir), profile, env, secrets, {
+            backendPort: 0,
+          })
+        ).map((h) => h.profile)
+      : [profile];
+    for (const p of hosts) {
+      const r = await run(helperCommand(p, app, ssh, 'history', [limit]), {
         secrets,
         stream: false,
-      },
-    );
-    if (r.code !== 0) {
-      if (/No such file/.test(r.output)) {
-        log.info(`${whereText(profile, app)}: nothing deployed (by this version of Conveyor).`);
-        return { success: true };
+      });
+      if (r.code !== 0) {
+        if (/No such file/.test(r.output)) {
+          log.info(`${whereText(p, app)}: nothing deployed (by this version of Conveyor).`);
+          continue;
+        }
+        throw new Error(explainSshFailure(r.output, p) ?? r.output.trim().slice(-400));
       }
-      throw new Error(explainSshFailure(r.output, profile) ?? r.output.trim().slice(-400));
+      const entries = parseHistory(r.stdout);
+      log.info(`${whereText(p, app)}: last ${entries.length} events`);
+      for (const e of entries)
+        log.info(redact(options.json ? JSON.stringify(e) : formatHistoryEntry(e), secrets));
     }
-    const entries = parseHistory(r.stdout);
-    log.info(`${whereText(profile, app)}: last ${entries.length} events`);
-    for (const e of entries)
-      log.info(redact(options.json ? JSON.stringify(e) : formatHistoryEntry(e), secrets));
     return { success: true };
   } catch (error) {
     log.error(redact(`history failed: ${(error as Error).message}`, secrets));

@@ -2,4 +2,5 @@ export interface HistoryExecutorSchema {
   profile?: string;
   limit?: number;
   json?: boolean;
+  ansibleDir?: string;
 }

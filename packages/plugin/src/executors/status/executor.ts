@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
@@ -6,6 +7,7 @@ import { log } from '../../shell/log';
 import { PrivateDir } from '../../shell/temp';
 import { sshSettings, whereText } from '../deploy/lib/connection';
 import { readHostStatus } from '../deploy/lib/host-status';
+import { inventoryHosts } from '../deploy/lib/inventory';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */
@@ -16,22 +18,33 @@ export default async function status(options: StatusExecutorSchema, context: Exe
   const app = context.projectName as string;
   try {
     const profile = loadProfile(context.root, options.profile ?? 'local', env);
-    const where = whereText(profile, app);
-    const { status: s } = await readHostStatus(
-      profile,
-      app,
-      sshSettings(profile, env, dir),
-      secrets,
-    );
-    if (!s) {
-      log.info(`${where}\n  nothing deployed (by this version of Conveyor)`);
-      return { success: true };
+    const ssh = sshSettings(profile, env, dir);
+    // Every host of the inventory when the target names the Ansible folder, else the profile's host.
+    const hosts = options.ansibleDir
+      ? (
+          await inventoryHosts(resolve(context.root, options.ansibleDir), profile, env, secrets, {
+            backendPort: 0,
+          })
+        ).map((h) => h.profile)
+      : [profile];
+    let agree = true;
+    const all: unknown[] = [];
+    for (const p of hosts) {
+      const where = whereText(p, app);
+      const { status: s } = await readHostStatus(p, app, ssh, secrets);
+      if (!s) {
+        log.info(`${where}\n  nothing deployed (by this version of Conveyor)`);
+        continue;
+      }
+      all.push({ where, ...s });
+      if (!options.json) for (const line of formatStatus(where, s)) log.info(redact(line, secrets));
+      agree &&= s.agree;
     }
-    if (options.json) process.stdout.write(JSON.stringify(s) + '\n');
-    else for (const line of formatStatus(where, s)) log.info(redact(line, secrets));
-    if (!s.agree)
+    if (options.json)
+      process.stdout.write(JSON.stringify(hosts.length === 1 ? (all[0] ?? null) : all) + '\n');
+    if (!agree)
       log.error(`${app} on ${profile.name}: the state and the proxy disagree (see PROBLEM above).`);
-    return { success: s.agree };
+    return { success: agree };
   } catch (error) {
     log.error(redact(`status failed: ${(error as Error).message}`, secrets));
     return { success: false };

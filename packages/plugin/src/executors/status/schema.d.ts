@@ -1,4 +1,5 @@
 export interface StatusExecutorSchema {
   profile?: string;
   json?: boolean;
+  ansibleDir?: string;
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
-import { batches, FleetHost, fleetHosts } from '../../../core/fleet';
+import { batches, FleetHost } from '../../../core/fleet';
 import { helperCommand, hostResult, parseHostEvents } from '../../../core/host';
 import { Component, imageRef, TOOL_ENV } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
@@ -24,6 +24,7 @@ import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
 import { readHostStatus } from './host-status';
+import { inventoryHosts } from './inventory';
 import { holdAll, Holds, HostOutcome, RunContext, runPlaybook, switchBack } from './host-run';
 import { releaseSecrets } from './secrets';
 import { deployTarget, rollbackTarget, Target } from './target';
@@ -156,26 +157,8 @@ function printPlan(ctx: Context, plan: ReleasePlan, say: (t: string) => void) {
   );
 }
 
-/** The environment's hosts, as the inventory lists them (`ansible-inventory --list`). */
-async function inventoryHosts(ctx: Context): Promise<FleetHost[]> {
-  const r = await run(
-    { argv: ['ansible-inventory', '-i', inventoryFor(ctx.profile.name), '--list'] },
-    {
-      cwd: ctx.ansibleDir,
-      secrets: ctx.secrets,
-      stream: false,
-      env: { ...ctx.env, ANSIBLE_CONFIG: join(ctx.ansibleDir, 'ansible.cfg') },
-    },
-  );
-  let inventory: Record<string, unknown>;
-  try {
-    inventory = JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    throw new Error(
-      `Reading ${join(ctx.req.ansibleDir, inventoryFor(ctx.profile.name))} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
-    );
-  }
-  return fleetHosts(inventory, 'app', ctx.profile, {
+function inventoryHostsOf(ctx: Context): Promise<FleetHost[]> {
+  return inventoryHosts(ctx.ansibleDir, ctx.profile, ctx.env, ctx.secrets, {
     backendPort: ctx.backendPort,
     frontendPort: ctx.frontendPort,
   });
@@ -331,7 +314,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
   let holds: Holds | undefined;
   try {
     const ctx = prepare(req, env, dir, secrets);
-    const hosts = await inventoryHosts(ctx);
+    const hosts = await inventoryHostsOf(ctx);
     const fleet = hosts.length > 1;
     if (req.breakLock && !req.dryRun)
       for (const h of hosts) await breakLock(hostContext(ctx, h), say);

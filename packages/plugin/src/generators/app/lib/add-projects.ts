@@ -148,12 +148,12 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
       },
       status: {
         executor: `${PLUGIN_NAME}:status`,
-        options: { profile: 'local' },
+        options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
         configurations: profileConfigurations(),
       },
       history: {
         executor: `${PLUGIN_NAME}:history`,
-        options: { profile: 'local' },
+        options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
         configurations: profileConfigurations(),
       },
       secrets: {
