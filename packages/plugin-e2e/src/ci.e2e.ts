@@ -213,7 +213,11 @@ describe('the CI/CD workflow in a workspace with two apps and real git history',
       last = runStep(s.run, s.env ?? {}).output;
       ran.push(s.run);
     }
-    expect(ran).toEqual(['npm ci', 'npx nx affected -t lint test typecheck build']);
+    expect(ran).toEqual([
+      'npm ci',
+      'npx nx sync:check',
+      'npx nx affected -t lint test typecheck build',
+    ]);
     for (const target of ['lint', 'test', 'typecheck', 'build'])
       expect(last).toContain(`shop-backend:${target}`);
     expect(last).not.toContain('blog-backend');
