@@ -61,6 +61,8 @@ export function sshVars(profile: string) {
     strategy: `${p}_DEPLOY_STRATEGY`,
     drainSeconds: `${p}_DRAIN_SECONDS`,
     secretsCommand: `${p}_SECRETS_COMMAND`,
+    rolloutBatches: `${p}_ROLLOUT_BATCHES`,
+    rolloutWait: `${p}_ROLLOUT_WAIT`,
   };
 }
 
@@ -178,6 +180,16 @@ export function envVarDocs(): EnvVarDoc[] {
         name: v.secretsCommand,
         doc: `Command printing the ${profile} app secrets (dotenv or JSON) from a secret store; unset: config/secrets/${profile}.vault`,
         example: '',
+      },
+      {
+        name: v.rolloutBatches,
+        doc: `Hosts of each step of a deploy to the several hosts of ${profile}'s inventory, e.g. "1, 25%, 100%" (default all at once)`,
+        example: '100%',
+      },
+      {
+        name: v.rolloutWait,
+        doc: `Seconds to wait between two batches on ${profile} (default 0)`,
+        example: '0',
       },
     );
   }

@@ -7,6 +7,9 @@ function strategyKeys(name: string): string {
     `strategy: \${${v.strategy}:-blue-green}\n` +
     `drain_seconds: \${${v.drainSeconds}:-30}\n` +
     `proxy_image: \${${TOOL_ENV.proxyImage}:-haproxy:2.8-alpine}\n` +
+    '# Several hosts in inventory/<profile>: the batches a deploy goes through, and the pause between them.\n' +
+    `rollout_batches: \${${v.rolloutBatches}:-100%}\n` +
+    `rollout_wait: \${${v.rolloutWait}:-0}\n` +
     '# The app secrets: unset, config/secrets/<profile>.vault; set, a command printing them.\n' +
     `secrets_command: \${${v.secretsCommand}:-}\n`
   );
