@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { constants } from 'node:os';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
@@ -50,20 +51,26 @@ function runEditor(env: NodeJS.ProcessEnv, file: string): Promise<string | undef
   const editor = env['VISUAL'] || env['EDITOR'] || 'vi';
   return new Promise((resolve) => {
     // As git does: the editor setting may carry arguments ("code --wait").
-    const child = spawn('sh', ['-c', `${editor} "$1"`, editor, file], {
+    const child = spawn('sh', ['-c', `exec ${editor} "$1"`, editor, file], {
       stdio: 'inherit',
       env,
     });
     child.on('error', (e) => resolve(e.message));
-    child.on('close', (code, signal) =>
+    child.on('close', (code, signal) => {
+      // A shell reports an editor ended by a signal as 128 + its number.
+      const by =
+        signal ??
+        (code !== null && code > 128
+          ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0]
+          : undefined);
       resolve(
-        signal
-          ? `the editor was stopped (${signal})`
+        by
+          ? `the editor was stopped (${by})`
           : code === 0
             ? undefined
             : `the editor exited with ${code}`,
-      ),
-    );
+      );
+    });
   });
 }
 
