@@ -414,6 +414,19 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       expect((await live()).image_tag).toBe(sha[1]);
     });
 
+    it('refuses the same app and environment from a second folder on the host, naming the project', async () => {
+      const r = await run(
+        ws,
+        ['run', 'market:deploy', '--configuration=staging', '--force', `--tag=${sha[1]}`],
+        { STAGING_DEPLOY_PATH: serverDir('elsewhere') },
+      );
+      expect(r.code).not.toBe(0);
+      expect(r.output).toMatch(
+        /compose project market-staging-(blue|green|proxy) already runs from /,
+      );
+      expect((await live()).image_tag).toBe(sha[1]);
+    });
+
     it('refuses ports another release holds, naming the port', async () => {
       const r = await deployProd({ PRODUCTION_DEPLOY_PATH: prodServer });
       expect(r.code).not.toBe(0);

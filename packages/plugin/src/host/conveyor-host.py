@@ -685,6 +685,28 @@ def container_logs(engine, folder, env):
     return (p.stdout + p.stderr)[-8000:]
 
 
+def check_projects(engine, plan, paths):
+    """Compose project names are global on an engine: a project of this app and environment that
+    runs from another folder (the same app deployed twice to this host) is a clash, named here
+    before anything changes."""
+    prefix = plan["project_prefix"]
+    if plan["strategy"] == "blue-green":
+        mine = {f"{prefix}-{c}": paths.color_dir(c) for c in COLORS}
+        mine[f"{prefix}-proxy"] = paths.proxy
+    else:
+        mine = {prefix: paths.app}
+    for project, folder in mine.items():
+        p = run([engine.cli, "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
+                 "--format", '{{.Label "com.docker.compose.project.working_dir"}}'], check=False)
+        for other in sorted(set(p.stdout.split())):
+            if os.path.realpath(other) != os.path.realpath(folder):
+                raise Failure(
+                    f"compose project {project} already runs from {other}, not {folder}: {plan['app']} of {plan['env']} is "
+                    "deployed to this host from another folder. Use one deploy_path per app and environment on a host.",
+                    "lock",
+                )
+
+
 def check_ports_free(engine, ports, folder, env, what):
     """Before a start: ports must be free, unless this folder's own containers hold them."""
     if os.path.exists(os.path.join(folder, "docker-compose.yml")) and engine.running_images(folder, env):
@@ -808,6 +830,7 @@ class Release:
     def roll_out(self, state):
         plan, paths, engine = self.plan, self.paths, self.engine
         current = state.get("current") or {}
+        check_projects(engine, plan, paths)
         self.note("pull", tag=self.target["tag"])
         ids = pull_release(engine, plan, self.target, self.login)
         if plan["strategy"] == "blue-green":
