@@ -5,7 +5,9 @@
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { serverDir } from './host';
 import {
+  downApp,
   e2eDir,
   gitCommitAll,
   localRegistryEnv,
@@ -317,6 +319,53 @@ describe('build-push assembles images without an engine', () => {
       expect(out).toContain('frontend: building');
     } finally {
       writeFile(ws, 'apps/shop/frontend/Dockerfile', original);
+    }
+  });
+
+  it('assembled images deploy over SSH and serve their release', async () => {
+    const server = serverDir('assemble');
+    const backendPort = 19400 + Math.floor(Math.random() * 200) * 2;
+    const stagingEnv: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...env,
+      REGISTRY_URL: registry,
+      REGISTRY_NS: `${ns}stg`,
+      STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
+      STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
+      STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
+      STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
+      SSH_KEY_B64: readFileSync(env['CONVEYOR_TEST_SSH_KEY']).toString('base64'),
+      STAGING_DEPLOY_PATH: server,
+      STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+      BACKEND_PORT: String(backendPort),
+      FRONTEND_PORT: String(backendPort + 1),
+      PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
+      STAGING_DRAIN_SECONDS: '1',
+    };
+    const head = must('git', ['rev-parse', '--short', 'HEAD'], { cwd: ws }).stdout.trim();
+    try {
+      const pushed = mustNx(
+        ws,
+        ['run', 'shop:build-push', '--configuration=staging', ...assembleArgs],
+        stagingEnv,
+      ).output;
+      expect(pushed).toContain('backend: assembled');
+      expect(pushed).toContain('frontend: assembled');
+      mustNx(
+        ws,
+        ['run', 'shop:deploy', '--configuration=staging', '--outputStyle=static'],
+        stagingEnv,
+      );
+      const metrics = await waitFor(
+        'the deployed backend',
+        async () => (await fetch(`http://127.0.0.1:${backendPort}/metrics`)).json(),
+        30_000,
+      );
+      expect((metrics as { version: unknown }).version).toEqual({ git_sha: head, image_tag: head });
+      const page = await fetch(`http://127.0.0.1:${backendPort + 1}/`);
+      expect(page.status).toBe(200);
+    } finally {
+      downApp(join(server, 'shop'), env);
     }
   });
 
