@@ -19,6 +19,10 @@ const staging: Profile = {
   proxy_image: 'haproxy:2.8-alpine',
   rollout_batches: '100%',
   rollout_wait: 0,
+  canary_steps: [10, 50, 100],
+  canary_pause: 30,
+  canary_max_error_ratio: 0.05,
+  canary_max_p99: 1,
 };
 
 const input: PlaybookInput = {

@@ -45,7 +45,7 @@ export function onHost(
   return command;
 }
 
-export type HostAction = 'status' | 'history' | 'break-lock' | 'switch-back';
+export type HostAction = 'status' | 'history' | 'break-lock' | 'switch-back' | 'abort' | 'promote';
 
 /** The helper with one of its direct commands (the plan of a switch-back goes on stdin). */
 export function helperCommand(

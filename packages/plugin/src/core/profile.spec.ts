@@ -49,6 +49,10 @@ describe('parseProfile', () => {
       proxy_image: 'haproxy:2.8-alpine',
       rollout_batches: '100%',
       rollout_wait: 0,
+      canary_steps: [10, 50, 100],
+      canary_pause: 30,
+      canary_max_error_ratio: 0.05,
+      canary_max_p99: 1,
     });
   });
 
@@ -62,8 +66,16 @@ describe('parseProfile', () => {
       parseProfile('s', 's.yml', text, { ...env, STAGING_DEPLOY_STRATEGY: 'recreate' }).strategy,
     ).toBe('recreate');
     expect(() =>
-      parseProfile('s', 's.yml', text, { ...env, STAGING_DEPLOY_STRATEGY: 'canary' }),
-    ).toThrow('s.yml: key "strategy" must be "recreate" or "blue-green", got "canary".');
+      parseProfile('s', 's.yml', text, { ...env, STAGING_DEPLOY_STRATEGY: 'rolling' }),
+    ).toThrow(
+      's.yml: key "strategy" must be "recreate" or "blue-green" or "canary", got "rolling".',
+    );
+    expect(() => parseProfile('s', 's.yml', `${STAGING}canary_steps: 50, 10\n`, env)).toThrow(
+      'key "canary_steps" must list rising percentages from 1 to 100',
+    );
+    expect(parseProfile('s', 's.yml', `${STAGING}canary_steps: 5, 25\n`, env).canary_steps).toEqual(
+      [5, 25, 100],
+    );
     expect(() => parseProfile('s', 's.yml', `${STAGING}drain_seconds: soon\n`, env)).toThrow(
       /key "drain_seconds" must be a number/,
     );

@@ -23,6 +23,10 @@ export const PROFILE_KEYS = [
   'proxy_image',
   'rollout_batches',
   'rollout_wait',
+  'canary_steps',
+  'canary_pause',
+  'canary_max_error_ratio',
+  'canary_max_p99',
   'secrets_command',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
@@ -48,6 +52,14 @@ export interface Profile {
   rollout_batches: string;
   /** Seconds to wait between two batches. */
   rollout_wait: number;
+  /** strategy canary: the new colour's share of requests at each step, in percent, ending at 100. */
+  canary_steps: number[];
+  /** Seconds each canary step lasts (its analysis runs every second). */
+  canary_pause: number;
+  /** A canary whose share of 5xx responses is above this is aborted (the alert rule's default). */
+  canary_max_error_ratio: number;
+  /** A canary whose p99 latency in seconds is above this is aborted (the alert rule's default). */
+  canary_max_p99: number;
   /**
    * A command printing the app's secrets (dotenv or JSON) from a secret store, run with `sh -c`;
    * unset: the encrypted file config/secrets/<profile>.vault.
@@ -55,8 +67,8 @@ export interface Profile {
   secrets_command?: string;
 }
 
-export type Strategy = 'recreate' | 'blue-green';
-export const STRATEGIES: readonly Strategy[] = ['recreate', 'blue-green'];
+export type Strategy = 'recreate' | 'blue-green' | 'canary';
+export const STRATEGIES: readonly Strategy[] = ['recreate', 'blue-green', 'canary'];
 
 const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   connection: 'ssh',
@@ -68,6 +80,10 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   proxy_image: 'haproxy:2.8-alpine',
   rollout_batches: '100%',
   rollout_wait: '0',
+  canary_steps: '10, 50, 100',
+  canary_pause: '30',
+  canary_max_error_ratio: '0.05',
+  canary_max_p99: '1',
   secrets_command: '',
 };
 
@@ -256,6 +272,23 @@ export function parseProfile(
       `${file}: key "rollout_batches" must list host counts or percentages, e.g. "1, 25%, 100%", got "${values.rollout_batches}".`,
     );
   }
+  const number = (key: ProfileKey, max: number) => {
+    const n = Number(values[key]);
+    if (values[key].trim() === '' || !Number.isFinite(n) || n < 0 || n > max)
+      throw new ProfileError(
+        `${file}: key "${key}" must be a number from 0 to ${max}, got "${values[key]}".`,
+      );
+    return n;
+  };
+  const steps = values.canary_steps.split(',').map((x) => Number(x.trim()));
+  if (
+    steps.some((n) => !Number.isInteger(n) || n < 1 || n > 100) ||
+    steps.some((n, i) => i > 0 && n <= steps[i - 1])
+  )
+    throw new ProfileError(
+      `${file}: key "canary_steps" must list rising percentages from 1 to 100, e.g. "10, 50, 100", got "${values.canary_steps}".`,
+    );
+  if (steps[steps.length - 1] !== 100) steps.push(100);
   return {
     name,
     file,
@@ -272,6 +305,10 @@ export function parseProfile(
     proxy_image: values.proxy_image,
     rollout_batches: values.rollout_batches,
     rollout_wait: wait,
+    canary_steps: steps,
+    canary_pause: number('canary_pause', 3600),
+    canary_max_error_ratio: number('canary_max_error_ratio', 1),
+    canary_max_p99: number('canary_max_p99', 600),
     ...(values.secrets_command ? { secrets_command: values.secrets_command } : {}),
   };
 }

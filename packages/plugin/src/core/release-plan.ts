@@ -35,7 +35,8 @@ export interface ReleasePlan {
   env: string;
   deployer: string;
   app_path: string;
-  strategy: Strategy;
+  /** How the release goes live on the host: canary is blue-green whose switch goes in steps. */
+  strategy: 'recreate' | 'blue-green';
   components: Component[];
   public_ports: ComponentPorts;
   color_ports: Record<Color, ComponentPorts>;
@@ -71,6 +72,15 @@ export interface ReleasePlan {
   version_check: boolean;
   /** Further ports that must answer 200 before the release counts as started. */
   checks: { port: number; path: string }[];
+  /** strategy canary: the steps and thresholds the helper judges the new colour by. */
+  canary?: {
+    steps: number[];
+    pause: number;
+    interval: number;
+    max_error_ratio: number;
+    max_p99: number;
+    min_requests: number;
+  };
   /**
    * The app's secrets by name (their values travel on the helper's stdin, never in the plan) and
    * a hash of the values: a changed secret with unchanged images is a new release.
@@ -149,7 +159,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     env: profile.name,
     deployer: input.deployer,
     app_path: appPath(profile, app),
-    strategy: input.strategy ?? profile.strategy,
+    strategy: (input.strategy ?? profile.strategy) === 'recreate' ? 'recreate' : 'blue-green',
     components,
     public_ports: publicPorts,
     color_ports: colorPorts(input.backendPort, input.frontendPort),
@@ -186,6 +196,15 @@ export function planRelease(input: PlanInput): ReleasePlan {
   };
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
+  if ((input.strategy ?? profile.strategy) === 'canary' && input.action === 'deploy')
+    plan.canary = {
+      steps: profile.canary_steps,
+      pause: profile.canary_pause,
+      interval: 1,
+      max_error_ratio: profile.canary_max_error_ratio,
+      max_p99: profile.canary_max_p99,
+      min_requests: 5,
+    };
   if (input.secrets && Object.keys(input.secrets).length > 0)
     plan.secrets = {
       names: Object.keys(input.secrets).sort(),

@@ -13,6 +13,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.py history APP_PATH [N]    the last N history entries, one JSON object per line
   conveyor-host.py follow APP_PATH RUN_ID  a run's progress lines as they come, until its result
   conveyor-host.py hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
+  conveyor-host.py abort|promote APP_PATH  a running canary goes back to stable, or to every request
   conveyor-host.py break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.py drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
 
@@ -557,6 +558,61 @@ def switch_proxy(paths, plan, to_color):
     return switch_id
 
 
+def set_weights(paths, plan, new_color, new_weight, old_color, old_weight):
+    """Both colours take requests in proportion to their weights (0: none)."""
+    for component in plan["components"]:
+        for color, weight in ((old_color, old_weight), (new_color, new_weight)):
+            for command in (f"set weight {component}/{color} {weight}", f"set server {component}/{color} state ready"):
+                answer = admin(paths, command)
+                if answer:
+                    raise Failure(f"proxy refused '{command}': {answer}", "canary")
+
+
+def scrape_counters(port):
+    """Requests, 5xx responses and latency buckets from a backend's Prometheus text."""
+    status, body = http_get(port, "/metrics?format=prometheus")
+    counts = {"total": 0.0, "errors": 0.0, "buckets": {}}
+    if status != 200:
+        return counts
+    for line in body.splitlines():
+        if not line.startswith("http_request_duration_seconds_"):
+            continue
+        name, _, value = line.rpartition(" ")
+        labels = dict(part.split("=", 1) for part in name[name.find("{") + 1:name.rfind("}")].replace('"', "").split(",") if "=" in part)
+        if labels.get("route") == "/health":
+            continue  # the deploy's own health checks are not the app's traffic
+        try:
+            v = float(value)
+        except ValueError:
+            continue
+        if name.startswith("http_request_duration_seconds_count"):
+            counts["total"] += v
+            if labels.get("status", "").startswith("5"):
+                counts["errors"] += v
+        elif name.startswith("http_request_duration_seconds_bucket"):
+            le = labels.get("le", "+Inf")
+            counts["buckets"][le] = counts["buckets"].get(le, 0.0) + v
+    return counts
+
+
+def judge(before, after, spec):
+    """None when the canary is healthy so far, else what is wrong (query, value, threshold)."""
+    total = after["total"] - before["total"]
+    if total < spec.get("min_requests", 5):
+        return None
+    errors = after["errors"] - before["errors"]
+    ratio = errors / total
+    if ratio > spec["max_error_ratio"]:
+        return f"5xx ratio {ratio:.3f} > {spec['max_error_ratio']} (5xx responses / requests of the canary, {int(errors)}/{int(total)})"
+    buckets = sorted(((float("inf") if le == "+Inf" else float(le), c - before["buckets"].get(le, 0.0)) for le, c in after["buckets"].items()))
+    for le, count in buckets:
+        if count >= 0.99 * total:
+            if le > spec["max_p99"]:
+                return f"p99 latency {le}s > {spec['max_p99']}s (histogram bucket holding 99% of the canary's requests)"
+            break
+    return None
+
+
 def schedule_drain_stop(paths, plan, color, switch_id):
     log = open(os.path.join(paths.state_dir, f"stop-{color}.log"), "w")
     subprocess.Popen(
@@ -867,6 +923,9 @@ class Release:
             except Failure:
                 engine.compose_run(folder, ["stop"], env, check=False)
                 raise
+        elif plan.get("canary") and old_color:
+            self.canary(old_color, new_color, folder, env)
+            return self.canary_promoted(state, current, old_color, new_color)
         else:
             try:
                 switch_id = switch_proxy(paths, plan, new_color)
@@ -882,6 +941,59 @@ class Release:
         self.note("record")
         new_state = self.record(state, current, new_color)
         return self.finish("ok", new_state)
+
+    # -- canary: the new colour takes a growing share of requests, judged at every step
+
+    def canary(self, old_color, new_color, folder, env):
+        """Weights step through plan.canary.steps (HAProxy's runtime weights, no reload). At each
+        step the canary's own counters (its /metrics, Prometheus text) are compared with the
+        thresholds every interval; a failed analysis sets its weight to 0 at once, then stops it
+        after its drain time, and fails the release with the query, the value and the threshold."""
+        plan, paths = self.plan, self.paths
+        spec = plan["canary"]
+        port = plan["color_ports"][new_color]["backend"]
+        abort_file = os.path.join(paths.state_dir, "abort")
+        promote_file = os.path.join(paths.state_dir, "promote")
+        for stale in (abort_file, promote_file):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        out("canary", analysis="the canary's own /metrics counters (no Prometheus query configured)")
+        before = scrape_counters(port)
+        for weight in spec["steps"]:
+            if weight >= 100 or os.path.exists(promote_file):
+                if os.path.exists(promote_file):
+                    os.unlink(promote_file)
+                    out("canary-promote", color=new_color, at=now())
+                return
+            set_weights(paths, plan, new_color, weight, old_color, 100 - weight)
+            self.note("canary", color=new_color, weight=weight)
+            end = time.monotonic() + spec["pause"]
+            while time.monotonic() < end and not os.path.exists(promote_file):
+                time.sleep(min(spec["interval"], max(end - time.monotonic(), 0.05)))
+                verdict = judge(before, scrape_counters(port), spec)
+                aborted = os.path.exists(abort_file)
+                if verdict or aborted:
+                    set_weights(paths, plan, new_color, 0, old_color, 100)
+                    for component in plan["components"]:
+                        admin(paths, f"set server {component}/{new_color} state maint")
+                    out("canary-abort", color=new_color, weight_now=0, at=now(), reason=verdict or "aborted on request")
+                    if aborted:
+                        os.unlink(abort_file)
+                    switch_id = f"{os.getpid()}-{time.time_ns()}"
+                    write_atomic(paths.last_switch, switch_id + "\n")
+                    schedule_drain_stop(paths, plan, new_color, switch_id)
+                    raise Failure(f"canary {verdict or 'aborted on request'}; weight 0 since {now()}", "canary")
+
+    def canary_promoted(self, state, current, old_color, new_color):
+        plan, paths = self.plan, self.paths
+        for component in plan["components"]:
+            admin(paths, f"set weight {component}/{new_color} 100")
+            admin(paths, f"set weight {component}/{old_color} 100")
+        switch_id = switch_proxy(paths, plan, new_color)
+        self.check_public()
+        schedule_drain_stop(paths, plan, old_color, switch_id)
+        self.note("record")
+        return self.finish("ok", self.record(state, current, new_color))
 
     def first_proxy(self, new_color, folder, env):
         """The proxy starts once. A recreate-style release holding the public ports is stopped only
@@ -1328,6 +1440,11 @@ def main(argv):
         return release_worker(args[0])
     if command == "switch-back":
         return switch_back(load_plan(args[0]))
+    if command in ("abort", "promote"):
+        write_atomic(os.path.join(Paths(args[0]).state_dir, command), now() + "\n")
+        goes = "back to stable" if command == "abort" else "to every request, skipping its remaining steps"
+        out("result", status="ok", message=f"a running canary goes {goes} at its next analysis")
+        return 0
     if command == "hold":
         return hold(*args[:4])
     if command == "drain-stop":

@@ -16,6 +16,8 @@ export interface DeployExecutorSchema {
   versionCheck?: boolean;
   readyChecks?: { port: number; path: string; env?: string }[];
   composeEnv?: string[];
-  strategy?: 'recreate' | 'blue-green';
+  strategy?: 'recreate' | 'blue-green' | 'canary';
   secrets?: string[];
+  promote?: boolean;
+  abort?: boolean;
 }

@@ -316,6 +316,22 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     const ctx = prepare(req, env, dir, secrets);
     const hosts = await inventoryHostsOf(ctx);
     const fleet = hosts.length > 1;
+    if (req.action === 'deploy' && (req.promote || req.abort)) {
+      const what = req.abort ? 'abort' : 'promote';
+      for (const h of hosts) {
+        const r = await run(helperCommand(h.profile, req.app, ctx.ssh, what), {
+          secrets,
+          stream: false,
+        });
+        const answer = hostResult(parseHostEvents(r.stdout));
+        if (answer?.status !== 'ok')
+          throw new Error(
+            `--${what} on ${h.name} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
+          );
+        say(`${fleet ? `${h.name}: ` : ''}${String(answer['message'])}.`);
+      }
+      return { success: true };
+    }
     if (req.breakLock && !req.dryRun)
       for (const h of hosts) await breakLock(hostContext(ctx, h), say);
     // The app's secrets, read before anything asks the host: their values are redacted from
