@@ -107,7 +107,7 @@ describe('deploys to three hosts', () => {
     const firstHost = [hosts[0].port + 10000, hosts[0].port + 20000].map(String);
     const v3 = src.replace(
       /app\.get\('\/health'.*\n/,
-      `app.get('/health', async (_req, reply) => reply.code(${JSON.stringify(firstHost)}.includes(process.env['HOST_PORT'] ?? '') ? 200 : 500).send({});\n`,
+      `app.get('/health', async (_req, reply) => reply.code(${JSON.stringify(firstHost)}.includes(process.env['HOST_PORT'] ?? '') ? 200 : 500).send({}));\n`,
     );
     expect(v3).not.toBe(src);
     writeFileSync(file, v3);

@@ -1,0 +1,137 @@
+/**
+ * Canary releases over the real sshd as the non-root deploy user, under load on the public port:
+ * a healthy release goes through every step (10 -> 50 -> 100 %) with 0 failed requests; a release
+ * whose /metrics answers 500 to 30 % of requests is aborted at its first step, and the share of
+ * requests that reached it stays near that step's weight.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { serverDir } from './host';
+import { startLoad } from './load';
+import {
+  downApp,
+  getJson,
+  gitCommitAll,
+  imageBuildArgs,
+  mustNx,
+  newWorkspace,
+  nxAsync,
+  Result,
+  testEnv,
+} from './utils';
+
+const env = testEnv();
+const ns = `can${Date.now().toString(36)}`;
+const server = serverDir('canary');
+const port = 19900 + Math.floor(Math.random() * 40) * 2;
+const buildArgs = imageBuildArgs(env);
+
+const stagingEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  ...env,
+  REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+  REGISTRY_NS: ns,
+  STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
+  STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
+  STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
+  STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
+  SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString('base64'),
+  STAGING_DEPLOY_PATH: server,
+  STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+  STAGING_DEPLOY_STRATEGY: 'canary',
+  STAGING_DRAIN_SECONDS: '2',
+  BACKEND_PORT: String(port),
+  FRONTEND_PORT: String(port + 1),
+  PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
+  CONVEYOR_DEPLOYER: 'e2e',
+});
+
+async function nx(ws: string, args: string[]): Promise<Result> {
+  return nxAsync(ws, [...args, '--outputStyle=static'], stagingEnv());
+}
+async function ok(ws: string, args: string[]): Promise<Result> {
+  const r = await nx(ws, args);
+  if (r.code !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${r.output.slice(-8000)}`);
+  return r;
+}
+const live = async () =>
+  ((await getJson(`http://127.0.0.1:${port}/metrics`))['version'] as { image_tag: string })
+    .image_tag;
+
+describe('canary releases judged by the canary’s metrics', () => {
+  let ws: string;
+  const sha: string[] = [];
+
+  beforeAll(async () => {
+    ws = newWorkspace('canary');
+    mustNx(ws, ['g', '@conveyor/plugin:app', 'cana', '--no-interactive']);
+    const profile = join(ws, 'config/profiles/staging.yml');
+    writeFileSync(
+      profile,
+      `${readFileSync(profile, 'utf8')}canary_steps: 10, 50, 100\ncanary_pause: 5\n`,
+    );
+    const file = join(ws, 'apps/cana/backend/src/app.ts');
+    const src = readFileSync(file, 'utf8');
+    sha.push(gitCommitAll(ws, 'v1'));
+    await ok(ws, ['run', 'cana:build-push', '--configuration=staging', ...buildArgs]);
+    writeFileSync(file, src.replace('ok: true,', "ok: true, release: 'v2',"));
+    sha.push(gitCommitAll(ws, 'v2'));
+    await ok(ws, ['run', 'cana:build-push', '--configuration=staging', ...buildArgs]);
+    // v3 answers 500 to about 30 % of the requests of /metrics (its /health is fine: it passes the gate).
+    const v3 = src.replace(
+      /app\.get<\{ Querystring: \{ format\?: unknown \} \}>\('\/metrics'/,
+      "app.addHook('onRequest', async (req, reply) => { if (req.url.startsWith('/metrics') && !req.url.includes('format=prometheus') && Math.random() < 0.3) return reply.code(500).send({ ok: false }); });\n  $&",
+    );
+    expect(v3).not.toBe(src);
+    writeFileSync(file, v3);
+    sha.push(gitCommitAll(ws, 'v3 fails 30 %'));
+    await ok(ws, ['run', 'cana:build-push', '--configuration=staging', ...buildArgs]);
+    await ok(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[0]}`]);
+    expect(await live()).toBe(sha[0]);
+  });
+
+  afterAll(() => downApp(join(server, 'cana'), env));
+
+  it('a healthy release goes through every step with 0 failed requests', async () => {
+    const load = startLoad(`http://127.0.0.1:${port}/metrics`, 8);
+    const r = await ok(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[1]}`]);
+    await new Promise((res) => setTimeout(res, 1000));
+    const stats = await load.stop();
+    expect(r.output).toMatch(/canary color=\w+ weight=10/);
+    expect(r.output).toMatch(/canary color=\w+ weight=50/);
+    expect(stats.failed).toBe(0);
+    expect(stats.requests).toBeGreaterThan(500);
+    expect(stats.versions[0]).toBe(sha[0]);
+    expect(stats.versions[stats.versions.length - 1]).toBe(sha[1]);
+    expect(await live()).toBe(sha[1]);
+  });
+
+  it('a release failing 30 % of requests is aborted at its first step; few requests reach it', async () => {
+    const load = startLoad(`http://127.0.0.1:${port}/metrics`, 8);
+    const r = await nx(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[2]}`]);
+    await new Promise((res) => setTimeout(res, 1000));
+    const stats = await load.stop();
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/canary color=\w+ weight=10/);
+    expect(r.output).not.toMatch(/canary color=\w+ weight=50/);
+    expect(r.output).toMatch(/canary 5xx ratio 0\.\d+ > 0\.05/);
+    // Only v3 answers 500 (without a version) or reports its tag.
+    const bad = stats.samples.filter((s) => s.version === sha[2] || s.status === 500);
+    expect(bad.length).toBeGreaterThan(0);
+    const from = bad[0].at;
+    const to = bad[bad.length - 1].at;
+    const during = stats.samples.filter((s) => s.at >= from && s.at <= to);
+    const share = bad.length / during.length;
+    const seconds = (to - from) / 1000;
+    process.stdout.write(
+      `canary abort: ${bad.length} of ${during.length} requests reached the bad release (${(share * 100).toFixed(1)} %), ` +
+        `${seconds.toFixed(1)} s from its first request to weight 0\n`,
+    );
+    expect(share).toBeLessThanOrEqual(0.2);
+    expect(await live()).toBe(sha[1]);
+    const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
+    expect(status.code).toBe(0);
+    const history = readFileSync(join(server, 'cana/.conveyor/history.jsonl'), 'utf8');
+    expect(history).toContain('"phase": "canary"');
+  });
+});
