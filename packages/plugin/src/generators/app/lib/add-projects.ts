@@ -156,6 +156,15 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
         configurations: profileConfigurations(),
       },
+      doctor: {
+        executor: `${PLUGIN_NAME}:doctor`,
+        options: {
+          profile: 'local',
+          backendPort: deployOptions.backendPort,
+          frontendPort: deployOptions.frontendPort,
+        },
+        configurations: profileConfigurations(),
+      },
       secrets: {
         executor: `${PLUGIN_NAME}:secrets`,
         options: { profile: 'local' },

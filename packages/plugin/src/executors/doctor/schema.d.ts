@@ -1,0 +1,7 @@
+export interface DoctorExecutorSchema {
+  profile?: string;
+  backendPort?: number;
+  frontendPort?: number;
+  minFreeGiB?: number;
+  ansibleDir?: string;
+}
