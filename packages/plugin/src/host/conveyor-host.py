@@ -1252,6 +1252,9 @@ def drain_stop(app_path, color, switch_id, drain):
         if env is not None:
             engine = Engine(read_json(os.path.join(paths.state_dir, "engine.json"), {"engine_command": "docker", "compose_command": "docker compose"}))
             engine.compose_run(paths.color_dir(color), ["stop"], env, check=False)
+            # A stopped colour comes back only through a full release, which writes its secrets
+            # again: the old values do not stay on the host past the drain.
+            shutil.rmtree(os.path.join(paths.color_dir(color), "secrets"), ignore_errors=True)
         return 0
     finally:
         lock.release()
