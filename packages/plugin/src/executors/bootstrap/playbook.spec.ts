@@ -1,0 +1,69 @@
+/** The generated bootstrap.yml: ansible-playbook --syntax-check and ansible-lint (when installed). */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
+import { parse } from 'yaml';
+import { appGenerator } from '../../generators/app/app';
+
+const has = (tool: string) => spawnSync(tool, ['--version']).status === 0;
+
+describe('bootstrap.yml', () => {
+  let dir: string;
+  let text: string;
+  beforeAll(async () => {
+    const tree = createTreeWithEmptyWorkspace();
+    await appGenerator(tree, { name: 'shop', skipInstall: true, skipFormat: true });
+    dir = mkdtempSync(join(tmpdir(), 'conveyor-bootstrap-'));
+    for (const f of ['bootstrap.yml', 'ansible.cfg', 'inventory/staging']) {
+      const content = tree.read(`apps/shop/infra/ansible/${f}`, 'utf8');
+      if (content === null) throw new Error(`not generated: ${f}`);
+      mkdirSync(dirname(join(dir, f)), { recursive: true });
+      writeFileSync(join(dir, f), content);
+    }
+    text = tree.read('apps/shop/infra/ansible/bootstrap.yml', 'utf8') ?? '';
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('hardens sshd only in a block whose rescue removes the settings again', () => {
+    const play = (
+      parse(text) as { tasks: { name: string; block?: unknown[]; rescue?: unknown[] }[] }[]
+    )[0];
+    const harden = play.tasks.find((t) => t.block);
+    expect(JSON.stringify(harden?.block)).toContain('PermitRootLogin no');
+    expect(JSON.stringify(harden?.block)).toContain('PasswordAuthentication no');
+    expect(JSON.stringify(harden?.block)).toContain('sshd -t');
+    expect(JSON.stringify(harden?.rescue)).toContain('"state":"absent"');
+    expect(play.tasks.findIndex((t) => /deploy user can log in/.test(t.name))).toBeLessThan(
+      play.tasks.indexOf(harden as never),
+    );
+  });
+
+  it('passes ansible-playbook --syntax-check', () => {
+    if (!has('ansible-playbook')) return;
+    const r = spawnSync(
+      'ansible-playbook',
+      ['-i', 'inventory/staging', 'bootstrap.yml', '--syntax-check'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg'), ANSIBLE_NOCOLOR: '1' },
+      },
+    );
+    expect(r.stdout + r.stderr).toContain('playbook: bootstrap.yml');
+    expect(r.status).toBe(0);
+  });
+
+  it('passes ansible-lint', () => {
+    if (!has('ansible-lint')) return;
+    const r = spawnSync('ansible-lint', ['--offline', '--nocolor', 'bootstrap.yml'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, ANSIBLE_CONFIG: join(dir, 'ansible.cfg') },
+      timeout: 120_000,
+    });
+    expect(r.stdout + r.stderr).not.toMatch(/\n\S+\.yml:\d+/);
+    expect(r.status).toBe(0);
+  }, 150_000);
+});
