@@ -165,6 +165,16 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         },
         configurations: profileConfigurations(),
       },
+      bootstrap: {
+        executor: `${PLUGIN_NAME}:bootstrap`,
+        options: {
+          profile: 'local',
+          ansibleDir: deployOptions.ansibleDir,
+          backendPort: deployOptions.backendPort,
+          frontendPort: deployOptions.frontendPort,
+        },
+        configurations: profileConfigurations(),
+      },
       secrets: {
         executor: `${PLUGIN_NAME}:secrets`,
         options: { profile: 'local' },

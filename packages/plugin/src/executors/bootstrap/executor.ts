@@ -1,0 +1,112 @@
+import { resolve } from 'node:path';
+import type { ExecutorContext } from '@nx/devkit';
+import { inventoryFor, SshSettings } from '../../core/ansible';
+import { TOOL_ENV } from '../../core/names';
+import { validatePort } from '../../core/ports';
+import { loadProfile } from '../../core/profile';
+import { redact, secretValues } from '../../core/redact';
+import { ansibleEnvironment } from '../../core/ssh-options';
+import { log } from '../../shell/log';
+import { run } from '../../shell/run';
+import { PrivateDir } from '../../shell/temp';
+import { sshSettings } from '../deploy/lib/connection';
+import type { BootstrapExecutorSchema } from './schema';
+import { bootstrapVars, recapSummary } from './vars';
+
+export const ADMIN_KEY_ENV = 'CONVEYOR_BOOTSTRAP_SSH_KEY_B64';
+
+function port(fromEnv: string | undefined, option: number | undefined, name: string) {
+  if (fromEnv !== undefined && fromEnv !== '') return validatePort(fromEnv, name);
+  return option === undefined ? undefined : validatePort(option, `--${name}`);
+}
+
+/** Runs infra/ansible/bootstrap.yml against the profile's hosts as root or a sudo user. */
+export default async function bootstrap(
+  options: BootstrapExecutorSchema,
+  context: ExecutorContext,
+) {
+  const env = process.env;
+  const secrets = secretValues(env);
+  const dir = new PrivateDir('conveyor-bootstrap-');
+  try {
+    const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    if (profile.connection !== 'ssh')
+      throw new Error(
+        `profile ${profile.name} deploys to this machine (connection local): nothing to bootstrap.`,
+      );
+    const ci = sshSettings(profile, env, dir);
+    if (!ci.keyFile)
+      throw new Error(
+        "SSH_KEY_B64 (the CI key) is needed: the deploy user's login is checked with it.",
+      );
+    let ciPublicKey = options.ciPublicKey;
+    if (!ciPublicKey) {
+      const r = await run(
+        { argv: ['ssh-keygen', '-y', '-f', ci.keyFile] },
+        { secrets, stream: false },
+      );
+      if (r.code !== 0)
+        throw new Error(`ssh-keygen -y could not read SSH_KEY_B64: ${r.stderr.trim()}`);
+      ciPublicKey = r.stdout.trim();
+    }
+    const admin: SshSettings = { knownHostsFile: ci.knownHostsFile };
+    const adminKey = env[ADMIN_KEY_ENV];
+    if (adminKey)
+      admin.keyFile = dir.write('id_admin', Buffer.from(adminKey, 'base64').toString('utf8'));
+    const ports = [
+      port(env[TOOL_ENV.backendPort], options.backendPort, 'backendPort'),
+      options.frontendPort === undefined
+        ? undefined
+        : port(env[TOOL_ENV.frontendPort], options.frontendPort, 'frontendPort'),
+    ].filter((p): p is number => p !== undefined);
+    const vars = bootstrapVars({
+      profile,
+      adminUser: options.adminUser ?? 'root',
+      engine: options.engine ?? 'docker',
+      ciPublicKey,
+      ports,
+      adminSsh: admin,
+      deployKeyFile: ci.keyFile,
+    });
+    const ansibleDir = resolve(context.root, options.ansibleDir);
+    const argv = [
+      'ansible-playbook',
+      '-i',
+      inventoryFor(profile.name),
+      'bootstrap.yml',
+      '-e',
+      `@${dir.write('bootstrap.json', JSON.stringify(vars))}`,
+    ];
+    if (options.check) argv.push('--check', '--diff');
+    log.info(
+      `bootstrap ${profile.name}: ${options.adminUser ?? 'root'}@${profile.ssh_host}:${profile.ssh_port}${options.check ? ' (check mode: nothing changes)' : ''}`,
+    );
+    const r = await run(
+      { argv },
+      {
+        cwd: ansibleDir,
+        secrets,
+        env: {
+          ...env,
+          ANSIBLE_CONFIG: resolve(ansibleDir, 'ansible.cfg'),
+          ANSIBLE_NOCOLOR: '1',
+          ANSIBLE_RETRY_FILES_ENABLED: '0',
+          ...ansibleEnvironment(env, 'ssh', admin),
+          ANSIBLE_SSH_CONTROL_PATH_DIR: dir.file('cp'),
+        },
+      },
+    );
+    if (r.code !== 0) {
+      log.error(`bootstrap failed (ansible-playbook exit ${r.code}): see the failed task above.`);
+      return { success: false };
+    }
+    log.info(recapSummary(r.stdout, options.check ?? false));
+    log.info(`Next: nx run ${context.projectName}:doctor --configuration=${profile.name}`);
+    return { success: true };
+  } catch (error) {
+    log.error(redact(`bootstrap failed: ${(error as Error).message}`, secrets));
+    return { success: false };
+  } finally {
+    dir.cleanup();
+  }
+}
