@@ -136,9 +136,13 @@ export async function tarOf(entries: LayerEntry[]): Promise<Buffer> {
   return done;
 }
 
-/** gzip with a fixed header (mtime 0, no name, OS byte 255 "unknown", as Go's gzip writes). */
+/**
+ * gzip with a fixed header (mtime 0, no name, OS byte 255 "unknown", as Go's gzip writes). Level 1,
+ * as go-containerregistry (crane, ko) uses: the 2.2 MB backend bundle compresses in ~27 ms instead
+ * of ~93 ms at level 6, for a blob ~20% larger.
+ */
 export async function deterministicGzip(data: Buffer): Promise<Buffer> {
-  const out = await gzipAsync(data, { level: 6 });
+  const out = await gzipAsync(data, { level: 1 });
   out.writeUInt32LE(0, 4);
   out[9] = 0xff;
   return out;
