@@ -46,7 +46,7 @@ async function list(blob: Buffer) {
     stream.on('end', next);
     stream.resume();
   });
-  const done = new Promise((r) => x.on('finish', r));
+  const done = new Promise<void>((r) => x.on('finish', () => r()));
   x.end(gunzipSync(blob));
   await done;
   return out;
