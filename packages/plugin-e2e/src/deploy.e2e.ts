@@ -29,7 +29,7 @@ import {
   testEnv,
   waitFor,
 } from './utils';
-import { serverDir, sshAs } from './host';
+import { serverDir, sshAs, stagingSshEnv } from './host';
 
 const env = testEnv();
 const ns = `dep${Date.now().toString(36)}`;
@@ -52,26 +52,12 @@ const outputs: string[] = [];
 function stagingEnv(): NodeJS.ProcessEnv {
   const port = (receiver.address() as AddressInfo).port;
   return {
-    ...process.env,
-    ...env,
-    REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-    REGISTRY_NS: ns,
+    ...stagingSshEnv({ ns, deployPath: server, backendPort, frontendPort }),
     REGISTRY_USER: 'conveyor-ci',
     REGISTRY_PASS: registryPass,
-    STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
-    STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
-    STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
-    STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
-    SSH_KEY_B64: Buffer.from(sshKey).toString('base64'),
-    STAGING_DEPLOY_PATH: server,
-    STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
-    BACKEND_PORT: String(backendPort),
-    FRONTEND_PORT: String(frontendPort),
     TELEGRAM_TOKEN: telegramToken,
     TELEGRAM_CHAT_ID: '4242',
     TELEGRAM_API_URL: `http://127.0.0.1:${port}`,
-    CONVEYOR_DEPLOYER: 'e2e',
-    PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
     STAGING_DRAIN_SECONDS: '1',
   };
 }
@@ -430,7 +416,10 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     it('refuses ports another release holds, naming the port', async () => {
       const r = await deployProd({ PRODUCTION_DEPLOY_PATH: prodServer });
       expect(r.code).not.toBe(0);
-      expect(r.output).toMatch(/port \d+ \((colour blue|public) backend\) is already in use/);
+      expect(r.output).toMatch(
+        /port\(s\) [\d, ]+ are in use by something other than market's containers/,
+      );
+      expect(r.output).toContain('the host is not ready');
       expect((await live()).image_tag).toBe(sha[1]);
     });
 

@@ -53,7 +53,7 @@ import {
   spawnNx,
   workerPids,
 } from './faults-lib';
-import { serverDir } from './host';
+import { serverDir, stagingSshEnv } from './host';
 import {
   downApp,
   getJson,
@@ -86,21 +86,8 @@ const outputs: string[] = [];
 
 function stagingEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
-    ...process.env,
-    ...env,
-    REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-    REGISTRY_NS: ns,
-    STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
-    STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
-    STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
-    STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
-    SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString('base64'),
-    STAGING_DEPLOY_PATH: server,
-    STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
-    BACKEND_PORT: String(backendPort),
-    FRONTEND_PORT: String(frontendPort),
+    ...stagingSshEnv({ ns, deployPath: server, backendPort, frontendPort }),
     CONVEYOR_DEPLOYER: 'e2e-faults',
-    PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
     STAGING_DRAIN_SECONDS: String(DRAIN),
     TELEGRAM_TOKEN: '',
     ...extra,

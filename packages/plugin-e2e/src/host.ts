@@ -3,7 +3,7 @@
  * accepting the generated test key for root and for the non-root user deploy (group docker on
  * the engine socket), and a folder owned by deploy where tests make their servers' folders.
  */
-import { chmodSync, chownSync, mkdtempSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Result, sh, testEnv } from './utils';
 
@@ -61,4 +61,37 @@ export function sshAs(user: string, command: string, opts: { input?: string } = 
     ],
     { input: opts.input ?? '' },
   );
+}
+
+/**
+ * The environment a staging deploy to the test host runs with: registry and namespace, SSH as
+ * the non-root deploy user with the pinned host key and the test key, the deploy folder and ports,
+ * the local proxy image. Tests spread their own variables after it.
+ */
+export function stagingSshEnv(opts: {
+  ns: string;
+  deployPath: string;
+  backendPort: number;
+  frontendPort?: number;
+}): NodeJS.ProcessEnv {
+  const env = testEnv();
+  return {
+    ...process.env,
+    ...env,
+    REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
+    REGISTRY_NS: opts.ns,
+    STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
+    STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
+    STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
+    STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
+    SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString(
+      'base64',
+    ),
+    STAGING_DEPLOY_PATH: opts.deployPath,
+    STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+    BACKEND_PORT: String(opts.backendPort),
+    FRONTEND_PORT: String(opts.frontendPort ?? opts.backendPort + 1),
+    PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
+    CONVEYOR_DEPLOYER: 'e2e',
+  };
 }

@@ -39,8 +39,10 @@ describe('app generator', () => {
     const unit = readProjectConfiguration(tree, 'shop');
     expect(unit.implicitDependencies).toEqual(['shop-backend', 'shop-frontend']);
     expect(Object.keys(unit.targets ?? {}).sort()).toEqual([
+      'bootstrap',
       'build-push',
       'deploy',
+      'doctor',
       'history',
       'rollback',
       'secrets',

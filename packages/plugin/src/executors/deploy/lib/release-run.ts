@@ -23,6 +23,7 @@ import { sendTelegram } from '../../../shell/telegram';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
+import { checkHost } from '../../doctor/check-host';
 import { readHostStatus } from './host-status';
 import { inventoryHosts } from './inventory';
 import { holdAll, Holds, HostOutcome, RunContext, runPlaybook, switchBack } from './host-run';
@@ -334,6 +335,23 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     }
     if (req.breakLock && !req.dryRun)
       for (const h of hosts) await breakLock(hostContext(ctx, h), say);
+    // A host that is not ready (engine, compose, disk, ports, registry, ...) is refused with the
+    // list of what to fix, before anything changes: the doctor's checks.
+    if (req.action === 'deploy' && !req.dryRun) {
+      for (const h of hosts) {
+        const check = await checkHost(h.profile, req.app, ctx.ssh, ctx.secrets, {
+          backendPort: h.backendPort,
+          frontendPort: h.frontendPort,
+          projectPrefix: h.projectPrefix,
+        });
+        if (!check.passed) {
+          for (const line of check.lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
+          throw new Error(
+            `${fleet ? `${h.name}: ` : ''}the host is not ready (see FIX above); nothing was changed. Run nx run ${req.app}:doctor --configuration=${ctx.profile.name} after fixing it.`,
+          );
+        }
+      }
+    }
     // The app's secrets, read before anything asks the host: their values are redacted from
     // every line printed from here on.
     const appSecrets = await releaseSecrets(ctx);
