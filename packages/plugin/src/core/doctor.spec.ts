@@ -24,7 +24,7 @@ const profile = {
   compose_command: 'docker compose',
 } as Profile;
 
-const input = doctorInput(profile, 'market', [8081, 8080, 8080]);
+const input = doctorInput(profile, 'market', [8081, 8080, 8080], { publicPorts: [8080] });
 
 const line = (check: string, status: string, detail: string) =>
   [DOCTOR_MARK, check, status, detail].join('\t');
@@ -43,6 +43,7 @@ describe('doctor input', () => {
         'market-staging-green',
       ],
       ports: [8080, 8081],
+      publicPorts: [8080],
       minFreeGiB: 2,
     });
     expect(appProjects('shared')).toContain('shared-proxy');

@@ -43,6 +43,8 @@ export interface DoctorInput {
   projects: string[];
   /** Ports the app publishes on the host. */
   ports: number[];
+  /** The public ports, which the app's proxy holds on the host network (no port mapping to see). */
+  publicPorts: number[];
   minFreeGiB: number;
 }
 
@@ -55,9 +57,10 @@ export function doctorInput(
   profile: Profile,
   app: string,
   ports: number[],
-  opts: { minFreeGiB?: number; projectPrefix?: string } = {},
+  opts: { minFreeGiB?: number; projectPrefix?: string; publicPorts?: number[] } = {},
 ): DoctorInput {
   return {
+    publicPorts: opts.publicPorts ?? [],
     app,
     appPath: appPath(profile, app),
     composeCommand: profile.compose_command,
@@ -90,6 +93,7 @@ export function doctorScript(input: DoctorInput): string {
     `MIN_KB=${minKb}`,
     `PORTS=${shellQuote(input.ports.join(' '))}`,
     `PROJECTS=${shellQuote(input.projects.join(' '))}`,
+    `PUBLIC=${shellQuote(input.publicPorts.join(' '))}`,
     `URLS=${shellQuote(registryUrls(input.registry).join(' '))}`,
   ];
   return `${vars.join('\n')}
@@ -139,6 +143,12 @@ listening() {
 if [ -n "$ENGINE" ]; then
   for pr in $PROJECTS; do
     mine="$mine $("$ENGINE" ps --filter "label=com.docker.compose.project=$pr" --format '{{.Ports}}' 2>/dev/null | tr '\\n,' '  ')"
+    # The proxy runs on the host network: its public ports show in no port mapping.
+    case "$pr" in
+      *-proxy) if [ -n "$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$pr" 2>/dev/null)" ]; then
+          for p in $PUBLIC; do mine="$mine :$p->"; done
+        fi ;;
+    esac
   done
 fi
 for port in $PORTS; do

@@ -53,6 +53,7 @@ export async function checkHost(
   const input = doctorInput(profile, app, appPorts(profile, o), {
     minFreeGiB: o.minFreeGiB,
     projectPrefix: o.projectPrefix,
+    publicPorts: [o.backendPort, ...(o.frontendPort === undefined ? [] : [o.frontendPort])],
   });
   const r = await run(doctorCommand(profile, ssh, input), { secrets, stream: false });
   const ssh255 = r.code === 255 ? explainSshFailure(r.output, profile) : undefined;
