@@ -26,6 +26,15 @@ export LOCAL_DEPLOY_PATH=$WORK/server REGISTRY_NS=demo NX_DAEMON=false NX_TUI=fa
 export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${DEMO_DRAIN_SECONDS:-30}
 BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
 
+# A demo app left running by an earlier run holds the same ports and compose projects: stop it first.
+for dir in $(docker ps -a --filter "label=com.docker.compose.project" --format '{{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.project.working_dir"}}' |
+  awk -v p="$APP-local" '$1 == p || index($1, p "-") == 1 { print $2 }' | sort -u); do
+  if [ -f "$dir/docker-compose.yml" ]; then
+    step "Stopping the demo app an earlier run left in $dir"
+    (cd "$dir" && $LOCAL_COMPOSE_COMMAND down --remove-orphans >/dev/null 2>&1) || true
+  fi
+done
+
 step "Build and pack @conveyor/plugin"
 npx nx run plugin:build --outputStyle=static >/dev/null
 rm -f "$WORK"/*.tgz

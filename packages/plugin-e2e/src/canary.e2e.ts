@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serverDir } from './host';
+import { serverDir, stagingSshEnv } from './host';
 import { startLoad } from './load';
 import {
   downApp,
@@ -27,23 +27,9 @@ const port = 19900 + Math.floor(Math.random() * 40) * 2;
 const buildArgs = imageBuildArgs(env);
 
 const stagingEnv = (): NodeJS.ProcessEnv => ({
-  ...process.env,
-  ...env,
-  REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-  REGISTRY_NS: ns,
-  STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
-  STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
-  STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
-  STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
-  SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString('base64'),
-  STAGING_DEPLOY_PATH: server,
-  STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+  ...stagingSshEnv({ ns, deployPath: server, backendPort: port }),
   STAGING_DEPLOY_STRATEGY: 'canary',
   STAGING_DRAIN_SECONDS: '2',
-  BACKEND_PORT: String(port),
-  FRONTEND_PORT: String(port + 1),
-  PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
-  CONVEYOR_DEPLOYER: 'e2e',
 });
 
 async function nx(ws: string, args: string[]): Promise<Result> {

@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { serverDir } from './host';
+import { serverDir, stagingSshEnv } from './host';
 import { startLoad } from './load';
 import {
   downApp,
@@ -35,23 +35,9 @@ const hosts = [0, 1, 2].map((i) => ({
 const buildArgs = imageBuildArgs(env);
 
 const stagingEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
-  ...process.env,
-  ...env,
-  REGISTRY_URL: env['CONVEYOR_TEST_REGISTRY'],
-  REGISTRY_NS: ns,
-  STAGING_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
-  STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
-  STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
-  STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
-  SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString('base64'),
-  STAGING_DEPLOY_PATH: hosts[0].dir,
-  STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
+  ...stagingSshEnv({ ns, deployPath: hosts[0].dir, backendPort: hosts[0].port }),
   STAGING_DRAIN_SECONDS: '20',
   STAGING_ROLLOUT_BATCHES: '1, 100%',
-  BACKEND_PORT: String(hosts[0].port),
-  FRONTEND_PORT: String(hosts[0].port + 1),
-  PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
-  CONVEYOR_DEPLOYER: 'e2e',
   ...extra,
 });
 
