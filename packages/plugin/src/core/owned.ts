@@ -22,6 +22,12 @@ export const HOOKS = {
   afterSwitch: 'after-switch',
   afterFailure: 'after-failure',
 } as const;
+/**
+ * The hook between the gate and the switch runs on the host in the middle of the release, so it
+ * is a script (hooks/before-switch.sh), not Ansible tasks: a non-zero exit stops the release with
+ * the live release untouched.
+ */
+export const BEFORE_SWITCH_HOOK = 'before-switch.sh';
 
 /** Owned files of an app, relative to its root, with where to customise instead. */
 export const OWNED_FILES: Record<string, string> = {

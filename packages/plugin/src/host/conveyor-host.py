@@ -736,6 +736,28 @@ def check_image_ids(engine, folder, env, ids):
             raise Failure(f"{component} runs image {got[:19]}, not the release's {want[:19]}", "start")
 
 
+def before_switch_hook(plan, paths, color, port):
+    """The user's hooks/before-switch.sh, uploaded for this run: runs once the new release passed
+    its gate, before it takes traffic; a non-zero exit stops the release."""
+    hook = os.path.join(paths.runs, plan["run_id"] + ".before-switch")
+    if not os.path.exists(hook):
+        return
+    out("hook", name="before-switch")
+    env = {
+        "CONVEYOR_APP": plan["app"], "CONVEYOR_ENV": plan["env"], "CONVEYOR_ACTION": plan["action"],
+        "CONVEYOR_TAG": plan["target"]["tag"], "CONVEYOR_GIT_SHA": plan["target"].get("git_sha", ""),
+        "CONVEYOR_COLOR": color or "", "CONVEYOR_PORT": str(port), "CONVEYOR_APP_PATH": paths.app,
+    }
+    try:
+        p = run(["/bin/sh", hook], cwd=paths.app, env=env, check=False, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise Failure("the before-switch hook did not end within 300s", "switch")
+    finally:
+        os.unlink(hook)
+    if p.returncode != 0:
+        raise Failure(f"the before-switch hook failed (exit {p.returncode}): {(p.stderr or p.stdout).strip()[-300:]}", "switch")
+
+
 def container_logs(engine, folder, env):
     p = engine.compose_run(folder, ["logs", "--no-color", "--tail", "60"], env, check=False, timeout=60)
     return (p.stdout + p.stderr)[-8000:]
@@ -911,6 +933,7 @@ class Release:
             self.note("gate", color=new_color)
             gate(plan, self.target, ports, time.monotonic() + plan["health_timeout"])
             check_image_ids(engine, folder, env, ids)
+            before_switch_hook(plan, paths, new_color, ports["backend"])
         except Failure as f:
             f.logs = container_logs(engine, folder, env)
             engine.compose_run(folder, ["stop"], env, check=False)
@@ -1048,6 +1071,7 @@ class Release:
         old_env = read_env_file(folder)
         if old_env is None:
             check_ports_free(engine, ports, folder, env, "public")
+        before_switch_hook(plan, paths, None, ports["backend"])
         self.note("start")
         write_release_folder(folder, plan, env, self.secret_values)
         try:

@@ -243,4 +243,21 @@ describe('conveyor-host.py', () => {
     expect(String(result(r.stdout)?.['error'])).toContain('secret API_KEY did not reach the host');
     expect(existsSync(join(app, 'secrets'))).toBe(false);
   });
+  it('runs the before-switch hook of the run, and stops the release when it fails', () => {
+    const file = plan();
+    writeFileSync(join(state, 'runs', 'r1.compose.yml'), 'services: {}\n');
+    writeFileSync(
+      join(state, 'runs', 'r1.before-switch'),
+      'echo "tag=$CONVEYOR_TAG sha=$CONVEYOR_GIT_SHA env=$CONVEYOR_ENV" > hook.out; echo not today >&2; exit 3\n',
+    );
+    const r = helper(['release', file]);
+    expect(result(r.stdout)).toMatchObject({ status: 'failed', phase: 'switch' });
+    expect(String(result(r.stdout)?.['error'])).toContain(
+      'the before-switch hook failed (exit 3): not today',
+    );
+    expect(readFileSync(join(app, 'hook.out'), 'utf8')).toBe('tag=v1 sha=abc1234 env=staging\n');
+    // Nothing of the release was started: its folder has no .env.
+    expect(existsSync(join(app, '.env'))).toBe(false);
+    expect(existsSync(join(state, 'runs', 'r1.before-switch'))).toBe(false);
+  });
 });

@@ -12,6 +12,7 @@ import {
 import {
   COMPOSE_OVERRIDE,
   composeOverrideFor,
+  BEFORE_SWITCH_HOOK,
   HOOKS,
   HOOKS_DIR,
   ownedHeader,
@@ -47,6 +48,7 @@ export function templateVariables(o: NormalizedAppOptions) {
     composeOverrideFor,
     hooks: HOOKS,
     hooksDir: HOOKS_DIR,
+    beforeSwitchHook: BEFORE_SWITCH_HOOK,
   };
 }
 
