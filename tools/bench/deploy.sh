@@ -20,17 +20,25 @@ S=(--configuration=staging --outputStyle=static)
 declare -A PORT=([shop]=18480 [seed]=18490) STRATEGY=([shop]=blue-green [seed]=recreate)
 with() { STAGING_DEPLOY_STRATEGY=${STRATEGY[$1]} BACKEND_PORT=${PORT[$1]} FRONTEND_PORT=$((PORT[$1] + 1)) "${@:2}"; }
 
-nx g @conveyor/plugin:app seed --no-interactive >/dev/null
+down_all() {
+  for d in "$STAGING_DEPLOY_PATH"/shop/{blue,green,proxy} "$STAGING_DEPLOY_PATH/seed"; do
+    [ -f "$d/docker-compose.yml" ] && (cd "$d" && $STAGING_COMPOSE_COMMAND down >/dev/null 2>&1)
+  done
+  return 0
+}
+trap down_all EXIT
+
+quiet nx g @conveyor/plugin:app seed --no-interactive
 git add -A && git -c user.name=b -c user.email=b@example.com commit -qm seed
 v1=$(git rev-parse --short HEAD)
 for app in shop seed; do
-  nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null
-  with "$app" nx run "$app:deploy" "${S[@]}" >/dev/null
+  quiet nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}"
+  quiet with "$app" nx run "$app:deploy" "${S[@]}"
 done
 for app in shop seed; do sed -i "s/ok: true,/ok: true, release: 'v2',/" "apps/$app/backend/src/app.ts"; done
 git -c user.name=b -c user.email=b@example.com commit -qam v2
 v2=$(git rev-parse --short HEAD)
-for app in shop seed; do nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}" >/dev/null; done
+for app in shop seed; do quiet nx run "$app:build-push" "${S[@]}" "${BUILD_ARGS[@]}"; done
 
 bg_deploy=$(timed with shop nx run shop:deploy "${S[@]}")     # v1 -> v2
 bg_rollback=$(timed with shop nx run shop:rollback "${S[@]}") # v2 -> v1, v1's colour still draining
@@ -44,9 +52,7 @@ manual() { # v1 -> v2 by hand on the recreate-style app, as the seed documents i
      until curl -fsS http://127.0.0.1:${PORT[seed]}/metrics | grep -q '\"image_tag\":\"$v2\"'; do sleep 0.2; done"
 }
 manual_s=$(timed manual)
-for d in "$STAGING_DEPLOY_PATH"/shop/{blue,green,proxy} "$STAGING_DEPLOY_PATH/seed"; do
-  [ -f "$d/docker-compose.yml" ] && (cd "$d" && $STAGING_COMPOSE_COMMAND down >/dev/null 2>&1)
-done
+down_all
 
 printf '\nOne release change of one app (backend + frontend) over SSH to the test host, %s\n\n' "$CONVEYOR_CONTAINER_ENGINE"
 printf '| operation | seconds | vs manual route |\n|---|---:|---:|\n'

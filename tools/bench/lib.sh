@@ -46,9 +46,12 @@ commit_frontend_change() {
 timed() {
   local start end
   start=$(date +%s.%N)
-  "$@" >"$BENCH/last.log" 2>&1 || { cat "$BENCH/last.log"; return 1; }
+  "$@" >"$BENCH/last.log" 2>&1 || { cat "$BENCH/last.log" >&2; return 1; }
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
 }
+
+# quiet CMD...: runs CMD, shows its output only when it fails.
+quiet() { "$@" >"$BENCH/quiet.log" 2>&1 || { cat "$BENCH/quiet.log" >&2; return 1; }; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }

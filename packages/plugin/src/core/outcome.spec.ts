@@ -28,4 +28,17 @@ describe('failure messages', () => {
       "rollback of bad1 failed (Status code was 500) and good1 could not be brought back: nothing healthy answers. The failed containers' logs are above.",
     );
   });
+  it('says nothing changed when the release stopped before anything started', () => {
+    expect(
+      failureMessage('deploy', 'blue-green', {
+        tag: 'b',
+        error: 'compose project x already runs from /y',
+        phase: 'lock',
+        live: 'a',
+        previous_tag: 'a',
+      }),
+    ).toBe(
+      'deploy of b failed (compose project x already runs from /y); nothing was changed on the host: a still serves.',
+    );
+  });
 });

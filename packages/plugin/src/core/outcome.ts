@@ -13,6 +13,8 @@ export interface PlaybookOutcome {
   error?: string;
   holder?: string;
   logs?: string;
+  /** How far the release got: lock and pull change nothing on the host. */
+  phase?: string;
 }
 
 export function failureMessage(
@@ -21,6 +23,8 @@ export function failureMessage(
   o: PlaybookOutcome,
 ): string {
   const what = `${action} of ${o.tag} failed (${o.error ?? 'unhealthy'})`;
+  if (o.phase === 'lock' || o.phase === 'pull')
+    return `${what}; nothing was changed on the host${o.live ? `: ${o.live} still serves` : ''}.`;
   if (o.restored) {
     return strategy === 'blue-green'
       ? `${what}; ${o.live} is live: it kept serving, the new colour never took traffic or was switched back.`

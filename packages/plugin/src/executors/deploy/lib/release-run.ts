@@ -241,6 +241,7 @@ function hostFailure(ctx: Context, o: HostOutcome): { message: string; notice: P
       live: String(result['live'] ?? ''),
       previous_tag: String(result['previous_tag'] ?? ''),
       restored: Boolean(result['restored']),
+      phase: String(result['phase'] ?? ''),
     });
     return {
       message,
