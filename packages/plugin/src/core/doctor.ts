@@ -142,7 +142,12 @@ listening() {
 }
 if [ -n "$ENGINE" ]; then
   for pr in $PROJECTS; do
-    mine="$mine $("$ENGINE" ps --filter "label=com.docker.compose.project=$pr" --format '{{.Ports}}' 2>/dev/null | tr '\\n,' '  ')"
+    # The published host ports of each container (Podman's ps shows a 0.0.0.0 binding without its port).
+    ids=$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$pr" 2>/dev/null)
+    if [ -n "$ids" ]; then
+      # shellcheck disable=SC2016,SC2086 # a Go template, not shell; one word per container id
+      mine="$mine $("$ENGINE" inspect --format '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}:{{.HostPort}}-> {{end}}{{end}}' $ids 2>/dev/null | tr '\\n' ' ')"
+    fi
     # The proxy runs on the host network: its public ports show in no port mapping.
     case "$pr" in
       *-proxy) if [ -n "$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$pr" 2>/dev/null)" ]; then
