@@ -887,6 +887,7 @@ class Release:
                 raise Failure(f"the plan's secret {missing[0]} did not reach the host", "lock")
             state = load_state(paths)
             self.check_identity(state)
+            plan["project_prefix"] = host_prefix(state, paths, plan["project_prefix"])
             state = self.reconcile(state)
             expect = plan.get("expect_live")
             if expect is not None and (state.get("current") or {}).get("tag", "") != expect:
@@ -1101,7 +1102,7 @@ class Release:
         write_json(paths.release_file(self.target["tag"]), info)
         info["secrets_hash"] = (plan.get("secrets") or {}).get("hash", "")
         previous = current if current.get("tag") and current.get("tag") != self.target["tag"] else state.get("previous")
-        new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"],
+        new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"], "project_prefix": plan["project_prefix"],
                      "current": {**info, "color": color}, "previous": previous}
         save_state(paths, new_state)
         # The release is live and the state says so: a history that cannot be written is worth a
@@ -1153,6 +1154,18 @@ class Release:
         alive = holder_alive(holder)
         out("result", status="lock-held", holder=describe_holder(holder), alive=alive, pid=(holder or {}).get("pid"))
         return 4
+
+
+def host_prefix(state, paths, planned):
+    """The compose project prefix this host already uses for the app: the names of running
+    releases never change under them (an app first deployed by an older Conveyor, whose projects
+    were <app>-blue, <app>-proxy or <app>, keeps them)."""
+    if state.get("project_prefix"):
+        return state["project_prefix"]
+    name = (read_env_file(paths.proxy) or {}).get("COMPOSE_PROJECT_NAME", "")
+    if name.endswith("-proxy"):
+        return name[: -len("-proxy")]
+    return (read_env_file(paths.app) or {}).get("COMPOSE_PROJECT_NAME") or planned
 
 
 def read_env_file(folder):

@@ -260,4 +260,28 @@ describe('conveyor-host.py', () => {
     expect(existsSync(join(app, '.env'))).toBe(false);
     expect(existsSync(join(state, 'runs', 'r1.before-switch'))).toBe(false);
   });
+  it('keeps the compose project names a host already uses (an app deployed by an older Conveyor)', () => {
+    const prefix = (stateJson: object) =>
+      spawnSync(
+        'python3',
+        [
+          '-c',
+          'import importlib.util, json, sys\n' +
+            'spec = importlib.util.spec_from_file_location("h", sys.argv[1]); h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n' +
+            'print(h.host_prefix(json.loads(sys.argv[3]), h.Paths(sys.argv[2]), "shop-staging"))',
+          HELPER,
+          app,
+          JSON.stringify(stateJson),
+        ],
+        { encoding: 'utf8' },
+      ).stdout.trim();
+    expect(prefix({})).toBe('shop-staging');
+    mkdirSync(join(app, 'proxy'), { recursive: true });
+    writeFileSync(join(app, 'proxy', '.env'), 'COMPOSE_PROJECT_NAME=shop-proxy\n');
+    expect(prefix({})).toBe('shop');
+    expect(prefix({ project_prefix: 'shop-prod' })).toBe('shop-prod');
+    rmSync(join(app, 'proxy'), { recursive: true });
+    writeFileSync(join(app, '.env'), 'COMPOSE_PROJECT_NAME=shop\n');
+    expect(prefix({})).toBe('shop');
+  });
 });
