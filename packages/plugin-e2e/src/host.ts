@@ -84,9 +84,7 @@ export function stagingSshEnv(opts: {
     STAGING_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],
     STAGING_SSH_USER: env['CONVEYOR_TEST_SSH_USER'],
     STAGING_SSH_KNOWN_HOSTS: readFileSync(env['CONVEYOR_TEST_SSH_KNOWN_HOSTS'], 'utf8'),
-    SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString(
-      'base64',
-    ),
+    SSH_KEY_B64: Buffer.from(readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8')).toString('base64'),
     STAGING_DEPLOY_PATH: opts.deployPath,
     STAGING_COMPOSE_COMMAND: env['CONVEYOR_COMPOSE_COMMAND'],
     BACKEND_PORT: String(opts.backendPort),
