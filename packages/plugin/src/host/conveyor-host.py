@@ -887,7 +887,7 @@ class Release:
                 raise Failure(f"the plan's secret {missing[0]} did not reach the host", "lock")
             state = load_state(paths)
             self.check_identity(state)
-            plan["project_prefix"] = host_prefix(state, paths, plan["project_prefix"])
+            plan["project_prefix"] = host_prefix(state, paths, plan["project_prefix"], plan["strategy"])
             state = self.reconcile(state)
             expect = plan.get("expect_live")
             if expect is not None and (state.get("current") or {}).get("tag", "") != expect:
@@ -1156,16 +1156,19 @@ class Release:
         return 4
 
 
-def host_prefix(state, paths, planned):
+def host_prefix(state, paths, planned, strategy):
     """The compose project prefix this host already uses for the app: the names of running
     releases never change under them (an app first deployed by an older Conveyor, whose projects
-    were <app>-blue, <app>-proxy or <app>, keeps them)."""
+    were <app>-blue, <app>-proxy or <app>, keeps them). A recreate release moving to blue-green
+    takes the planned names: its old containers are stopped by name from their own .env."""
     if state.get("project_prefix"):
         return state["project_prefix"]
     name = (read_env_file(paths.proxy) or {}).get("COMPOSE_PROJECT_NAME", "")
     if name.endswith("-proxy"):
         return name[: -len("-proxy")]
-    return (read_env_file(paths.app) or {}).get("COMPOSE_PROJECT_NAME") or planned
+    if strategy == "recreate":
+        return (read_env_file(paths.app) or {}).get("COMPOSE_PROJECT_NAME") or planned
+    return planned
 
 
 def read_env_file(folder):

@@ -261,17 +261,18 @@ describe('conveyor-host.py', () => {
     expect(existsSync(join(state, 'runs', 'r1.before-switch'))).toBe(false);
   });
   it('keeps the compose project names a host already uses (an app deployed by an older Conveyor)', () => {
-    const prefix = (stateJson: object) =>
+    const prefix = (stateJson: object, strategy = 'blue-green') =>
       spawnSync(
         'python3',
         [
           '-c',
           'import importlib.util, json, sys\n' +
             'spec = importlib.util.spec_from_file_location("h", sys.argv[1]); h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n' +
-            'print(h.host_prefix(json.loads(sys.argv[3]), h.Paths(sys.argv[2]), "shop-staging"))',
+            'print(h.host_prefix(json.loads(sys.argv[3]), h.Paths(sys.argv[2]), "shop-staging", sys.argv[4]))',
           HELPER,
           app,
           JSON.stringify(stateJson),
+          strategy,
         ],
         { encoding: 'utf8' },
       ).stdout.trim();
@@ -282,6 +283,8 @@ describe('conveyor-host.py', () => {
     expect(prefix({ project_prefix: 'shop-prod' })).toBe('shop-prod');
     rmSync(join(app, 'proxy'), { recursive: true });
     writeFileSync(join(app, '.env'), 'COMPOSE_PROJECT_NAME=shop\n');
-    expect(prefix({})).toBe('shop');
+    expect(prefix({}, 'recreate')).toBe('shop');
+    // Moving from recreate to blue-green: the planned names (the old containers are stopped by their own .env).
+    expect(prefix({}, 'blue-green')).toBe('shop-staging');
   });
 });
