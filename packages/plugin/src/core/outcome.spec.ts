@@ -38,7 +38,7 @@ describe('failure messages', () => {
         previous_tag: 'a',
       }),
     ).toBe(
-      'deploy of b failed (compose project x already runs from /y); nothing was changed on the host: a still serves.',
+      'deploy of b failed (compose project x already runs from /y); nothing was changed on the host; a is live: it kept serving.',
     );
   });
 });
