@@ -392,7 +392,11 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     afterAll(() => downApp(join(prodServer, 'market'), env));
 
     it('refuses to deploy over the other environment in the same folder, naming it', async () => {
-      const r = await deployProd({});
+      // Its own ports (the doctor's checks would refuse staging's), the folder staging uses.
+      const r = await deployProd({
+        BACKEND_PORT: String(prodPort),
+        FRONTEND_PORT: String(prodPort + 1),
+      });
       expect(r.code).not.toBe(0);
       expect(r.output).toContain(
         "holds market of environment 'staging'; this 'production' deploy would replace it",

@@ -48,9 +48,13 @@ export interface DoctorInput {
   minFreeGiB: number;
 }
 
-/** The compose projects of an app on a host: <prefix> (recreate) and <prefix>-{proxy,blue,green}. */
-export function appProjects(prefix: string): string[] {
-  return [prefix, `${prefix}-proxy`, `${prefix}-blue`, `${prefix}-green`];
+/**
+ * The compose projects of an app on a host: <prefix> (recreate) and <prefix>-{proxy,blue,green},
+ * and the same under the app's own name, which an older Conveyor used (a host keeps its names).
+ */
+export function appProjects(prefix: string, app?: string): string[] {
+  const names = (p: string) => [p, `${p}-proxy`, `${p}-blue`, `${p}-green`];
+  return app && app !== prefix ? [...names(prefix), ...names(app)] : names(prefix);
 }
 
 export function doctorInput(
@@ -65,7 +69,7 @@ export function doctorInput(
     appPath: appPath(profile, app),
     composeCommand: profile.compose_command,
     registry: profile.registry,
-    projects: appProjects(opts.projectPrefix ?? `${app}-${profile.name}`),
+    projects: appProjects(opts.projectPrefix ?? `${app}-${profile.name}`, app),
     ports: [...new Set(ports)].sort((a, b) => a - b),
     minFreeGiB: opts.minFreeGiB ?? 2,
   };

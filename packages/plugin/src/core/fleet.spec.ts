@@ -81,4 +81,15 @@ describe('fleet hosts from the inventory', () => {
       'no host in group [app]',
     );
   });
+  it('takes every host of an inventory without that group (the monitoring stack lists [monitoring])', () => {
+    const hosts = fleetHosts(
+      { monitoring: { hosts: ['mon-1'] }, all: { children: ['monitoring'] } },
+      'app',
+      staging,
+      {
+        backendPort: 9090,
+      },
+    );
+    expect(hosts.map((h) => h.name)).toEqual(['mon-1']);
+  });
 });

@@ -48,7 +48,14 @@ export function fleetHosts(
   ports: { backendPort: number; frontendPort?: number },
 ): FleetHost[] {
   const entry = inventory[group] as { hosts?: string[] } | undefined;
-  const names = entry?.hosts ?? [];
+  // An inventory without that group (the monitoring stack's is [monitoring]): every host it lists.
+  const names = entry?.hosts ?? [
+    ...new Set(
+      Object.entries(inventory)
+        .filter(([g]) => g !== '_meta' && g !== 'all')
+        .flatMap(([, v]) => (v as { hosts?: string[] }).hosts ?? []),
+    ),
+  ];
   if (names.length === 0)
     throw new Error(`The inventory has no host in group [${group}] for profile "${profile.name}".`);
   const hostvars = inventory._meta?.hostvars ?? {};

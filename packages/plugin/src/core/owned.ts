@@ -37,6 +37,7 @@ export const OWNED_FILES: Record<string, string> = {
   'infra/ansible/playbook.yml': `task files in infra/ansible/${HOOKS_DIR}/ (${Object.values(HOOKS)
     .map((h) => `${h}.yml`)
     .join(', ')})`,
+  'infra/ansible/bootstrap.yml': 'a playbook of your own run after it',
   'infra/ansible/ansible.cfg': 'ANSIBLE_* environment variables',
   'infra/ansible/README.md': 'a document of your own',
 };
