@@ -544,11 +544,14 @@ def switch_proxy(paths, plan, to_color):
     """Routes every component to to_color (runtime API: no reload, open connections stay),
     writes the configuration to match, and checks where the proxy routes now."""
     from_color = "green" if to_color == "blue" else "blue"
+    # One line of commands, run back to back by HAProxy: no request lands between the new colour
+    # becoming ready and the old one leaving (over separate connections, some did, and went back).
+    commands = []
     for component in plan["components"]:
-        for command in (f"set server {component}/{to_color} state ready", f"set server {component}/{from_color} state maint"):
-            answer = admin(paths, command)
-            if answer:
-                raise Failure(f"proxy refused '{command}': {answer}", "switch")
+        commands += [f"set server {component}/{to_color} state ready", f"set server {component}/{from_color} state maint"]
+    answer = admin(paths, "; ".join(commands))
+    if answer:
+        raise Failure(f"proxy refused '{'; '.join(commands)}': {answer}", "switch")
     write_atomic(paths.proxy_cfg, proxy_config(plan, to_color) + "\n")
     routed = proxy_routes(paths, plan["components"])
     if routed != to_color:
