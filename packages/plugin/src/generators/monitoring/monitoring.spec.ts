@@ -375,8 +375,10 @@ describe('monitoring generator', () => {
         'conveyor_host_compose',
         'conveyor_host_helper',
         'conveyor_host_plan',
+        'conveyor_hosts',
         'conveyor_plan_file',
         'conveyor_result_file',
+        'conveyor_run',
       ]);
       expect(text).not.toMatch(/releases\.log|\/lock|mkdir/);
       expect(tree.exists('monitoring/infra/ansible/tasks/rollout.yml')).toBe(false);
