@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { helperCommand } from '../../core/host';
 import { loadProfile } from '../../core/profile';
@@ -8,7 +7,7 @@ import { log } from '../../shell/log';
 import { run } from '../../shell/run';
 import { PrivateDir } from '../../shell/temp';
 import { explainSshFailure, sshSettings, whereText } from '../deploy/lib/connection';
-import { inventoryHosts } from '../deploy/lib/inventory';
+import { hostProfiles } from '../deploy/lib/inventory';
 import type { HistoryExecutorSchema } from './schema';
 
 /** The host's release history: deploys, rollbacks, failures, repairs and lock breaks. */
@@ -21,14 +20,7 @@ export default async function history(options: HistoryExecutorSchema, context: E
     const profile = loadProfile(context.root, options.profile ?? 'local', env);
     const ssh = sshSettings(profile, env, dir);
     const limit = String(options.limit ?? 20);
-    // Every host of the inventory when the target names the Ansible folder, else the profile's host.
-    const hosts = options.ansibleDir
-      ? (
-          await inventoryHosts(resolve(context.root, options.ansibleDir), profile, env, secrets, {
-            backendPort: 0,
-          })
-        ).map((h) => h.profile)
-      : [profile];
+    const hosts = await hostProfiles(context.root, options.ansibleDir, profile, env, secrets);
     for (const p of hosts) {
       const r = await run(helperCommand(p, app, ssh, 'history', [limit]), {
         secrets,

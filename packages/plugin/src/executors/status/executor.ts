@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
@@ -7,7 +6,7 @@ import { log } from '../../shell/log';
 import { PrivateDir } from '../../shell/temp';
 import { sshSettings, whereText } from '../deploy/lib/connection';
 import { readHostStatus } from '../deploy/lib/host-status';
-import { inventoryHosts } from '../deploy/lib/inventory';
+import { hostProfiles } from '../deploy/lib/inventory';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */
@@ -19,14 +18,7 @@ export default async function status(options: StatusExecutorSchema, context: Exe
   try {
     const profile = loadProfile(context.root, options.profile ?? 'local', env);
     const ssh = sshSettings(profile, env, dir);
-    // Every host of the inventory when the target names the Ansible folder, else the profile's host.
-    const hosts = options.ansibleDir
-      ? (
-          await inventoryHosts(resolve(context.root, options.ansibleDir), profile, env, secrets, {
-            backendPort: 0,
-          })
-        ).map((h) => h.profile)
-      : [profile];
+    const hosts = await hostProfiles(context.root, options.ansibleDir, profile, env, secrets);
     let agree = true;
     const all: unknown[] = [];
     for (const p of hosts) {

@@ -1,5 +1,5 @@
 /** The hosts of an environment, as the app's inventory lists them (`ansible-inventory --list`). */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { inventoryFor } from '../../../core/ansible';
 import { FleetHost, fleetHosts } from '../../../core/fleet';
 import type { Profile } from '../../../core/profile';
@@ -30,4 +30,22 @@ export async function inventoryHosts(
     );
   }
   return fleetHosts(inventory, 'app', profile, ports);
+}
+
+/**
+ * The host profiles a read-only command (status, history, doctor) visits: every host of the
+ * inventory when the target names its Ansible folder, else the profile's own host.
+ */
+export async function hostProfiles(
+  root: string,
+  ansibleDir: string | undefined,
+  profile: Profile,
+  env: NodeJS.ProcessEnv,
+  secrets: readonly string[],
+): Promise<Profile[]> {
+  if (!ansibleDir) return [profile];
+  const hosts = await inventoryHosts(resolve(root, ansibleDir), profile, env, secrets, {
+    backendPort: 0,
+  });
+  return hosts.map((h) => h.profile);
 }
