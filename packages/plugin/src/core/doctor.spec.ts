@@ -1,5 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
+  abandonedReleases,
+  abandonedScript,
   appProjects,
   DOCTOR_CHECKS,
   DOCTOR_MARK,
@@ -33,6 +38,7 @@ describe('doctor input', () => {
   it('takes the app path, compose command, registry and projects from the profile', () => {
     expect(input).toEqual({
       app: 'market',
+      env: 'staging',
       appPath: '/srv/apps/market',
       composeCommand: 'docker compose',
       registry: 'registry.example.com:5000',
@@ -146,5 +152,60 @@ describe('parsing and report', () => {
       'registry registry.example.com:5000 is not reachable',
     );
     expect(report.find((l) => l.startsWith('skip'))).toBe('skip clock: no systemd');
+  });
+});
+
+describe('abandoned releases', () => {
+  // A stand-in `docker` on the PATH that answers `ps` with the working folders of two projects'
+  // containers, one of which exists: the scan itself runs for real in sh.
+  const bin = mkdtempSync(join(tmpdir(), 'doctor-spec-'));
+  const kept = mkdtempSync(join(tmpdir(), 'doctor-kept-'));
+  writeFileSync(
+    join(bin, 'docker'),
+    `#!/bin/sh
+case "$1" in
+  version) echo 28 ;;
+  ps) case "$*" in
+      *market-staging-blue*) echo /gone/market/blue; echo /gone/market/blue ;;
+      *market-staging-proxy*) echo ${kept} ;;
+    esac ;;
+esac
+`,
+  );
+  chmodSync(join(bin, 'docker'), 0o755);
+  const scan = (projects: string[]) =>
+    spawnSync('sh', ['-s'], {
+      input: abandonedScript(projects),
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+    });
+
+  it('names the projects whose folder is gone, once each, and not those whose folder exists', () => {
+    const checks = parseDoctorOutput(scan(appProjects('market-staging', 'market')).stdout);
+    expect(abandonedReleases(checks)).toEqual([
+      { project: 'market-staging-blue', folder: '/gone/market/blue' },
+    ]);
+    const report = doctorReport(checks, input, 'deploy');
+    const warn = report.find((l) => l.startsWith('WARN'));
+    expect(warn).toContain('market-staging-blue (from /gone/market/blue): its folder is gone');
+    expect(warn).toContain('nx run market:deploy --configuration=staging --replaceAbandoned');
+    // A warning never refuses a deploy by itself.
+    expect(checks.find((c) => c.check === 'abandoned')?.status).toBe('warn');
+  });
+
+  it('is ok when every folder exists', () => {
+    const checks = parseDoctorOutput(scan(['market-staging-proxy']).stdout);
+    expect(checks.find((c) => c.check === 'abandoned')).toMatchObject({ status: 'ok' });
+    expect(abandonedReleases(checks)).toEqual([]);
+  });
+
+  it('the full doctor script carries the scan and passes shellcheck with it', () => {
+    expect(doctorScript(input)).toContain('say abandoned warn');
+    if (spawnSync('shellcheck', ['--version']).status !== 0) return;
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-'], {
+      input: abandonedScript(['a']),
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toBe('');
   });
 });

@@ -20,10 +20,12 @@ export const DOCTOR_CHECKS = [
   'registry',
   'clock',
   'python3',
+  'abandoned',
 ] as const;
 export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number];
 
-export type DoctorStatus = 'ok' | 'fail' | 'skip';
+/** warn: worth knowing before a deploy, never a reason to refuse one. */
+export type DoctorStatus = 'ok' | 'fail' | 'skip' | 'warn';
 
 export interface DoctorCheck {
   check: DoctorCheckName;
@@ -34,6 +36,8 @@ export interface DoctorCheck {
 
 export interface DoctorInput {
   app: string;
+  /** The profile (environment) name: the way out of an abandoned release names it. */
+  env: string;
   /** The app's folder on the host (<deploy_path>/<app>): the disk check measures its filesystem. */
   appPath: string;
   composeCommand: string;
@@ -66,6 +70,7 @@ export function doctorInput(
   return {
     publicPorts: opts.publicPorts ?? [],
     app,
+    env: profile.name,
     appPath: appPath(profile, app),
     composeCommand: profile.compose_command,
     registry: profile.registry,
@@ -82,6 +87,57 @@ export function registryUrls(registry: string): string[] {
   const [name] = host.split('/');
   if (scheme) return [`${scheme}://${name}/v2/`];
   return [`https://${name}/v2/`, `http://${name}/v2/`];
+}
+
+/**
+ * Shell that finds the app's compose projects whose containers run from a folder that no longer
+ * exists on the host (an abandoned release: its deploy_path was deleted, say by a reboot that
+ * emptied /tmp) and prints one doctor line `abandoned warn|ok`. Needs ENGINE and PROJECTS.
+ */
+const ABANDONED_SCAN = `gone=''
+if [ -n "$ENGINE" ]; then
+  for pr in $PROJECTS; do
+    for d in $("$ENGINE" ps -a --filter "label=com.docker.compose.project=$pr" --format '{{.Label "com.docker.compose.project.working_dir"}}' 2>/dev/null | sort -u); do
+      [ -d "$d" ] || gone="$gone $pr=$d"
+    done
+  done
+  if [ -n "$gone" ]; then say abandoned warn "\${gone# }"; else say abandoned ok "no release of the app runs from a deleted folder"; fi
+else
+  say abandoned skip "no engine"
+fi`;
+
+/** What to do about releases of the app that run from a deleted folder. */
+export function abandonedAdvice(
+  found: { project: string; folder: string }[],
+  app: string,
+  env: string,
+): string {
+  const list = found.map((f) => `${f.project} (from ${f.folder})`).join(', ');
+  return `${list}: its folder is gone, an abandoned release of ${app} (${env}). A deploy refuses to run beside it until it is retired: nx run ${app}:deploy --configuration=${env} --replaceAbandoned`;
+}
+
+/** Only the abandoned-release scan (the status target lists them), with the engine found first. */
+export function abandonedScript(projects: string[]): string {
+  return `PROJECTS=${shellQuote(projects.join(' '))}
+M=${DOCTOR_MARK}
+say() { printf '%s\\t%s\\t%s\\t%s\\n' "$M" "$1" "$2" "$3"; }
+ENGINE=''
+for e in docker podman; do
+  if command -v "$e" >/dev/null 2>&1 && "$e" version >/dev/null 2>&1; then ENGINE=$e; break; fi
+done
+${ABANDONED_SCAN}
+exit 0
+`;
+}
+
+/** The abandoned releases a scan found: compose project and the folder it ran from. */
+export function abandonedReleases(checks: DoctorCheck[]): { project: string; folder: string }[] {
+  const c = checks.find((x) => x.check === 'abandoned');
+  if (c?.status !== 'warn') return [];
+  return c.detail
+    .split(/\s+/)
+    .filter((w) => w.includes('='))
+    .map((w) => ({ project: w.slice(0, w.indexOf('=')), folder: w.slice(w.indexOf('=') + 1) }));
 }
 
 /**
@@ -211,6 +267,8 @@ if v=$(python3 -c 'import sys; print(sys.version.split()[0])' 2>/dev/null); then
 else
   say python3 fail "python3 is not installed"
 fi
+
+${ABANDONED_SCAN}
 exit 0
 `;
 }
@@ -227,7 +285,7 @@ export function parseDoctorOutput(text: string): DoctorCheck[] {
     const [mark, check, status, ...rest] = line.replace(/\r$/, '').split('\t');
     if (mark !== DOCTOR_MARK) continue;
     if (!(DOCTOR_CHECKS as readonly string[]).includes(check)) continue;
-    if (status !== 'ok' && status !== 'fail' && status !== 'skip') continue;
+    if (status !== 'ok' && status !== 'fail' && status !== 'skip' && status !== 'warn') continue;
     found.set(check as DoctorCheckName, {
       check: check as DoctorCheckName,
       status,
@@ -253,6 +311,7 @@ const LABEL: Record<DoctorCheckName, string> = {
   registry: 'registry',
   clock: 'clock',
   python3: 'python3',
+  abandoned: 'abandoned releases',
 };
 
 /** What to do about a failed check. */
@@ -274,6 +333,8 @@ export function doctorFix(c: DoctorCheck, input: DoctorInput, user: string): str
       return `the clock is not synchronized (${c.detail}): enable NTP (timedatectl set-ntp true, or install systemd-timesyncd / chrony).`;
     case 'python3':
       return `python3 is missing (the host helper needs it): install python3.`;
+    case 'abandoned':
+      return abandonedAdvice(abandonedReleases([c]), input.app, input.env);
   }
 }
 
@@ -283,6 +344,7 @@ export function doctorReport(checks: DoctorCheck[], input: DoctorInput, user: st
     const label = LABEL[c.check];
     if (c.status === 'ok') return `ok   ${label}: ${c.detail}`;
     if (c.status === 'skip') return `skip ${label}: ${c.detail}`;
+    if (c.status === 'warn') return `WARN ${label}: ${doctorFix(c, input, user)}`;
     return `FIX  ${label}: ${doctorFix(c, input, user)}`;
   });
 }

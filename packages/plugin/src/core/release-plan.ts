@@ -49,6 +49,12 @@ export interface ReleasePlan {
   target: PlannedRelease;
   /** A rollback acts only while this release is live (what the plan was made from). */
   expect_live?: string;
+  /**
+   * This app and environment also run from another folder: `abandoned` (its folder is gone) or
+   * `move` (the old deploy_path's app folder, `from`). The new release starts beside the old one
+   * and takes its ports over after its gate; the old projects' containers are then removed.
+   */
+  take_over?: TakeOver;
   force: boolean;
   health_timeout: number;
   lock_timeout: number;
@@ -88,6 +94,32 @@ export interface ReleasePlan {
   secrets?: { names: string[]; hash: string; services: string[] };
 }
 
+export type TakeOver = { kind: 'abandoned' } | { kind: 'move'; from: string };
+
+/**
+ * What `--replaceAbandoned` / `--moveFrom=<old deploy_path>` ask for, checked: one of them, and a
+ * move from an absolute path other than the current one.
+ */
+export function takeOverOf(
+  opts: { replaceAbandoned?: boolean; moveFrom?: string },
+  profile: Profile,
+  app: string,
+): TakeOver | undefined {
+  const move = opts.moveFrom?.trim();
+  if (opts.replaceAbandoned && move)
+    throw new Error('--replaceAbandoned and --moveFrom exclude each other: give one.');
+  if (opts.replaceAbandoned) return { kind: 'abandoned' };
+  if (opts.moveFrom === undefined) return undefined;
+  if (!move || !move.startsWith('/'))
+    throw new Error(
+      `--moveFrom must be the old deploy_path, an absolute path (got "${opts.moveFrom}").`,
+    );
+  const from = appPath({ deploy_path: move }, app);
+  if (from === appPath(profile, app))
+    throw new Error(`--moveFrom=${move} is the profile's deploy_path already: nothing to move.`);
+  return { kind: 'move', from };
+}
+
 export interface PlanInput {
   runId: string;
   action: DeployAction;
@@ -98,6 +130,7 @@ export interface PlanInput {
   frontendPort?: number;
   target: { tag: string; gitSha: string; digests: Partial<Record<Component, string>> };
   expectLive?: string;
+  takeOver?: TakeOver;
   force: boolean;
   healthTimeout: number;
   lockTimeout: number;
@@ -196,6 +229,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
   };
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
+  if (input.takeOver) plan.take_over = input.takeOver;
   if ((input.strategy ?? profile.strategy) === 'canary' && input.action === 'deploy')
     plan.canary = {
       steps: profile.canary_steps,

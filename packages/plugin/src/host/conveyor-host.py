@@ -766,26 +766,85 @@ def container_logs(engine, folder, env):
     return (p.stdout + p.stderr)[-8000:]
 
 
+class Foreign:
+    """A compose project of this app and environment whose containers run from a folder that is
+    not this release's, or whose files are gone (a deploy_path emptied under running containers).
+    Its containers are the ones found now: what the take-over stops and removes, nothing else."""
+
+    def __init__(self, engine, project, folder):
+        self.project = project
+        self.folder = folder
+        # The release's app folder: a colour's or the proxy's folder sits in it, recreate is it.
+        self.app_path = os.path.dirname(folder) if os.path.basename(folder) in COLORS + ("proxy",) else folder
+        self.gone = not os.path.exists(os.path.join(folder, "docker-compose.yml"))
+        self.containers = project_containers(engine, project, folder)
+
+    def ids(self, running_only=False):
+        return [cid for cid, running, _ in self.containers if running or not running_only]
+
+
+def project_containers(engine, project, folder):
+    """[(id, running, created)] of a compose project's containers that run from folder (found by
+    their labels, whether or not the folder exists)."""
+    p = run([engine.cli, "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"], check=False)
+    found = []
+    for cid in p.stdout.split():
+        q = run([engine.cli, "inspect", "--format",
+                 '{{.State.Running}}|{{.Created}}|{{index .Config.Labels "com.docker.compose.project.working_dir"}}', cid], check=False)
+        parts = q.stdout.strip().split("|")
+        if q.returncode == 0 and len(parts) == 3 and parts[2] == folder:
+            found.append((cid, parts[0] == "true", parts[1]))
+    return found
+
+
+def remove_containers(engine, ids):
+    if ids:
+        run([engine.cli, "rm", "-f", *ids], check=False)
+
+
 def check_projects(engine, plan, paths):
     """Compose project names are global on an engine: a project of this app and environment that
-    runs from another folder (the same app deployed twice to this host) is a clash, named here
-    before anything changes."""
-    prefix = plan["project_prefix"]
-    if plan["strategy"] == "blue-green":
-        mine = {f"{prefix}-{c}": paths.color_dir(c) for c in COLORS}
-        mine[f"{prefix}-proxy"] = paths.proxy
-    else:
-        mine = {prefix: paths.app}
+    runs from another folder is named here before anything changes. Its folder gone: an abandoned
+    release, which `--replaceAbandoned` retires. Its folder there: a live clash (the same app
+    deployed twice to this host), unless it is the old deploy_path `--moveFrom` names.
+    Returns the foreign projects this release takes over."""
+    app, env, prefix = plan["app"], plan["env"], plan["project_prefix"]
+    mine = {prefix: paths.app, f"{prefix}-proxy": paths.proxy}
+    mine.update({f"{prefix}-{c}": paths.color_dir(c) for c in COLORS})
+    take = plan.get("take_over") or {}
+    command = f"nx run {app}:deploy --configuration={env}"
+    foreign = []
     for project, folder in mine.items():
         p = run([engine.cli, "ps", "-a", "--filter", f"label=com.docker.compose.project={project}",
                  "--format", '{{.Label "com.docker.compose.project.working_dir"}}'], check=False)
         for other in sorted(set(p.stdout.split())):
-            if os.path.realpath(other) != os.path.realpath(folder):
+            if os.path.realpath(other) == os.path.realpath(folder) and os.path.exists(os.path.join(folder, "docker-compose.yml")):
+                continue
+            f = Foreign(engine, project, other)
+            if take.get("kind") == "move" and os.path.realpath(f.app_path) == os.path.realpath(take.get("from", "")):
+                foreign.append(f)
+            elif f.gone and take.get("kind") == "abandoned":
+                foreign.append(f)
+            elif f.gone:
                 raise Failure(
-                    f"compose project {project} already runs from {other}, not {folder}: {plan['app']} of {plan['env']} is "
-                    "deployed to this host from another folder. Use one deploy_path per app and environment on a host.",
+                    f"compose project {project} runs from {other}, but its folder is gone: an abandoned release of {app} "
+                    f"({env}), deployed from a folder that no longer exists. Retire it with: {command} --replaceAbandoned "
+                    "(the new release starts beside it and takes its ports over once it has passed its health gate; "
+                    "only that app and environment's containers are removed).",
                     "lock",
                 )
+            else:
+                raise Failure(
+                    f"compose project {project} already runs from {other}, not {folder}: {app} of {env} is deployed to "
+                    "this host from another folder. Use one deploy_path per app and environment on a host. If you moved "
+                    f"deploy_path, move the release: {command} --moveFrom={os.path.dirname(f.app_path)}",
+                    "lock",
+                )
+    if take.get("kind") and not foreign:
+        what = f"{take['from']} runs no release of {app} ({env})" if take.get("kind") == "move" else \
+            f"no abandoned release of {app} ({env}) runs on this host"
+        raise Failure(f"{what}: nothing to take over; deploy without --{'moveFrom' if take.get('kind') == 'move' else 'replaceAbandoned'}", "lock")
+    return foreign
 
 
 def check_ports_free(engine, ports, folder, env, what):
@@ -808,6 +867,7 @@ class Release:
         self.engine = Engine(plan)
         self.login = RegistryLogin(plan["registry"], auth)
         self.secret_values = (auth or {}).get("secrets") or {}
+        self.foreign = []  # compose projects of this app and environment taken over from another folder
         self.target = plan["target"]
         self.phase = "lock"
 
@@ -884,6 +944,16 @@ class Release:
             lock.acquire(plan["lock_timeout"])
         except LockHeld as held:
             return self.lock_held(held.holder)
+        # A move holds the old path's lock too: no release starts there while this one takes over.
+        move_from = (plan.get("take_over") or {}).get("from", "")
+        old_lock = Lock(Paths(move_from), plan["deployer"], "move", self.target["tag"], plan["run_id"]) \
+            if move_from and os.path.isdir(Paths(move_from).state_dir) else None
+        try:
+            if old_lock:
+                old_lock.acquire(plan["lock_timeout"])
+        except LockHeld as held:
+            lock.release()
+            return self.lock_held(held.holder)
         try:
             missing = [n for n in (plan.get("secrets") or {}).get("names", []) if n not in self.secret_values]
             if missing:
@@ -907,23 +977,99 @@ class Release:
             return self.failed(Failure(f"{type(e).__name__}: {e}", self.phase), load_state(paths))
         finally:
             self.login.close()
+            if old_lock:
+                old_lock.release()
             lock.release()
 
     def roll_out(self, state):
         plan, paths, engine = self.plan, self.paths, self.engine
         current = state.get("current") or {}
-        check_projects(engine, plan, paths)
+        self.foreign = check_projects(engine, plan, paths)
         self.note("pull", tag=self.target["tag"])
         ids = pull_release(engine, plan, self.target, self.login)
+        if self.foreign:
+            state = self.adopt_history(state)
         if plan["strategy"] == "blue-green":
             ensure_image(engine, plan["proxy_image"], self.login)
             return self.blue_green(state, current, ids)
         return self.recreate(state, current, ids)
 
+    # -- taking over a release that runs from another folder (abandoned, or an old deploy_path)
+
+    def adopt_history(self, state):
+        """A move keeps the old path's history and releases (a rollback can go back to them); an
+        abandoned release's history went with its folder: the history starts anew, and says so."""
+        take, paths = self.plan["take_over"], self.paths
+        entry = {"action": "take-over", "result": "ok", "kind": take["kind"], "who": self.plan["deployer"],
+                 "run_id": self.plan["run_id"], "from": sorted({f.app_path for f in self.foreign}),
+                 "projects": sorted({f.project for f in self.foreign})}
+        if take["kind"] == "move":
+            old = Paths(take["from"])
+            if os.path.exists(old.history):
+                # The old path's history first, then what this path recorded so far (a refusal).
+                lines = [t for t in (read_text(old.history), read_text(paths.history)) if t]
+                write_atomic(paths.history, "\n".join(lines) + "\n")
+            for name in os.listdir(old.releases) if os.path.isdir(old.releases) else []:
+                if not os.path.exists(os.path.join(paths.releases, name)):
+                    shutil.copyfile(os.path.join(old.releases, name), os.path.join(paths.releases, name))
+            old_state = load_state(old)
+            if old_state.get("current") and not state.get("current"):
+                state = {**state, "previous": old_state["current"]}
+        else:
+            entry["note"] = "the abandoned release's folder is gone with its history: this history starts here"
+        append_history(paths, entry)
+        out("take-over", kind=take["kind"], projects=entry["projects"], old=entry["from"])
+        return state
+
+    def take_over_color(self):
+        """The colour the new release starts as: one the old release does not run (the older of
+        two running colours was draining when its folder went). Its old containers are removed
+        now, the rest once the new release has taken the ports over."""
+        prefix = self.plan["project_prefix"]
+        found = {c: [f for f in self.foreign if f.project == f"{prefix}-{c}"] for c in COLORS}
+        running = {c: [cid for f in found[c] for cid in f.ids(running_only=True)] for c in COLORS}
+        idle = [c for c in COLORS if not running[c]]
+        if idle:
+            color = idle[0]
+        else:  # RFC 3339 times sort as text
+            newest = {c: max(created for f in found[c] for _, _, created in f.containers) for c in COLORS}
+            color = min(COLORS, key=lambda c: newest[c])
+        for f in found[color]:
+            remove_containers(self.engine, f.ids())
+            f.containers = []
+        return color
+
+    def retire_foreign(self):
+        """Removes the containers found in the projects taken over (by id: a container the new
+        release started under the same project name is never touched), and leaves the old path of
+        a move unable to start them again."""
+        # Compose may have adopted an old container of the same project and folder (a deploy_path
+        # emptied under it): what the new release's folders now run is kept.
+        own = set()
+        for folder in (self.paths.app, self.paths.proxy, *(self.paths.color_dir(c) for c in COLORS)):
+            env = read_env_file(folder)
+            if env and os.path.exists(os.path.join(folder, "docker-compose.yml")):
+                own.update(self.engine.compose_run(folder, ["ps", "-q"], env, check=False).stdout.split())
+        for f in self.foreign:
+            remove_containers(self.engine, [cid for cid in f.ids() if not any(o.startswith(cid) or cid.startswith(o) for o in own)])
+        take = self.plan["take_over"]
+        if take["kind"] == "move":
+            old = Paths(take["from"])
+            for folder in (old.proxy, old.color_dir("blue"), old.color_dir("green"), old.app):
+                compose = os.path.join(folder, "docker-compose.yml")
+                if os.path.exists(compose):
+                    os.replace(compose, os.path.join(folder, "docker-compose.moved.yml"))
+            if os.path.isdir(old.state_dir):
+                old_state = load_state(old)
+                save_state(old, {**old_state, "current": None, "moved_to": self.paths.app})
+                append_history(old, {"action": "move", "result": "ok", "to": self.paths.app, "who": self.plan["deployer"],
+                                     "run_id": self.plan["run_id"], "tag": (old_state.get("current") or {}).get("tag", "")})
+        out("retired", projects=sorted({f.project for f in self.foreign}))
+
     def blue_green(self, state, current, ids):
         plan, paths, engine = self.plan, self.paths, self.engine
         old_color = current.get("color") if current.get("tag") else None
-        new_color = "green" if old_color == "blue" else "blue"
+        new_color = self.take_over_color() if self.foreign else "green" if old_color == "blue" else "blue"
         folder = paths.color_dir(new_color)
         ports = plan["color_ports"][new_color]
         env = release_env(plan, self.target, ports, "127.0.0.1:", f"{plan['project_prefix']}-{new_color}")
@@ -1030,7 +1176,12 @@ class Release:
         legacy = os.path.join(paths.app, "docker-compose.yml")
         legacy_env = read_env_file(paths.app) if os.path.exists(legacy) else None
         write_proxy_files(paths, plan, new_color)
-        if legacy_env is None:
+        # A release taken over still holds the public ports: stopped only now, the switch of the ports.
+        old_proxy = [cid for f in self.foreign if f.project.endswith("-proxy") or f.project == plan["project_prefix"]
+                     for cid in f.ids(running_only=True)]
+        if old_proxy:
+            run([engine.cli, "stop", "-t", "2", *old_proxy], check=False)
+        elif legacy_env is None:
             check_ports_free(engine, plan["public_ports"], paths.proxy, proxy_env(plan), "public")
         else:
             engine.compose_run(paths.app, ["stop"], legacy_env, check=False)
@@ -1041,6 +1192,8 @@ class Release:
             self.check_public()
         except Failure:
             engine.compose_run(paths.proxy, ["down"], proxy_env(plan), check=False)
+            if old_proxy:
+                run([engine.cli, "start", *old_proxy], check=False)
             if legacy_env is not None:
                 engine.compose_run(paths.app, ["up", "-d"], legacy_env, check=False)
             engine.compose_run(folder, ["stop"], env, check=False)
@@ -1048,6 +1201,8 @@ class Release:
         if legacy_env is not None:
             engine.compose_run(paths.app, ["down"], legacy_env, check=False)
             os.replace(legacy, os.path.join(paths.app, "docker-compose.recreate.yml"))
+        if self.foreign:
+            self.retire_foreign()
         write_atomic(paths.last_switch, f"{os.getpid()}-{time.time_ns()}\n")
 
     def check_public(self):
@@ -1073,7 +1228,13 @@ class Release:
         ports = plan["public_ports"]
         env = release_env(plan, self.target, ports, "", plan["project_prefix"])
         old_env = read_env_file(folder)
-        if old_env is None:
+        held = [cid for f in self.foreign for cid in f.ids(running_only=True)]
+        if held:
+            # A release taken over holds the public ports: recreate replaces in place, as any
+            # recreate deploy (compose adopts a container of the same project name). Its other
+            # containers are started again when the new release fails its gate.
+            run([engine.cli, "stop", "-t", "2", *held], check=False)
+        elif old_env is None:
             check_ports_free(engine, ports, folder, env, "public")
         before_switch_hook(plan, paths, None, ports["backend"])
         self.note("start")
@@ -1095,7 +1256,12 @@ class Release:
                     gate(plan, current, ports, time.monotonic() + plan["health_timeout"])
                 except Failure:
                     pass
+            elif held:
+                engine.compose_run(folder, ["down"], env, check=False)
+                run([engine.cli, "start", *held], check=False)
             raise
+        if self.foreign:
+            self.retire_foreign()
         self.note("record")
         return self.finish("ok", self.record(state, current, None))
 

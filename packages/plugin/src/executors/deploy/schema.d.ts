@@ -12,6 +12,8 @@ export interface DeployExecutorSchema {
   frontendPort?: number;
   loginCommand?: string;
   breakLock?: boolean;
+  replaceAbandoned?: boolean;
+  moveFrom?: string;
   healthPath?: string;
   versionCheck?: boolean;
   readyChecks?: { port: number; path: string; env?: string }[];

@@ -1,12 +1,14 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
+import { abandonedAdvice } from '../../core/doctor';
 import { formatStatus } from '../../core/release';
 import { log } from '../../shell/log';
 import { PrivateDir } from '../../shell/temp';
 import { sshSettings, whereText } from '../deploy/lib/connection';
 import { readHostStatus } from '../deploy/lib/host-status';
 import { hostProfiles } from '../deploy/lib/inventory';
+import { findAbandoned } from './abandoned';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */
@@ -24,12 +26,19 @@ export default async function status(options: StatusExecutorSchema, context: Exe
     for (const p of hosts) {
       const where = whereText(p, app);
       const { status: s } = await readHostStatus(p, app, ssh, secrets);
+      const abandoned = await findAbandoned(p, app, ssh, secrets);
+      const warn = abandoned.length
+        ? [`  ABANDONED: ${abandonedAdvice(abandoned, app, profile.name)}`]
+        : [];
       if (!s) {
-        log.info(`${where}\n  nothing deployed (by this version of Conveyor)`);
+        if (options.json) {
+          if (abandoned.length) all.push({ where, current: null, abandoned });
+        } else log.info(redact([where, '  nothing deployed here', ...warn].join('\n'), secrets));
         continue;
       }
-      all.push({ where, ...s });
-      if (!options.json) for (const line of formatStatus(where, s)) log.info(redact(line, secrets));
+      all.push({ where, ...s, abandoned });
+      if (!options.json)
+        for (const line of [...formatStatus(where, s), ...warn]) log.info(redact(line, secrets));
       agree &&= s.agree;
     }
     if (options.json)

@@ -16,7 +16,7 @@ import { checkPortPlan, validatePort } from '../../../core/ports';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, secretValues } from '../../../core/redact';
 import type { HostStatus } from '../../../core/release';
-import { planRelease, ReleasePlan } from '../../../core/release-plan';
+import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release-plan';
 import { log } from '../../../shell/log';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
@@ -125,6 +125,7 @@ function makePlan(
     frontendPort: ctx.frontendPort,
     target: target.release,
     expectLive: target.expectLive,
+    takeOver: req.action === 'deploy' ? takeOverOf(req, ctx.profile, req.app) : undefined,
     force: req.force ?? false,
     healthTimeout: req.healthTimeout ?? 60,
     lockTimeout: req.lockTimeout ?? 120,
@@ -345,6 +346,8 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
           frontendPort: h.frontendPort,
           projectPrefix: h.projectPrefix,
         });
+        for (const line of check.lines.filter((l) => l.startsWith('WARN') && check.passed))
+          say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
         if (!check.passed) {
           for (const line of check.lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
           throw new Error(
