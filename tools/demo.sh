@@ -9,6 +9,7 @@ APP=${DEMO_APP:-demo}
 export BACKEND_PORT=${DEMO_BACKEND_PORT:-18080}
 export FRONTEND_PORT=${DEMO_FRONTEND_PORT:-15173}
 WORK=${DEMO_DIR:-$(mktemp -d /tmp/conveyor-demo-XXXXXX)}
+mkdir -p "$WORK"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -26,12 +27,16 @@ export LOCAL_DEPLOY_PATH=$WORK/server REGISTRY_NS=demo NX_DAEMON=false NX_TUI=fa
 export PROXY_IMAGE=$CONVEYOR_PROXY_IMAGE LOCAL_DRAIN_SECONDS=${DEMO_DRAIN_SECONDS:-30}
 BUILD_ARGS=(--buildArgs.NODE_IMAGE="$CONVEYOR_NODE_IMAGE" --buildArgs.WEB_IMAGE="$CONVEYOR_WEB_IMAGE")
 
-# A demo app left running by an earlier run holds the same ports and compose projects: stop it first.
-for dir in $(docker ps -a --filter "label=com.docker.compose.project" --format '{{.Label "com.docker.compose.project"}} {{.Label "com.docker.compose.project.working_dir"}}' |
-  awk -v p="$APP-local" '$1 == p || index($1, p "-") == 1 { print $2 }' | sort -u); do
-  if [ -f "$dir/docker-compose.yml" ]; then
-    step "Stopping the demo app an earlier run left in $dir"
-    (cd "$dir" && $LOCAL_COMPOSE_COMMAND down --remove-orphans >/dev/null 2>&1) || true
+# A demo app an earlier run left (running, stopped half-way, or with its folder since deleted, as a
+# reboot empties /tmp) holds the same ports and compose projects. Each demo is a new workspace with
+# a history of its own, so the earlier one is retired: its containers are found by their compose
+# labels (the projects <app>-local, -blue, -green, -proxy), whether or not their folder exists.
+for project in "$APP-local" "$APP-local-blue" "$APP-local-green" "$APP-local-proxy"; do
+  ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project")
+  if [ -n "$ids" ]; then
+    step "Removing the $project containers an earlier demo left"
+    # shellcheck disable=SC2086 # one word per container id
+    docker rm -f $ids >/dev/null
   fi
 done
 
@@ -41,10 +46,17 @@ rm -f "$WORK"/*.tgz
 npm pack --silent --pack-destination "$WORK" dist/packages/plugin >/dev/null
 TARBALL=$(ls "$WORK"/conveyor-plugin-*.tgz)
 
-step "New Nx workspace in $WORK/ws"
-(cd "$WORK" && npx -y create-nx-workspace@23.2.1 ws --preset=apps --nxCloud=skip --interactive=false --packageManager=npm --skipGit >/dev/null)
-cd "$WORK/ws"
-npm install --silent --no-audit --no-fund --save-dev "$TARBALL"
+if [ -n "${DEMO_WORKSPACE_TEMPLATE:-}" ]; then
+  # The e2e test of the demo reuses a workspace made by the same two commands below (its template).
+  step "New Nx workspace in $WORK/ws (a copy of $DEMO_WORKSPACE_TEMPLATE)"
+  cp -a "$DEMO_WORKSPACE_TEMPLATE" "$WORK/ws"
+  cd "$WORK/ws"
+else
+  step "New Nx workspace in $WORK/ws"
+  (cd "$WORK" && npx -y create-nx-workspace@23.2.1 ws --preset=apps --nxCloud=skip --interactive=false --packageManager=npm --skipGit >/dev/null)
+  cd "$WORK/ws"
+  npm install --silent --no-audit --no-fund --save-dev "$TARBALL"
+fi
 
 step "nx g @conveyor/plugin:app $APP --frontend=react-vite"
 npx nx g @conveyor/plugin:app "$APP" --frontend=react-vite --no-interactive

@@ -15,6 +15,7 @@ import {
   mustNx,
   newWorkspace,
   nx,
+  runApp,
   sh,
   testEnv,
   waitFor,
@@ -29,6 +30,8 @@ const run = Date.now().toString(36);
 const ns = `asm${run}`;
 const baseEnv = localRegistryEnv(env, ns);
 const engineEnv = { ...process.env, ...env };
+/** This run's own app name: never another workspace's compose projects on the shared host. */
+const APP = runApp('shop');
 /** The bases in the open registry: engine-less assembly reads them there. */
 const bases = {
   node: `${registry}/base${run}/node:20`,
@@ -43,7 +46,7 @@ const ACCEPT =
   'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 function record(ws: string) {
-  return JSON.parse(readFileSync(join(ws, 'dist/conveyor/shop/local.json'), 'utf8'));
+  return JSON.parse(readFileSync(join(ws, `dist/conveyor/${APP}/local.json`), 'utf8'));
 }
 
 function authHeader(): string {
@@ -151,27 +154,31 @@ describe('build-push assembles images without an engine', () => {
       must(engine, ['push', '-q', remote], { env: engineEnv });
     }
     ws = newWorkspace('assemble');
-    mustNx(ws, ['g', '@conveyor/plugin:app', 'shop', '--no-interactive'], baseEnv);
+    mustNx(ws, ['g', '@conveyor/plugin:app', APP, '--no-interactive'], baseEnv);
     sha = gitCommitAll(ws, 'shop');
   });
 
   it('assembles and pushes both images: base layers mounted, no engine build', async () => {
-    const out = mustNx(ws, ['run', 'shop:build-push', ...assembleArgs], baseEnv).output;
+    const out = mustNx(ws, ['run', `${APP}:build-push`, ...assembleArgs], baseEnv).output;
     expect(out).toMatch(
-      /backend: assembled \S+shop_backend:\S+ on \S+base\S+\/node:20 \(1 base layers mounted/,
+      new RegExp(
+        String.raw`backend: assembled \S+${APP}_backend:\S+ on \S+base\S+\/node:20 \(1 base layers mounted`,
+      ),
     );
     expect(out).toMatch(
-      /frontend: assembled \S+shop_frontend:\S+ on \S+\/nginx:1 \(1 base layers mounted/,
+      new RegExp(
+        String.raw`frontend: assembled \S+${APP}_frontend:\S+ on \S+\/nginx:1 \(1 base layers mounted`,
+      ),
     );
     expect(out).not.toMatch(/(backend|frontend): building/);
     expect(out).not.toMatch(/engine (podman|docker)/);
     const rec = record(ws);
     expect(rec.images.backend).toMatchObject({ assembled: true, reused: false });
     expect(rec.images.backend.digest).toBe(
-      await manifestDigest(registry, `${ns}/shop_backend`, sha),
+      await manifestDigest(registry, `${ns}/${APP}_backend`, sha),
     );
     expect(rec.images.frontend.digest).toBe(
-      await manifestDigest(registry, `${ns}/shop_frontend`, rec.images.frontend.contentHash),
+      await manifestDigest(registry, `${ns}/${APP}_frontend`, rec.images.frontend.contentHash),
     );
   });
 
@@ -188,19 +195,19 @@ describe('build-push assembles images without an engine', () => {
     // Nothing to re-tag: the first workspace's manifests are deleted from the registry.
     for (const c of ['backend', 'frontend']) {
       const res = await fetch(
-        `http://${registry}/v2/${ns}/shop_${c}/manifests/${first[c].digest}`,
+        `http://${registry}/v2/${ns}/${APP}_${c}/manifests/${first[c].digest}`,
         { method: 'DELETE' },
       );
       expect(res.status).toBe(202);
     }
-    const out = mustNx(other, ['run', 'shop:build-push', ...assembleArgs], baseEnv).output;
+    const out = mustNx(other, ['run', `${APP}:build-push`, ...assembleArgs], baseEnv).output;
     expect(out).toContain('backend: assembled');
     expect(out).toContain('frontend: assembled');
     const second = record(other).images;
     expect(second.backend.reused).toBe(false);
     expect(second.backend.digest).toBe(first.backend.digest);
     expect(second.frontend.digest).toBe(first.frontend.digest);
-    expect(await manifestDigest(registry, `${ns}/shop_backend`, sha)).toBe(first.backend.digest);
+    expect(await manifestDigest(registry, `${ns}/${APP}_backend`, sha)).toBe(first.backend.digest);
   });
 
   it('the assembled images run as the engine-built ones do: same config, same /metrics', async () => {
@@ -208,29 +215,29 @@ describe('build-push assembles images without an engine', () => {
     const engineNs = `${ns}eng`;
     const out = mustNx(
       ws,
-      ['run', 'shop:build-push', ...assembleArgs, '--assemble=false'],
+      ['run', `${APP}:build-push`, ...assembleArgs, '--assemble=false'],
       localRegistryEnv(env, engineNs),
     ).output;
     expect(out).toContain('backend: building');
     for (const c of ['backend', 'frontend']) {
-      const assembled = inspectConfig(`${registry}/${ns}/shop_${c}:${sha}`);
-      const built = inspectConfig(`${registry}/${engineNs}/shop_${c}:${sha}`);
+      const assembled = inspectConfig(`${registry}/${ns}/${APP}_${c}:${sha}`);
+      const built = inspectConfig(`${registry}/${engineNs}/${APP}_${c}:${sha}`);
       expect(assembled).toEqual(built);
     }
-    const backend = inspectConfig(`${registry}/${ns}/shop_backend:${sha}`);
+    const backend = inspectConfig(`${registry}/${ns}/${APP}_backend:${sha}`);
     expect(backend.User).toBe('65534:65534');
     expect(backend.Cmd).toEqual(['node', 'main.js']);
     expect(backend.Labels['org.opencontainers.image.revision']).toBe(sha);
 
-    const a = await runAndGet(`${registry}/${ns}/shop_backend:${sha}`, 8080, '/metrics');
-    const b = await runAndGet(`${registry}/${engineNs}/shop_backend:${sha}`, 8080, '/metrics');
+    const a = await runAndGet(`${registry}/${ns}/${APP}_backend:${sha}`, 8080, '/metrics');
+    const b = await runAndGet(`${registry}/${engineNs}/${APP}_backend:${sha}`, 8080, '/metrics');
     expect(a.status).toBe(200);
     const [ma, mb] = [JSON.parse(a.body), JSON.parse(b.body)];
     expect(ma['version']).toEqual({ git_sha: sha, image_tag: sha });
     expect(Object.keys(ma).sort()).toEqual(Object.keys(mb).sort());
     expect(ma['version']).toEqual(mb['version']);
     // nginx resolves its /api upstream at start: the compose service name, here the loopback.
-    const page = await runAndGet(`${registry}/${ns}/shop_frontend:${sha}`, 80, '/', [
+    const page = await runAndGet(`${registry}/${ns}/${APP}_frontend:${sha}`, 80, '/', [
       '--add-host',
       'backend:127.0.0.1',
     ]);
@@ -246,31 +253,33 @@ describe('build-push assembles images without an engine', () => {
       REGISTRY_USER: env['CONVEYOR_TEST_AUTH_REGISTRY_USER'],
       REGISTRY_PASS: password,
     };
-    const out = mustNx(ws, ['run', 'shop:build-push', ...assembleArgs], authEnv).output;
+    const out = mustNx(ws, ['run', `${APP}:build-push`, ...assembleArgs], authEnv).output;
     expect(out).toMatch(/backend: assembled \S+ on \S+ \(1 base layers copied from localhost:5055/);
     expect(out).not.toContain(password);
-    expect(await manifestDigest(authRegistry, `${ns}auth/shop_backend`, sha, authHeader())).toBe(
+    expect(await manifestDigest(authRegistry, `${ns}auth/${APP}_backend`, sha, authHeader())).toBe(
       record(ws).images.backend.digest,
     );
     // Now the base in the auth registry itself (pushed there from the first run's repository).
     const sameEnv = { ...authEnv, REGISTRY_NS: `${ns}auth2` };
     const sameArgs = [
-      `--buildArgs.NODE_IMAGE=${authRegistry}/${ns}auth/shop_backend:${sha}`,
-      `--buildArgs.WEB_IMAGE=${authRegistry}/${ns}auth/shop_frontend:${sha}`,
+      `--buildArgs.NODE_IMAGE=${authRegistry}/${ns}auth/${APP}_backend:${sha}`,
+      `--buildArgs.WEB_IMAGE=${authRegistry}/${ns}auth/${APP}_frontend:${sha}`,
       '--outputStyle=static',
     ];
-    const again = mustNx(ws, ['run', 'shop:build-push', ...sameArgs], sameEnv).output;
+    const again = mustNx(ws, ['run', `${APP}:build-push`, ...sameArgs], sameEnv).output;
     expect(again).toMatch(
-      /backend: assembled \S+ on \S+ \(3 base layers mounted from \S+auth\/shop_backend/,
+      new RegExp(
+        String.raw`backend: assembled \S+ on \S+ \(3 base layers mounted from \S+auth\/${APP}_backend`,
+      ),
     );
     expect(again).not.toContain('copied');
   });
 
   it('with no container engine on the machine, build-push still pushes', async () => {
-    const app = join(ws, 'apps/shop/backend/src/main.ts');
+    const app = join(ws, `apps/${APP}/backend/src/main.ts`);
     writeFile(
       ws,
-      'apps/shop/backend/src/main.ts',
+      `apps/${APP}/backend/src/main.ts`,
       readFileSync(app, 'utf8') + "\nprocess.env['BUILT_WITHOUT_ENGINE'] ??= 'yes';\n",
     );
     const sha2 = gitCommitAll(ws, 'backend change');
@@ -280,20 +289,20 @@ describe('build-push assembles images without an engine', () => {
     expect(
       sh('sh', ['-c', 'command -v podman docker || echo none'], { env: noEngine }).stdout.trim(),
     ).toBe('none');
-    const out = mustNx(ws, ['run', 'shop:build-push', ...assembleArgs], noEngine).output;
+    const out = mustNx(ws, ['run', `${APP}:build-push`, ...assembleArgs], noEngine).output;
     expect(out).toContain('backend: assembled');
     expect(out).toContain('(unchanged: re-tagged, not rebuilt)');
-    expect(await manifestDigest(registry, `${ns}/shop_backend`, sha2)).toBe(
+    expect(await manifestDigest(registry, `${ns}/${APP}_backend`, sha2)).toBe(
       record(ws).images.backend.digest,
     );
-    expect(await manifestDigest(registry, `${ns}/shop_frontend`, sha2)).not.toBe('');
+    expect(await manifestDigest(registry, `${ns}/${APP}_frontend`, sha2)).not.toBe('');
 
     // What needs an engine says why, in one line, and fails clearly without one.
     const local = nx(
       ws,
       [
         'run',
-        'shop:build-push',
+        `${APP}:build-push`,
         `--buildArgs.NODE_IMAGE=${env['CONVEYOR_NODE_IMAGE']}`,
         `--buildArgs.WEB_IMAGE=${bases.web}`,
         '--outputStyle=static',
@@ -308,17 +317,19 @@ describe('build-push assembles images without an engine', () => {
   });
 
   it('a Dockerfile with RUN goes through the engine, and says so in one line', () => {
-    const dockerfile = join(ws, 'apps/shop/frontend/Dockerfile');
+    const dockerfile = join(ws, `apps/${APP}/frontend/Dockerfile`);
     const original = readFileSync(dockerfile, 'utf8');
-    writeFile(ws, 'apps/shop/frontend/Dockerfile', original + 'RUN true\n');
+    writeFile(ws, `apps/${APP}/frontend/Dockerfile`, original + 'RUN true\n');
     try {
-      const out = mustNx(ws, ['run', 'shop:build-push', ...assembleArgs], baseEnv).output;
+      const out = mustNx(ws, ['run', `${APP}:build-push`, ...assembleArgs], baseEnv).output;
       expect(out).toMatch(
-        /frontend: built by the engine: apps\/shop\/frontend\/Dockerfile line \d+: RUN needs a container/,
+        new RegExp(
+          String.raw`frontend: built by the engine: apps\/${APP}\/frontend\/Dockerfile line \d+: RUN needs a container`,
+        ),
       );
       expect(out).toContain('frontend: building');
     } finally {
-      writeFile(ws, 'apps/shop/frontend/Dockerfile', original);
+      writeFile(ws, `apps/${APP}/frontend/Dockerfile`, original);
     }
   });
 
@@ -346,14 +357,14 @@ describe('build-push assembles images without an engine', () => {
     try {
       const pushed = mustNx(
         ws,
-        ['run', 'shop:build-push', '--configuration=staging', ...assembleArgs],
+        ['run', `${APP}:build-push`, '--configuration=staging', ...assembleArgs],
         stagingEnv,
       ).output;
       expect(pushed).toContain('backend: assembled');
       expect(pushed).toContain('frontend: assembled');
       mustNx(
         ws,
-        ['run', 'shop:deploy', '--configuration=staging', '--outputStyle=static'],
+        ['run', `${APP}:deploy`, '--configuration=staging', '--outputStyle=static'],
         stagingEnv,
       );
       const metrics = await waitFor(
@@ -365,7 +376,7 @@ describe('build-push assembles images without an engine', () => {
       const page = await fetch(`http://127.0.0.1:${backendPort + 1}/`);
       expect(page.status).toBe(200);
     } finally {
-      downApp(join(server, 'shop'), env);
+      downApp(join(server, APP), env);
     }
   });
 

@@ -5,9 +5,12 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { plantForeignRelease } from './host';
 import { must, REPO_ROOT, runPointer } from './utils';
 
 export default async function globalSetup(): Promise<void> {
+  // The suites must hold on a used machine: another workspace's shop on staging, folder deleted.
+  plantForeignRelease();
   const E2E_DIR = mkdtempSync(join(tmpdir(), 'conveyor-e2e-'));
   writeFileSync(runPointer(process.pid), E2E_DIR);
   const TEMPLATE_WORKSPACE = join(E2E_DIR, 'template');

@@ -3,7 +3,16 @@
  * accepting the generated test key for root and for the non-root user deploy (group docker on
  * the engine socket), and a folder owned by deploy where tests make their servers' folders.
  */
-import { chmodSync, chownSync, mkdtempSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Result, sh, testEnv } from './utils';
 
@@ -92,4 +101,43 @@ export function stagingSshEnv(opts: {
     PROXY_IMAGE: env['CONVEYOR_PROXY_IMAGE'],
     CONVEYOR_DEPLOYER: 'e2e',
   };
+}
+
+/**
+ * A host with history, made on purpose before the suites run and left there: another workspace's
+ * app `shop` deployed to `staging` (compose projects shop-staging-blue and shop-staging-proxy,
+ * running) from a folder that has since been deleted. A suite that reuses those names, or cleans
+ * up by a broad name, meets it. Made once per engine (kept between runs, as a real machine's).
+ */
+export function plantForeignRelease(): void {
+  const env = testEnv();
+  const withEngine = { ...process.env, ...env };
+  const [bin, ...composeArgs] = (env['CONVEYOR_COMPOSE_COMMAND'] ?? 'docker compose').split(' ');
+  for (const project of ['shop-staging-blue', 'shop-staging-proxy']) {
+    const running = sh(
+      'docker',
+      ['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`],
+      { env: withEngine },
+    );
+    if (running.stdout.trim()) continue;
+    const dir = mkdtempSync(join(tmpdir(), 'conveyor-foreign-'));
+    const folder = join(dir, 'shop', project.replace('shop-staging-', ''));
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(
+      join(folder, 'docker-compose.yml'),
+      [
+        'services:',
+        '  backend:',
+        `    image: ${env['CONVEYOR_NODE_IMAGE']}`,
+        '    command: ["sleep", "2147483647"]',
+        '',
+      ].join('\n'),
+    );
+    const up = sh(bin, [...composeArgs, '-p', project, 'up', '-d'], {
+      cwd: folder,
+      env: withEngine,
+    });
+    if (up.code !== 0) throw new Error(`planting ${project} failed: ${up.output.slice(-2000)}`);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -71,6 +71,20 @@ export function must(
   return r;
 }
 
+/**
+ * An app name of this run's own (e.g. `shop-k3x9q`): compose projects are <app>-<env> on the
+ * engine, so a suite never meets an app another workspace deployed to the same host. The suffix
+ * is always five of [a-z0-9] (never empty, never a dash), so the name stays a valid app name.
+ */
+export function runApp(base: string): string {
+  const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  let suffix = '';
+  while (suffix.length < 5) suffix += chars[Math.floor(Math.random() * chars.length)];
+  const name = `${base}-${suffix}`;
+  if (!/^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/.test(name)) throw new Error(`Not an app name: ${name}`);
+  return name;
+}
+
 /** A fresh copy of the template workspace (create-nx-workspace + the plugin tarball), made by global setup. */
 export function newWorkspace(name: string): string {
   const dir = mkdtempSync(join(e2eDir(), `${name}-`));
