@@ -26,4 +26,4 @@ step "Unit tests"
 npx jest -c packages/plugin/jest.config.ts
 
 step "E2E tests"
-npx jest -c packages/plugin-e2e/jest.config.ts --runInBand "$@"
+npx jest -c packages/plugin-e2e/jest.config.ts "$@"

@@ -8,5 +8,7 @@ export default {
   globalSetup: '<rootDir>/src/global-setup.ts',
   globalTeardown: '<rootDir>/src/global-teardown.ts',
   testTimeout: 600_000,
-  maxWorkers: 1,
+  // Two suites side by side: each has its own ports (portBlock), app names, deploy folders,
+  // registry namespaces and compose projects; the fault matrix has a registry of its own.
+  maxWorkers: 2,
 };

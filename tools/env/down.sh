@@ -19,6 +19,7 @@ flock -w 120 9 || die "an up.sh is running (it holds $STATE/up.lock): try again 
 log "stopping the Conveyor test environment ($STATE)"
 stop_pid registry "$STATE/registry/registry.pid" "$STATE/registry/config.yml"
 stop_pid auth-registry "$STATE/registry-auth/registry.pid" "$STATE/registry-auth/config.yml"
+stop_pid faults-registry "$STATE/registry-faults/registry.pid" "$STATE/registry-faults/config.yml"
 # Open ssh sessions of the test sshd end with it.
 if pid_alive "$STATE/sshd/sshd.pid" "$STATE/sshd/sshd_config"; then
   for session in $(child_pids "$(<"$STATE/sshd/sshd.pid")"); do

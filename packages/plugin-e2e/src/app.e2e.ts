@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { must, mustNx, newWorkspace, nx, sh, testEnv } from './utils';
+import { must, mustNx, newWorkspace, nx, portBlock, sh, testEnv } from './utils';
 
 /** The workspace's files, without node_modules and Nx's own cache. */
 const workspaceFiles = (ws: string) =>
@@ -58,7 +58,7 @@ describe('app generator in a real workspace', () => {
     expect(existsSync(join(ws, 'dist/apps/shop/frontend/index.html'))).toBe(true);
 
     // The bundle runs without node_modules next to it.
-    const port = 18300 + Math.floor(Math.random() * 500);
+    const port = portBlock('app');
     const { spawn } = await import('node:child_process');
     const server = spawn(process.execPath, [join(ws, 'dist/apps/shop/backend/main.js')], {
       cwd: '/',

@@ -15,6 +15,7 @@ import {
   mustNx,
   newWorkspace,
   nx,
+  portBlock,
   runApp,
   sh,
   testEnv,
@@ -92,8 +93,11 @@ function inspectConfig(ref: string): Inspected {
   return config;
 }
 
+const ports = portBlock('assemble');
+let nextPort = ports;
+
 async function runAndGet(ref: string, containerPort: number, path: string, extra: string[] = []) {
-  const port = 18000 + Math.floor(Math.random() * 900);
+  const port = nextPort++;
   const name = `conveyor-asm-${run}-${port}`;
   must(
     engine,
@@ -335,7 +339,7 @@ describe('build-push assembles images without an engine', () => {
 
   it('assembled images deploy over SSH and serve their release', async () => {
     const server = serverDir('assemble');
-    const backendPort = 19400 + Math.floor(Math.random() * 200) * 2;
+    const backendPort = ports + 150;
     const stagingEnv: NodeJS.ProcessEnv = {
       ...process.env,
       ...env,

@@ -13,6 +13,7 @@ import {
   mustNx,
   newWorkspace,
   nx,
+  portBlock,
   registryTags,
   sh,
   testEnv,
@@ -86,7 +87,7 @@ describe('build-push against a real engine and registry', () => {
       'org.opencontainers.image.revision': sha1,
       'org.opencontainers.image.version': sha1,
     });
-    const port = 18900 + Math.floor(Math.random() * 90);
+    const port = portBlock('build-push');
     const name = `conveyor-e2e-${ns}`;
     must(engine, ['run', '-d', '--rm', '--name', name, '-p', `127.0.0.1:${port}:8080`, ref], {
       env: baseEnv,

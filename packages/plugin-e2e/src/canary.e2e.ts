@@ -16,6 +16,7 @@ import {
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   Result,
   testEnv,
 } from './utils';
@@ -23,7 +24,7 @@ import {
 const env = testEnv();
 const ns = `can${Date.now().toString(36)}`;
 const server = serverDir('canary');
-const port = 19900 + Math.floor(Math.random() * 40) * 2;
+const port = portBlock('canary');
 const buildArgs = imageBuildArgs(env);
 
 const stagingEnv = (): NodeJS.ProcessEnv => ({

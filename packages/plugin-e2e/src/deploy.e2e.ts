@@ -15,15 +15,16 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
-  imageBuildArgs,
   downApp,
   e2eDir,
   getJson,
   gitCommitAll,
+  imageBuildArgs,
   must,
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   Result,
   sh,
   testEnv,
@@ -34,7 +35,7 @@ import { serverDir, sshAs, stagingSshEnv } from './host';
 const env = testEnv();
 const ns = `dep${Date.now().toString(36)}`;
 const server = serverDir('deploy');
-const backendPort = 19000 + Math.floor(Math.random() * 400) * 2;
+const backendPort = portBlock('deploy');
 const frontendPort = backendPort + 1;
 const telegramToken = `${Math.floor(Math.random() * 1e9)}:${randomBytes(12).toString('hex')}`;
 const registryPass = `pw-${randomBytes(10).toString('hex')}`;
@@ -365,7 +366,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
   });
 
   describe('a second environment on the same host', () => {
-    const prodPort = backendPort + 800;
+    const prodPort = backendPort + 100;
     const production = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
       PRODUCTION_SSH_HOST: env['CONVEYOR_TEST_SSH_HOST'],
       PRODUCTION_SSH_PORT: env['CONVEYOR_TEST_SSH_PORT'],

@@ -4,12 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
-import { mustNx, newWorkspace, nx, testEnv } from './utils';
+import { mustNx, newWorkspace, nx, portBlock, runApp, testEnv } from './utils';
 import { serverDir } from './host';
 
 const env = testEnv();
 const server = serverDir('doctor');
-const backendPort = 19800 + Math.floor(Math.random() * 90) * 2;
+const backendPort = portBlock('doctor');
+const APP = runApp('market');
 const frontendPort = backendPort + 1;
 
 function stagingEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -36,13 +37,13 @@ describe('doctor over real SSH as the deploy user', () => {
   const doctor = (extra: NodeJS.ProcessEnv = {}) =>
     nx(
       ws,
-      ['run', 'market:doctor', '--configuration=staging', '--outputStyle=static'],
+      ['run', `${APP}:doctor`, '--configuration=staging', '--outputStyle=static'],
       stagingEnv(extra),
     );
 
   beforeAll(() => {
     ws = newWorkspace('doctor');
-    mustNx(ws, ['g', '@conveyor/plugin:app', 'market', '--no-interactive']);
+    mustNx(ws, ['g', '@conveyor/plugin:app', APP, '--no-interactive']);
   });
 
   it('passes on the test host, one line per check', () => {
@@ -60,7 +61,7 @@ describe('doctor over real SSH as the deploy user', () => {
       expect(r.output).toMatch(new RegExp(`ok {3}${check}: `));
     expect(r.output).toMatch(/(ok {3}|skip )clock: /);
     expect(r.output).toContain(
-      `deploy@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${server}/market`,
+      `deploy@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${server}/${APP}`,
     );
     expect(r.output).not.toMatch(/FIX {2}/);
   });

@@ -263,10 +263,10 @@ export function killPids(list: number[], signal: NodeJS.Signals = 'SIGKILL'): vo
 }
 
 // ---------------------------------------------------------------------------------------------
-// The test registry (tools/env/lib/registry.sh: pid file under $CONVEYOR_ENV_DIR/registry)
+// The fault matrix's own registry (tools/env/lib/registry.sh: registry-faults, pid file in its folder)
 
 export function registryPid(env: Record<string, string>): number | undefined {
-  const file = join(env['CONVEYOR_ENV_DIR'], 'registry', 'registry.pid');
+  const file = join(env['CONVEYOR_TEST_FAULTS_REGISTRY_DIR'], 'registry.pid');
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
   return pid && existsSync(`/proc/${pid}`) ? pid : undefined;
@@ -274,7 +274,7 @@ export function registryPid(env: Record<string, string>): number | undefined {
 
 export async function registryAnswers(env: Record<string, string>): Promise<boolean> {
   try {
-    const r = await fetch(`http://${env['CONVEYOR_TEST_REGISTRY']}/v2/`, {
+    const r = await fetch(`http://${env['CONVEYOR_TEST_FAULTS_REGISTRY']}/v2/`, {
       signal: AbortSignal.timeout(2000),
     });
     return r.status === 200;

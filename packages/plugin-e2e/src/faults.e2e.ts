@@ -62,6 +62,7 @@ import {
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   Result,
   testEnv,
 } from './utils';
@@ -69,7 +70,7 @@ import {
 const env = testEnv();
 const app = 'fapp';
 const ns = `flt${Date.now().toString(36)}`;
-const backendPort = 23000 + Math.floor(Math.random() * 400) * 2;
+const backendPort = portBlock('faults');
 const frontendPort = backendPort + 1;
 const prefix = `${app}-staging`;
 const buildArgs = imageBuildArgs(env);
@@ -87,6 +88,8 @@ const outputs: string[] = [];
 function stagingEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     ...stagingSshEnv({ ns, deployPath: server, backendPort, frontendPort }),
+    // The matrix stops and kills its registry: one of its own, so suites beside it keep theirs.
+    REGISTRY_URL: env['CONVEYOR_TEST_FAULTS_REGISTRY'],
     CONVEYOR_DEPLOYER: 'e2e-faults',
     STAGING_DRAIN_SECONDS: String(DRAIN),
     TELEGRAM_TOKEN: '',
@@ -282,7 +285,7 @@ describe('fault matrix: interrupted and broken deploys end consistent', () => {
     if (appDir) downApp(appDir, env);
   });
 
-  const backendRepo = () => `${env['CONVEYOR_TEST_REGISTRY']}/${ns}/${app}_backend`;
+  const backendRepo = () => `${env['CONVEYOR_TEST_FAULTS_REGISTRY']}/${ns}/${app}_backend`;
 
   function removeLocalImage(ref: string) {
     const id = onHost(env, `docker image inspect --format '{{.Id}}' ${ref}`).stdout.trim();
@@ -432,7 +435,7 @@ describe('fault matrix: interrupted and broken deploys end consistent', () => {
     const live = await servedTag();
     const target = other(live);
     for (const component of ['backend', 'frontend']) {
-      const repo = `${env['CONVEYOR_TEST_REGISTRY']}/${ns}/${app}_${component}`;
+      const repo = `${env['CONVEYOR_TEST_FAULTS_REGISTRY']}/${ns}/${app}_${component}`;
       onHost(env, `docker tag ${repo}:${live} ${repo}:${target}`);
     }
     await nxOk(deployArgs(target));

@@ -19,6 +19,7 @@ import {
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   Result,
   testEnv,
   waitFor,
@@ -26,7 +27,7 @@ import {
 
 const env = testEnv();
 const ns = `fleet${Date.now().toString(36)}`;
-const base = 19100 + Math.floor(Math.random() * 80) * 10;
+const base = portBlock('fleet');
 const hosts = [0, 1, 2].map((i) => ({
   name: `staging-${i + 1}`,
   dir: serverDir(`fleet-${i + 1}`),

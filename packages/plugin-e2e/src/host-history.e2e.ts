@@ -17,18 +17,19 @@ import {
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
+  REPO_ROOT,
   Result,
   runApp,
   sh,
   templateWorkspace,
   testEnv,
-  REPO_ROOT,
 } from './utils';
 
 const env = testEnv();
 const APP = runApp('shop');
 const ns = `hist${Date.now().toString(36)}`;
-const backendPort = 23000 + Math.floor(Math.random() * 400) * 2;
+const backendPort = portBlock('host-history');
 const frontendPort = backendPort + 1;
 const folders = { a: serverDir('history-a'), b: serverDir('history-b'), c: serverDir('history-c') };
 
@@ -281,7 +282,7 @@ describe('npm run demo, again after its folder was deleted', () => {
     // Both runs reuse the e2e template workspace (create-nx-workspace + npm install of the packed
     // plugin, the demo's two slowest steps); every other step of tools/demo.sh runs for real.
     const app = runApp('demo');
-    const port = 24000 + Math.floor(Math.random() * 400) * 2;
+    const port = portBlock('demo');
     const demoEnv = (dir: string) => ({
       ...process.env,
       DEMO_APP: app,

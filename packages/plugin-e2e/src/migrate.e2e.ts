@@ -20,6 +20,7 @@ import {
   mustNx,
   newWorkspace,
   nx,
+  portBlock,
   Result,
   runApp,
   testEnv,
@@ -33,7 +34,7 @@ const APP = runApp('shop');
 const BLOG = runApp('blog');
 const ns = `mig${Date.now().toString(36)}`;
 const server = serverDir('migrate');
-const shopPort = 21000 + Math.floor(Math.random() * 300) * 4;
+const shopPort = portBlock('migrate');
 const buildArgs = imageBuildArgs(env);
 const FIXTURE = join(__dirname, '..', 'fixtures', 'conveyor-plugin-0.1.0.tgz');
 

@@ -25,6 +25,7 @@ import {
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   Result,
   sh,
   testEnv,
@@ -34,7 +35,7 @@ import { serverDir } from './host';
 const env = testEnv();
 const ns = `sec${Date.now().toString(36)}`;
 const server = serverDir('secrets');
-const backendPort = 19400 + Math.floor(Math.random() * 300) * 2;
+const backendPort = portBlock('secrets');
 const sshKey = readFileSync(env['CONVEYOR_TEST_SSH_KEY'], 'utf8');
 const key = `key-${randomBytes(16).toString('hex')}`;
 const values = {

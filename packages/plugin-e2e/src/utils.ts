@@ -219,3 +219,28 @@ export async function registryTags(
   if (res.status === 404) return [];
   return ((await res.json()) as { tags: string[] | null }).tags ?? [];
 }
+
+/**
+ * Suites run side by side (two jest workers): each has a block of 300 public ports of its own,
+ * 18000 + 300 * its index, starting at a random multiple of 10 in the block's first 100 (two runs
+ * on one machine rarely meet). A suite uses its start and up to 200 above it; blue-green colours
+ * add 10000 and 20000 (28000-32199, 38000-42199), which no block reaches.
+ */
+const PORT_BLOCKS = [
+  'app',
+  'assemble',
+  'build-push',
+  'canary',
+  'deploy',
+  'doctor',
+  'faults',
+  'fleet',
+  'host-history',
+  'demo',
+  'migrate',
+  'secrets',
+  'zero-downtime',
+] as const;
+export function portBlock(suite: (typeof PORT_BLOCKS)[number]): number {
+  return 18000 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);
+}

@@ -8,20 +8,21 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sample, startLoad } from './load';
 import {
-  imageBuildArgs,
   downApp,
   e2eDir,
   gitCommitAll,
+  imageBuildArgs,
   mustNx,
   newWorkspace,
   nxAsync,
+  portBlock,
   testEnv,
 } from './utils';
 
 const env = testEnv();
 const ns = `zdt${Date.now().toString(36)}`;
 const server = () => join(e2eDir(), 'server');
-const port = 19500 + Math.floor(Math.random() * 200) * 2;
+const port = portBlock('zero-downtime');
 const buildArgs = imageBuildArgs(env);
 
 const localEnv = (strategy: string, backendPort: number): NodeJS.ProcessEnv => ({

@@ -8,13 +8,16 @@
 
 REGISTRY_PORT="${CONVEYOR_ENV_REGISTRY_PORT:-5055}"
 AUTH_REGISTRY_PORT="${CONVEYOR_ENV_AUTH_REGISTRY_PORT:-5056}"
+# The fault matrix stops and kills a registry mid-pull: one of its own, so suites running beside it keep theirs.
+FAULTS_REGISTRY_PORT="${CONVEYOR_ENV_FAULTS_REGISTRY_PORT:-5057}"
+FAULTS_REGISTRY_DIR="$STATE/registry-faults"
 REGISTRY_DIR="$STATE/registry"
 AUTH_REGISTRY_DIR="$STATE/registry-auth"
 AUTH_REGISTRY_USER=conveyor
 AUTH_REGISTRY_PASSWORD_FILE="$AUTH_REGISTRY_DIR/password"
 REGISTRIES_CONF=/etc/containers/registries.conf.d/conveyor-local.conf
-if [[ "$REGISTRY_PORT:$AUTH_REGISTRY_PORT" != 5055:5056 ]]; then
-  REGISTRIES_CONF="/etc/containers/registries.conf.d/conveyor-local-$REGISTRY_PORT-$AUTH_REGISTRY_PORT.conf"
+if [[ "$REGISTRY_PORT:$AUTH_REGISTRY_PORT:$FAULTS_REGISTRY_PORT" != 5055:5056:5057 ]]; then
+  REGISTRIES_CONF="/etc/containers/registries.conf.d/conveyor-local-$REGISTRY_PORT-$AUTH_REGISTRY_PORT-$FAULTS_REGISTRY_PORT.conf"
 fi
 
 _random_hex() { od -An -tx1 -N"${1:-16}" /dev/urandom | tr -d ' \n'; }
@@ -72,6 +75,7 @@ _auth_registry_credentials() {
 }
 
 _registry_open_ok() { http_is 200 "http://127.0.0.1:$REGISTRY_PORT/v2/"; }
+_registry_faults_ok() { http_is 200 "http://127.0.0.1:$FAULTS_REGISTRY_PORT/v2/"; }
 
 _registry_auth_ok() {
   http_is 401 "http://127.0.0.1:$AUTH_REGISTRY_PORT/v2/" || return 1
@@ -129,12 +133,20 @@ insecure = true
 [[registry]]
 location = "127.0.0.1:$AUTH_REGISTRY_PORT"
 insecure = true
+
+[[registry]]
+location = "localhost:$FAULTS_REGISTRY_PORT"
+insecure = true
+
+[[registry]]
+location = "127.0.0.1:$FAULTS_REGISTRY_PORT"
+insecure = true
 CONF
   )"
   [[ -f "$REGISTRIES_CONF" && "$(<"$REGISTRIES_CONF")" == "$want" ]] && return 1
   mkdir -p "$(dirname "$REGISTRIES_CONF")"
   printf '%s\n' "$want" >"$REGISTRIES_CONF"
-  info "wrote $REGISTRIES_CONF (ports $REGISTRY_PORT and $AUTH_REGISTRY_PORT insecure)"
+  info "wrote $REGISTRIES_CONF (ports $REGISTRY_PORT, $AUTH_REGISTRY_PORT and $FAULTS_REGISTRY_PORT insecure)"
   return 0
 }
 
@@ -209,5 +221,7 @@ setup_registries() {
   _registry_config "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" "$AUTH_REGISTRY_DIR/htpasswd"
   _ensure_registry registry "$REGISTRY_DIR" "$REGISTRY_PORT" _registry_open_ok
   _ensure_registry auth-registry "$AUTH_REGISTRY_DIR" "$AUTH_REGISTRY_PORT" _registry_auth_ok
+  _registry_config "$FAULTS_REGISTRY_DIR" "$FAULTS_REGISTRY_PORT"
+  _ensure_registry faults-registry "$FAULTS_REGISTRY_DIR" "$FAULTS_REGISTRY_PORT" _registry_faults_ok
   check_engine_pulls
 }
