@@ -26,4 +26,5 @@ step "Unit tests"
 npx jest -c packages/plugin/jest.config.ts
 
 step "E2E tests"
-npx jest -c packages/plugin-e2e/jest.config.ts "$@"
+# --verbose: every test with its time (where a suite's time goes).
+npx jest -c packages/plugin-e2e/jest.config.ts --verbose "$@"
