@@ -1,7 +1,8 @@
 import { extraVars, PlaybookInput, playbookCommand, sshCommonArgs } from './ansible';
 import { helperCommand, hostResult, parseHostEvents } from './host';
 import type { Profile } from './profile';
-import { planRelease } from './release-plan';
+import { deployModel, DeployModelOptions } from './deploy-model';
+import { PlanInput, planRelease } from './release-plan';
 
 const staging: Profile = {
   name: 'staging',
@@ -109,26 +110,34 @@ describe('ansible-playbook command', () => {
 });
 
 describe('release plan', () => {
-  const plan = (over = {}) =>
-    planRelease({
+  const plan = (over: Partial<PlanInput> = {}, options: DeployModelOptions = {}) => {
+    const model = deployModel({
+      app: 'shop',
+      options: {
+        backendPort: 8080,
+        frontendPort: 5173,
+        healthTimeout: 20,
+        lockTimeout: 60,
+        ...options,
+      },
+      profile: staging,
+      env: {},
+    });
+    return planRelease({
       runId: 'r1',
       action: 'deploy',
-      app: 'shop',
-      profile: staging,
+      model,
+      host: model.hosts[0],
       deployer: 'anna',
-      backendPort: 8080,
-      frontendPort: 5173,
       target: {
         tag: 'abc1234',
         gitSha: 'abc1234',
         digests: { backend: 'sha256:b', frontend: 'sha256:f' },
       },
       force: false,
-      healthTimeout: 20,
-      lockTimeout: 60,
-      engineCommand: 'docker',
       ...over,
     });
+  };
   it('decides images by digest, ports, projects and paths before anything runs', () => {
     const p = plan();
     expect(p.target.images).toEqual({
@@ -151,7 +160,7 @@ describe('release plan', () => {
     ).toThrow('The release t has no recorded digest for frontend.');
   });
   it('a rollback carries the live release it was planned from; a strategy can be forced', () => {
-    expect(plan({ action: 'rollback', expectLive: 'v2', strategy: 'recreate' })).toMatchObject({
+    expect(plan({ action: 'rollback', expectLive: 'v2' }, { strategy: 'recreate' })).toMatchObject({
       expect_live: 'v2',
       strategy: 'recreate',
     });

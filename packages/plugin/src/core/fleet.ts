@@ -19,7 +19,7 @@ export interface FleetHost {
   projectPrefix?: string;
 }
 
-interface InventoryList {
+export interface InventoryList {
   _meta?: { hostvars?: Record<string, Record<string, unknown>> };
   [group: string]: unknown;
 }
@@ -39,6 +39,24 @@ function ownPort(vars: Record<string, unknown>, key: string, host: string): numb
   if (port === undefined)
     throw new Error(`Inventory host ${host}: ${key} "${text}" is not a port.`);
   return port;
+}
+
+/**
+ * A host's ports: its own `conveyor_backend_port` / `conveyor_frontend_port`, else the app's (a
+ * frontend port only for an app with a frontend). The one rule, for deploys and for the scrape
+ * targets the monitoring generator writes.
+ */
+export function hostPorts(
+  vars: Record<string, unknown>,
+  host: string,
+  ports: { backendPort: number; frontendPort?: number },
+): { backendPort: number; frontendPort?: number } {
+  const backendPort = ownPort(vars, 'conveyor_backend_port', host) ?? ports.backendPort;
+  if (ports.frontendPort === undefined) return { backendPort };
+  return {
+    backendPort,
+    frontendPort: ownPort(vars, 'conveyor_frontend_port', host) ?? ports.frontendPort,
+  };
 }
 
 export function fleetHosts(
@@ -61,10 +79,6 @@ export function fleetHosts(
   const hostvars = inventory._meta?.hostvars ?? {};
   return names.map((name) => {
     const vars = hostvars[name] ?? {};
-    const frontendPort =
-      ports.frontendPort === undefined
-        ? undefined
-        : (ownPort(vars, 'conveyor_frontend_port', name) ?? ports.frontendPort);
     return {
       name,
       profile: {
@@ -74,8 +88,7 @@ export function fleetHosts(
         ssh_user: own(vars, 'ansible_user') ?? profile.ssh_user,
         deploy_path: own(vars, 'conveyor_deploy_path') ?? profile.deploy_path,
       },
-      backendPort: ownPort(vars, 'conveyor_backend_port', name) ?? ports.backendPort,
-      frontendPort,
+      ...hostPorts(vars, name, ports),
       projectPrefix: own(vars, 'conveyor_compose_project'),
     };
   });

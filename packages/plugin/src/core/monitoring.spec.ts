@@ -139,6 +139,21 @@ describe('target files', () => {
     expect(text).toContain('apps/shop/infra/ansible/inventory/staging');
   });
 
+  it('scrapes a host that publishes the backend on its own port (conveyor_backend_port) on that port', () => {
+    const t = environmentTargets({
+      app: 'shop',
+      env: 'staging',
+      port: 8080,
+      profileHost: { value: '10.0.0.5' },
+      inventory: {
+        file: 'apps/shop/infra/ansible/inventory/staging',
+        text: '[app]\nstaging-1 ansible_host=10.0.0.5\nstaging-2 ansible_host=10.0.0.6 conveyor_backend_port=9090\n',
+      },
+      profileFile: 'config/profiles/staging.yml',
+    });
+    expect(t.targets).toEqual(['10.0.0.5:8080', '10.0.0.6:9090']);
+  });
+
   it('leaves out a host whose variable is not set, and says which', () => {
     const t = environmentTargets({
       app: 'shop',

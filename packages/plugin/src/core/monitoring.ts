@@ -14,6 +14,7 @@ import {
 } from './metrics';
 import { PLUGIN_NAME, SECRET_ENV, TOOL_ENV } from './names';
 import { interpolate, type Env } from './profile';
+import { hostPorts } from './fleet';
 
 export const MONITORING_GENERATOR = `${PLUGIN_NAME}:monitoring`;
 const REGENERATE = `nx g ${MONITORING_GENERATOR}`;
@@ -138,7 +139,9 @@ export function environmentTargets(input: {
   for (const host of hosts) {
     const address = hostAddress(host, input.profileHost);
     if ('value' in address && address.value !== '') {
-      const target = `${address.value}:${input.port}`;
+      // A host that publishes the backend on a port of its own is scraped there (the deploy's rule).
+      const { backendPort } = hostPorts(host.vars, host.name, { backendPort: input.port });
+      const target = `${address.value}:${backendPort}`;
       if (!targets.includes(target)) targets.push(target);
     } else {
       unresolved.push({

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import type { DeployAction } from './ansible';
 import { APP_ENV, appPath, Component, imageRepository, registryHost, TOOL_ENV } from './names';
-import type { Profile, Strategy } from './profile';
+import type { DeployHost, DeployModel } from './deploy-model';
+import type { Profile } from './profile';
 import { Color, colorPorts } from './strategy';
 
 export type ComponentPorts = Partial<Record<Component, number>>;
@@ -123,29 +124,15 @@ export function takeOverOf(
 export interface PlanInput {
   runId: string;
   action: DeployAction;
-  app: string;
-  profile: Profile;
+  /** What the target, profile, environment and inventory decided (ports, strategy, timeouts, ...). */
+  model: DeployModel;
+  /** The host this plan is for, with its own ports, paths and project prefix. */
+  host: DeployHost;
   deployer: string;
-  backendPort: number;
-  frontendPort?: number;
   target: { tag: string; gitSha: string; digests: Partial<Record<Component, string>> };
   expectLive?: string;
   takeOver?: TakeOver;
   force: boolean;
-  healthTimeout: number;
-  lockTimeout: number;
-  engineCommand: string;
-  /** The backend's health path ('/health'; the monitoring stack: '/-/ready'). */
-  healthPath?: string;
-  /** Check that /metrics reports the release (apps: true). */
-  versionCheck?: boolean;
-  checks?: { port: number; path: string }[];
-  /** More variables for the release's .env (values from this machine's environment). */
-  composeEnv?: Record<string, string>;
-  /** Overrides the profile's strategy (the monitoring stack always replaces in place). */
-  strategy?: Strategy;
-  /** The compose project prefix, when not <app>-<env>. */
-  projectPrefix?: string;
   /** Several hosts: the environment lock's run id. */
   holdId?: string;
   /** Secret values by name (only their names and hash enter the plan). */
@@ -168,9 +155,12 @@ export function runFiles(app: string, profile: Profile, runId: string) {
 }
 
 export function planRelease(input: PlanInput): ReleasePlan {
-  const { profile, app } = input;
+  const { model, host } = input;
+  const { app } = model;
+  const profile = host.profile;
+  const ports = host.ports;
   const components: Component[] =
-    input.frontendPort === undefined ? ['backend'] : ['backend', 'frontend'];
+    ports.frontend === undefined ? ['backend'] : ['backend', 'frontend'];
   for (const c of components) {
     if (!input.target.digests[c])
       throw new Error(`The release ${input.target.tag} has no recorded digest for ${c}.`);
@@ -182,8 +172,8 @@ export function planRelease(input: PlanInput): ReleasePlan {
       digest: input.target.digests[c] as string,
     };
   }
-  const publicPorts: ComponentPorts = { backend: input.backendPort };
-  if (input.frontendPort !== undefined) publicPorts.frontend = input.frontendPort;
+  const publicPorts: ComponentPorts = { backend: ports.backend };
+  if (ports.frontend !== undefined) publicPorts.frontend = ports.frontend;
   const plan: ReleasePlan = {
     version: 1,
     run_id: input.runId,
@@ -192,25 +182,25 @@ export function planRelease(input: PlanInput): ReleasePlan {
     env: profile.name,
     deployer: input.deployer,
     app_path: appPath(profile, app),
-    strategy: (input.strategy ?? profile.strategy) === 'recreate' ? 'recreate' : 'blue-green',
+    strategy: model.strategy === 'recreate' ? 'recreate' : 'blue-green',
     components,
     public_ports: publicPorts,
-    color_ports: colorPorts(input.backendPort, input.frontendPort),
-    project_prefix: input.projectPrefix ?? `${app}-${profile.name}`,
+    color_ports: colorPorts(ports.backend, ports.frontend),
+    project_prefix: host.projectPrefix ?? `${app}-${profile.name}`,
     registry: registryHost(profile.registry),
     target: { tag: input.target.tag, git_sha: input.target.gitSha, images },
     force: input.force,
-    health_timeout: input.healthTimeout,
-    lock_timeout: input.lockTimeout,
+    health_timeout: model.healthTimeout,
+    lock_timeout: model.lockTimeout,
     drain_seconds: profile.drain_seconds,
     proxy_image: profile.proxy_image,
-    engine_command: input.engineCommand,
+    engine_command: model.engineCommand,
     compose_command: profile.compose_command,
     compose_file: runFiles(app, profile, input.runId).compose,
     compose_env: {
       [APP_ENV.registryUrl]: registryHost(profile.registry),
       [APP_ENV.registryNs]: profile.registry_namespace,
-      ...input.composeEnv,
+      ...model.composeEnv,
       [APP_ENV.profile]: profile.name,
     },
     env_names: {
@@ -221,16 +211,16 @@ export function planRelease(input: PlanInput): ReleasePlan {
       ports: { backend: TOOL_ENV.backendPort, frontend: TOOL_ENV.frontendPort },
     },
     gate:
-      input.frontendPort === undefined
-        ? { backend: input.healthPath ?? '/health' }
-        : { backend: input.healthPath ?? '/health', frontend: '/' },
-    version_check: input.versionCheck ?? true,
-    checks: input.checks ?? [],
+      ports.frontend === undefined
+        ? { backend: model.healthPath }
+        : { backend: model.healthPath, frontend: '/' },
+    version_check: model.versionCheck,
+    checks: model.checks,
   };
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
   if (input.takeOver) plan.take_over = input.takeOver;
-  if ((input.strategy ?? profile.strategy) === 'canary' && input.action === 'deploy')
+  if (model.strategy === 'canary' && input.action === 'deploy')
     plan.canary = {
       steps: profile.canary_steps,
       pause: profile.canary_pause,

@@ -17,7 +17,10 @@ export interface PushRecord {
   app: string;
   profile: string;
   tag: string;
+  /** Short sha (or GIT_SHA) of the commit built. */
   git_sha: string;
+  /** Full sha of that commit (records written before it existed lack it). */
+  commit?: string;
   registry: string;
   namespace: string;
   pushed: boolean;
@@ -66,7 +69,7 @@ export interface HistoryEntry {
   fast?: boolean;
 }
 
-/** What `conveyor-host.py status` prints. */
+/** What `conveyor-host.pyz status` prints. */
 export interface HostStatus {
   app_path: string;
   env?: string | null;

@@ -1,4 +1,5 @@
 /** Which tag an image gets: explicit option, IMAGE_TAG, else the short git sha. */
+import type { PushRecord } from './release';
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -80,13 +81,7 @@ export function checkRecordTag(tag: unknown, file: string): string {
 }
 
 /** What deploy needs of a build-push record. */
-export interface RecordedRelease {
-  tag: string;
-  /** Full sha of the commit build-push built (records written before it existed lack it). */
-  commit?: string;
-  /** Short sha (or GIT_SHA) of that commit. */
-  git_sha?: string;
-}
+export type RecordedRelease = Pick<PushRecord, 'tag' | 'commit' | 'git_sha'> & { git_sha?: string };
 
 export type DeployTagSource = '--tag' | 'build-push record' | 'IMAGE_TAG' | 'git sha';
 

@@ -1,24 +1,19 @@
 import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { inventoryFor, SshSettings } from '../../core/ansible';
-import { TOOL_ENV } from '../../core/names';
-import { validatePort } from '../../core/ports';
+import { appPorts, profileName } from '../../core/deploy-model';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
 import { ansibleEnvironment } from '../../core/ssh-options';
 import { log } from '../../shell/log';
 import { run } from '../../shell/run';
 import { PrivateDir } from '../../shell/temp';
+import { withDeployOptions } from '../deploy-target';
 import { sshSettings } from '../deploy/lib/connection';
 import type { BootstrapExecutorSchema } from './schema';
 import { bootstrapVars, recapSummary } from './vars';
 
 export const ADMIN_KEY_ENV = 'CONVEYOR_BOOTSTRAP_SSH_KEY_B64';
-
-function port(fromEnv: string | undefined, option: number | undefined, name: string) {
-  if (fromEnv !== undefined && fromEnv !== '') return validatePort(fromEnv, name);
-  return option === undefined ? undefined : validatePort(option, `--${name}`);
-}
 
 /** Runs infra/ansible/bootstrap.yml against the profile's hosts as root or a sudo user. */
 export default async function bootstrap(
@@ -29,7 +24,8 @@ export default async function bootstrap(
   const secrets = secretValues(env);
   const dir = new PrivateDir('conveyor-bootstrap-');
   try {
-    const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    const target = withDeployOptions(options, context);
+    const profile = loadProfile(context.root, profileName(target), env);
     if (profile.connection !== 'ssh')
       throw new Error(
         `profile ${profile.name} deploys to this machine (connection local): nothing to bootstrap.`,
@@ -53,12 +49,8 @@ export default async function bootstrap(
     const adminKey = env[ADMIN_KEY_ENV];
     if (adminKey)
       admin.keyFile = dir.write('id_admin', Buffer.from(adminKey, 'base64').toString('utf8'));
-    const ports = [
-      port(env[TOOL_ENV.backendPort], options.backendPort, 'backendPort'),
-      options.frontendPort === undefined
-        ? undefined
-        : port(env[TOOL_ENV.frontendPort], options.frontendPort, 'frontendPort'),
-    ].filter((p): p is number => p !== undefined);
+    const { backend, frontend } = appPorts(target, env);
+    const ports = frontend === undefined ? [backend] : [backend, frontend];
     const vars = bootstrapVars({
       profile,
       adminUser: options.adminUser ?? 'root',
@@ -68,7 +60,7 @@ export default async function bootstrap(
       adminSsh: admin,
       deployKeyFile: ci.keyFile,
     });
-    const ansibleDir = resolve(context.root, options.ansibleDir);
+    const ansibleDir = resolve(context.root, target.ansibleDir);
     const argv = [
       'ansible-playbook',
       '-i',

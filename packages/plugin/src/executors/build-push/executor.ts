@@ -1,3 +1,4 @@
+import { profileName } from '../../core/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -77,8 +78,8 @@ export default async function buildPush(
     const app = context.projectName as string;
     const images = validateImages(options.images);
     const buildArgs = validateBuildArgs(options.buildArgs);
-    const profileName = options.profile ?? 'local';
-    const profile = loadProfile(context.root, profileName, env, {
+    const profileId = profileName(options);
+    const profile = loadProfile(context.root, profileId, env, {
       require: ['registry', 'registry_namespace'],
     });
     const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
@@ -93,7 +94,7 @@ export default async function buildPush(
     const creds = credentials(env);
     const registry = registryHost(profile.registry);
     log.info(
-      `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, profile ${profileName}`,
+      `build-push ${app}: tag ${tag}, registry ${redactUrlCredentials(profile.registry)}, profile ${profileId}`,
     );
 
     const client = new RegistryClient(profile.registry, creds);
@@ -161,9 +162,9 @@ export default async function buildPush(
         : await buildOnly(plan, build);
     }
 
-    const record: PushRecord & { commit?: string } = {
+    const record: PushRecord = {
       app,
-      profile: profileName,
+      profile: profileId,
       tag,
       git_sha: gitSha ?? '',
       ...(commit ? { commit } : {}),
@@ -174,8 +175,8 @@ export default async function buildPush(
       at: new Date().toISOString(),
     };
     // What deploy reads back is held to the check deploy applies to it.
-    checkRecordTag(record.tag, pushRecordPath(app, profileName));
-    const recordFile = join(context.root, pushRecordPath(app, profileName));
+    checkRecordTag(record.tag, pushRecordPath(app, profileId));
+    const recordFile = join(context.root, pushRecordPath(app, profileId));
     mkdirSync(dirname(recordFile), { recursive: true });
     writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -185,7 +186,7 @@ export default async function buildPush(
       );
     }
     log.info(
-      `build-push ${app} done in ${seconds}s; recorded in ${pushRecordPath(app, profileName)}`,
+      `build-push ${app} done in ${seconds}s; recorded in ${pushRecordPath(app, profileId)}`,
     );
     return { success: true };
   } catch (error) {

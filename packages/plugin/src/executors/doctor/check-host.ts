@@ -11,19 +11,10 @@ import {
   doctorReport,
   parseDoctorOutput,
 } from '../../core/doctor';
-import type { Profile } from '../../core/profile';
+import { DeployHost, DeployModel, publishedPorts } from '../../core/deploy-model';
 import type { Secrets } from '../../core/redact';
-import { colorPorts } from '../../core/strategy';
 import { run } from '../../shell/run';
 import { explainSshFailure } from '../deploy/lib/connection';
-
-export interface HostCheckOptions {
-  backendPort: number;
-  frontendPort?: number;
-  /** Compose project prefix of the host's own (default <app>-<profile>). */
-  projectPrefix?: string;
-  minFreeGiB?: number;
-}
 
 export interface HostCheckResult {
   passed: boolean;
@@ -32,28 +23,22 @@ export interface HostCheckResult {
   lines: string[];
 }
 
-/** Every port the app publishes on the host: public ports, and each colour's unless recreate. */
-export function appPorts(profile: Profile, o: HostCheckOptions): number[] {
-  const ports = [o.backendPort, ...(o.frontendPort === undefined ? [] : [o.frontendPort])];
-  if (profile.strategy === 'recreate') return ports;
-  const colors = colorPorts(o.backendPort, o.frontendPort);
-  for (const c of Object.values(colors))
-    ports.push(...Object.values(c).filter((p): p is number => typeof p === 'number'));
-  return ports;
-}
-
-/** Runs the checks on the profile's host. Throws only when the host cannot be reached. */
+/**
+ * Runs the checks on one host of the model, on the ports its release will publish (the model's
+ * strategy: no colour ports under recreate). Throws only when the host cannot be reached.
+ */
 export async function checkHost(
-  profile: Profile,
-  app: string,
+  model: DeployModel,
+  host: DeployHost,
   ssh: SshSettings,
   secrets: Secrets,
-  o: HostCheckOptions,
+  minFreeGiB?: number,
 ): Promise<HostCheckResult> {
-  const input = doctorInput(profile, app, appPorts(profile, o), {
-    minFreeGiB: o.minFreeGiB,
-    projectPrefix: o.projectPrefix,
-    publicPorts: [o.backendPort, ...(o.frontendPort === undefined ? [] : [o.frontendPort])],
+  const { profile, ports } = host;
+  const input = doctorInput(profile, model.app, publishedPorts(model.strategy, ports), {
+    minFreeGiB,
+    projectPrefix: host.projectPrefix,
+    publicPorts: publishedPorts('recreate', ports),
   });
   const r = await run(doctorCommand(profile, ssh, input), { secrets, stream: false });
   const ssh255 = r.code === 255 ? explainSshFailure(r.output, profile) : undefined;

@@ -1,20 +1,14 @@
-import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
-import { TOOL_ENV } from '../../core/names';
-import { validatePort } from '../../core/ports';
+import { profileName } from '../../core/deploy-model';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
 import { log } from '../../shell/log';
 import { PrivateDir } from '../../shell/temp';
+import { withDeployOptions } from '../deploy-target';
 import { sshSettings, whereText } from '../deploy/lib/connection';
-import { inventoryHosts } from '../deploy/lib/inventory';
+import { loadDeployModel } from '../deploy/lib/inventory';
 import { checkHost } from './check-host';
 import type { DoctorExecutorSchema } from './schema';
-
-function port(fromEnv: string | undefined, option: number | undefined, name: string) {
-  if (fromEnv !== undefined && fromEnv !== '') return validatePort(fromEnv, name);
-  return option === undefined ? undefined : validatePort(option, `--${name}`);
-}
 
 /** Checks that each host is ready for the app and prints, per check, ok or what to fix. */
 export default async function doctor(options: DoctorExecutorSchema, context: ExecutorContext) {
@@ -23,28 +17,13 @@ export default async function doctor(options: DoctorExecutorSchema, context: Exe
   const dir = new PrivateDir('conveyor-doctor-');
   const app = context.projectName as string;
   try {
-    const profile = loadProfile(context.root, options.profile ?? 'local', env);
-    const backendPort = port(env[TOOL_ENV.backendPort], options.backendPort, 'backendPort');
-    if (backendPort === undefined) throw new Error('backendPort is not set for this target.');
-    const frontendPort =
-      options.frontendPort === undefined
-        ? undefined
-        : port(env[TOOL_ENV.frontendPort], options.frontendPort, 'frontendPort');
+    const profile = loadProfile(context.root, profileName(options), env);
     const ssh = sshSettings(profile, env, dir);
-    const hosts = options.ansibleDir
-      ? await inventoryHosts(resolve(context.root, options.ansibleDir), profile, env, secrets, {
-          backendPort,
-          frontendPort,
-        })
-      : [{ profile, backendPort, frontendPort, projectPrefix: undefined }];
+    const target = withDeployOptions(options, context);
+    const model = await loadDeployModel(context.root, app, target, profile, env, secrets);
     let passed = true;
-    for (const h of hosts) {
-      const r = await checkHost(h.profile, app, ssh, secrets, {
-        backendPort: h.backendPort,
-        frontendPort: h.frontendPort,
-        projectPrefix: h.projectPrefix,
-        minFreeGiB: options.minFreeGiB,
-      });
+    for (const h of model.hosts) {
+      const r = await checkHost(model, h, ssh, secrets, options.minFreeGiB);
       log.info(whereText(h.profile, app));
       for (const line of r.lines) log.info(redact(`  ${line}`, secrets));
       passed &&= r.passed;

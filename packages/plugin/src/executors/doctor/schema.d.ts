@@ -1,7 +1,5 @@
+/** The doctor's own options; the app's hosts, ports and strategy come from its deploy target. */
 export interface DoctorExecutorSchema {
   profile?: string;
-  backendPort?: number;
-  frontendPort?: number;
   minFreeGiB?: number;
-  ansibleDir?: string;
 }

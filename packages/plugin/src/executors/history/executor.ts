@@ -1,3 +1,4 @@
+import { profileName } from '../../core/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { helperCommand } from '../../core/host';
 import { loadProfile } from '../../core/profile';
@@ -17,7 +18,7 @@ export default async function history(options: HistoryExecutorSchema, context: E
   const dir = new PrivateDir('conveyor-history-');
   const app = context.projectName as string;
   try {
-    const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    const profile = loadProfile(context.root, profileName(options), env);
     const ssh = sshSettings(profile, env, dir);
     const limit = String(options.limit ?? 20);
     const hosts = await hostProfiles(context.root, options.ansibleDir, profile, env, secrets);

@@ -1,3 +1,4 @@
+import { profileName } from '../../core/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,8 +16,8 @@ export default async function metricsInject(
 ): Promise<{ success: boolean }> {
   try {
     const env = process.env;
-    const profileName = options.profile ?? 'local';
-    const profile = loadProfile(context.root, profileName, env, {
+    const profileId = profileName(options);
+    const profile = loadProfile(context.root, profileId, env, {
       require: ['registry', 'registry_namespace'],
     });
     const gitSha = resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(context.root));
@@ -32,7 +33,7 @@ export default async function metricsInject(
       hasFrontend: options.hasFrontend ?? true,
       gitSha: gitSha ?? 'unknown',
       tag,
-      profile: profileName,
+      profile: profileId,
       registry: profile.registry,
       namespace: profile.registry_namespace,
       now: new Date(),
@@ -41,7 +42,7 @@ export default async function metricsInject(
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(info, null, 2) + '\n');
     log.info(
-      `Wrote ${options.outputFile}: git_sha=${info.git_sha} image_tag=${info.image_tag} profile=${profileName}`,
+      `Wrote ${options.outputFile}: git_sha=${info.git_sha} image_tag=${info.image_tag} profile=${profileId}`,
     );
     return { success: true };
   } catch (error) {

@@ -1,17 +1,20 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { typedOption } from '../command-line';
+import { withDeployOptions } from '../deploy-target';
 import { runRelease } from '../deploy/lib/release-run';
-import { declaredSecrets } from '../deploy/lib/secrets';
 import type { RollbackExecutorSchema } from './schema';
 
+/** Rollback: the app's deploy target (ports, paths, strategy, secrets) going back to --to or the previous release. */
 export default async function rollback(options: RollbackExecutorSchema, context: ExecutorContext) {
-  const { to, ...rest } = options;
+  const { to, ...own } = options;
   return runRelease({
-    ...rest,
-    // The app declares its secrets once, on its deploy target.
-    secrets: declaredSecrets({ secrets: rest.secrets }, context),
+    ...withDeployOptions(own, context),
     tag: typedOption(context, 'to', to),
     force: false,
+    promote: false,
+    abort: false,
+    replaceAbandoned: false,
+    moveFrom: undefined,
     action: 'rollback',
     app: context.projectName as string,
     workspaceRoot: context.root,

@@ -4,6 +4,7 @@
  * config/secrets/<profile>.vault; a profile whose secrets come from a store's command is changed
  * in the store.
  */
+import { profileName } from '../../core/deploy-model';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -119,7 +120,7 @@ export default async function secrets(options: SecretsExecutorSchema, context: E
   const app = context.projectName as string;
   const say = (text: string) => log.info(redact(text, redactions));
   try {
-    const profile = loadProfile(context.root, options.profile ?? 'local', env, {
+    const profile = loadProfile(context.root, profileName(options), env, {
       require: ['secrets_command'],
     });
     const ctx: SourceContext = { workspaceRoot: context.root, env, profile, redactions, dir };

@@ -1,3 +1,4 @@
+import { profileName } from '../../core/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
 import { redact, secretValues } from '../../core/redact';
@@ -18,7 +19,7 @@ export default async function status(options: StatusExecutorSchema, context: Exe
   const dir = new PrivateDir('conveyor-status-');
   const app = context.projectName as string;
   try {
-    const profile = loadProfile(context.root, options.profile ?? 'local', env);
+    const profile = loadProfile(context.root, profileName(options), env);
     const ssh = sshSettings(profile, env, dir);
     const hosts = await hostProfiles(context.root, options.ansibleDir, profile, env, secrets);
     let agree = true;

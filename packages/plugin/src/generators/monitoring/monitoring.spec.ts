@@ -299,9 +299,10 @@ describe('monitoring generator', () => {
         executor: '@conveyor/plugin:deploy',
         options: deployOptions,
       });
+      // Rollback reads the stack's ports, paths, strategy and gate from deploy.
       expect(project.targets?.['rollback']).toMatchObject({
         executor: '@conveyor/plugin:rollback',
-        options: deployOptions,
+        options: { profile: 'staging' },
       });
       expect(project.targets?.['deploy'].options.frontendPort).toBeUndefined();
       expect(project.targets?.['rollback'].configurations).toHaveProperty('production', {

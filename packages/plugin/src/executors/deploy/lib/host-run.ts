@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extraVars, playbookCommand, SshSettings } from '../../../core/ansible';
-import type { FleetHost } from '../../../core/fleet';
+import type { DeployHost } from '../../../core/deploy-model';
 import {
   helperCommand,
   HostEvent,
@@ -42,7 +42,7 @@ export interface RunContext {
 }
 
 export interface HostOutcome {
-  host: FleetHost;
+  host: DeployHost;
   plan: ReleasePlan;
   result?: HostEvent;
   /** The playbook's output (to explain an SSH failure). */
@@ -67,7 +67,7 @@ function printEvent(ctx: RunContext, who: string, e: HostEvent, seconds?: number
 }
 
 /** A blue-green rollback while the previous colour still runs: one SSH command, no Ansible. */
-export async function switchBack(ctx: RunContext, host: FleetHost, plan: ReleasePlan) {
+export async function switchBack(ctx: RunContext, host: DeployHost, plan: ReleasePlan) {
   const r = await run(
     helperCommand(host.profile, plan.app, ctx.ssh, 'switch-back', [], JSON.stringify(plan)),
     { secrets: ctx.secrets, stream: false },
@@ -91,7 +91,7 @@ function playbookEnv(ctx: RunContext, appSecrets?: Record<string, string>): Node
 }
 
 /** Installs the helper on every host (the playbook's install tasks only): nothing of a release changes. */
-async function installHelpers(ctx: RunContext, hosts: FleetHost[]): Promise<void> {
+async function installHelpers(ctx: RunContext, hosts: DeployHost[]): Promise<void> {
   const map: Parameters<typeof extraVars>[0]['hosts'] = {};
   for (const host of hosts) {
     const appPath = `${host.profile.deploy_path.replace(/\/+$/, '')}/${ctx.app}`;
@@ -125,7 +125,7 @@ async function installHelpers(ctx: RunContext, hosts: FleetHost[]): Promise<void
 /** Runs the playbook once for these hosts, each carrying out its own plan. */
 export async function runPlaybook(
   ctx: RunContext,
-  work: { host: FleetHost; plan: ReleasePlan }[],
+  work: { host: DeployHost; plan: ReleasePlan }[],
   appSecrets?: Record<string, string>,
 ): Promise<HostOutcome[]> {
   const hosts: Parameters<typeof extraVars>[0]['hosts'] = {};
@@ -202,7 +202,7 @@ export interface Holds {
  */
 export async function holdAll(
   ctx: RunContext,
-  hosts: FleetHost[],
+  hosts: DeployHost[],
   runId: string,
   who: string,
   waitSeconds: number,

@@ -1,17 +1,18 @@
 /** The hosts of an environment, as the app's inventory lists them (`ansible-inventory --list`). */
 import { join, resolve } from 'node:path';
 import { inventoryFor } from '../../../core/ansible';
-import { FleetHost, fleetHosts } from '../../../core/fleet';
+import { DeployModel, deployModel, DeployModelOptions } from '../../../core/deploy-model';
+import { fleetHosts, InventoryList } from '../../../core/fleet';
 import type { Profile } from '../../../core/profile';
 import { run } from '../../../shell/run';
 
-export async function inventoryHosts(
+/** The inventory of the profile's environment in `ansibleDir`, as Ansible reads it. */
+export async function readInventory(
   ansibleDir: string,
   profile: Profile,
   env: NodeJS.ProcessEnv,
   secrets: readonly string[],
-  ports: { backendPort: number; frontendPort?: number },
-): Promise<FleetHost[]> {
+): Promise<InventoryList> {
   const r = await run(
     { argv: ['ansible-inventory', '-i', inventoryFor(profile.name), '--list'] },
     {
@@ -21,20 +22,36 @@ export async function inventoryHosts(
       env: { ...env, ANSIBLE_CONFIG: join(ansibleDir, 'ansible.cfg') },
     },
   );
-  let inventory: Record<string, unknown>;
   try {
-    inventory = JSON.parse(r.stdout) as Record<string, unknown>;
+    return JSON.parse(r.stdout) as InventoryList;
   } catch {
     throw new Error(
       `Reading ${join(ansibleDir, inventoryFor(profile.name))} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
     );
   }
-  return fleetHosts(inventory, 'app', profile, ports);
 }
 
 /**
- * The host profiles a read-only command (status, history, doctor) visits: every host of the
- * inventory when the target names its Ansible folder, else the profile's own host.
+ * The deploy model of a target: its options with the profile, this machine's environment and,
+ * when the target names its Ansible folder, the inventory's hosts.
+ */
+export async function loadDeployModel(
+  root: string,
+  app: string,
+  options: DeployModelOptions & { ansibleDir?: string },
+  profile: Profile,
+  env: NodeJS.ProcessEnv,
+  secrets: readonly string[],
+): Promise<DeployModel> {
+  const inventory = options.ansibleDir
+    ? await readInventory(resolve(root, options.ansibleDir), profile, env, secrets)
+    : undefined;
+  return deployModel({ app, options, profile, env, inventory });
+}
+
+/**
+ * The host profiles a read-only command (status, history) visits: every host of the inventory
+ * when the target names its Ansible folder, else the profile's own host.
  */
 export async function hostProfiles(
   root: string,
@@ -44,8 +61,6 @@ export async function hostProfiles(
   secrets: readonly string[],
 ): Promise<Profile[]> {
   if (!ansibleDir) return [profile];
-  const hosts = await inventoryHosts(resolve(root, ansibleDir), profile, env, secrets, {
-    backendPort: 0,
-  });
-  return hosts.map((h) => h.profile);
+  const inventory = await readInventory(resolve(root, ansibleDir), profile, env, secrets);
+  return fleetHosts(inventory, 'app', profile, { backendPort: 0 }).map((h) => h.profile);
 }

@@ -1,18 +1,18 @@
 /**
  * A deploy or rollback, Kamal-style: decide the whole release first (the plan: pure core), then
- * carry it out once on the host (conveyor-host.py, through Ansible, or one SSH command for a fast
+ * carry it out once on the host (conveyor-host.pyz, through Ansible, or one SSH command for a fast
  * rollback), then report and notify.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
-import { batches, FleetHost } from '../../../core/fleet';
+import { batches } from '../../../core/fleet';
+import { AppPorts, DeployHost, DeployModel, profileName } from '../../../core/deploy-model';
 import { helperCommand, hostResult, parseHostEvents } from '../../../core/host';
-import { Component, imageRef, TOOL_ENV } from '../../../core/names';
+import { Component, imageRef } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
-import { checkPortPlan, validatePort } from '../../../core/ports';
 import { loadProfile, Profile } from '../../../core/profile';
 import { redact, secretValues } from '../../../core/redact';
 import type { HostStatus } from '../../../core/release';
@@ -25,7 +25,7 @@ import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
 import { checkHost } from '../../doctor/check-host';
 import { readHostStatus } from './host-status';
-import { inventoryHosts } from './inventory';
+import { loadDeployModel } from './inventory';
 import { holdAll, Holds, HostOutcome, RunContext, runPlaybook, switchBack } from './host-run';
 import { releaseSecrets } from './secrets';
 import { deployTarget, rollbackTarget, Target } from './target';
@@ -37,16 +37,12 @@ export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   workspaceRoot: string;
 }
 
-/** A port from the environment (BACKEND_PORT, ...) over the target's option, through the one port check. */
-function port(value: string | undefined, fallback: number | undefined, name: string) {
-  if (value === undefined || value === '') return fallback;
-  return validatePort(value, name);
-}
-
 interface Context {
   req: ReleaseRequest;
-  /** The host's own compose project prefix, if any. */
-  projectPrefix?: string;
+  /** What the target, profile, environment and inventory decided, once. */
+  model: DeployModel;
+  /** The host a plan is made for (the first host until hostContext picks one). */
+  host: DeployHost;
   /** Several hosts: the environment lock's run id. */
   holdId?: string;
   env: NodeJS.ProcessEnv;
@@ -54,30 +50,21 @@ interface Context {
   secrets: string[];
   dir: PrivateDir;
   profile: Profile;
+  ports: AppPorts;
   ssh: SshSettings;
   where: string;
-  backendPort: number;
-  frontendPort?: number;
   ansibleDir: string;
   composeSrc: string;
   deployer: string;
 }
 
-function prepare(
+async function prepare(
   req: ReleaseRequest,
   env: NodeJS.ProcessEnv,
   dir: PrivateDir,
   secrets: string[],
-): Context {
-  const profile = loadProfile(req.workspaceRoot, req.profile ?? 'local', env);
-  const backendPort = port(env[TOOL_ENV.backendPort], req.backendPort, TOOL_ENV.backendPort);
-  if (backendPort === undefined) throw new Error('backendPort is not set for this target.');
-  const frontendPort =
-    req.frontendPort === undefined
-      ? undefined
-      : port(env[TOOL_ENV.frontendPort], req.frontendPort, TOOL_ENV.frontendPort);
-  const clash = checkPortPlan(backendPort, frontendPort);
-  if (clash) throw new Error(clash);
+): Promise<Context> {
+  const profile = loadProfile(req.workspaceRoot, profileName(req), env);
   const ansibleDir = resolve(req.workspaceRoot, req.ansibleDir);
   const composeSrc = resolve(req.workspaceRoot, req.composeFile);
   for (const [what, path] of [
@@ -88,16 +75,18 @@ function prepare(
     if (!existsSync(path))
       throw new Error(`The ${what} ${path} does not exist (needed for profile "${profile.name}").`);
   }
+  const model = await loadDeployModel(req.workspaceRoot, req.app, req, profile, env, secrets);
   return {
     req,
+    model,
+    host: model.hosts[0],
     env,
     secrets,
     dir,
     profile,
+    ports: model.ports,
     ssh: sshSettings(profile, env, dir),
     where: whereText(profile, req.app),
-    backendPort,
-    frontendPort,
     ansibleDir,
     composeSrc,
     deployer: deployer(env),
@@ -110,34 +99,18 @@ function makePlan(
   appSecrets: Record<string, string> | undefined,
   runId: string,
 ): ReleasePlan {
-  const { req, env } = ctx;
-  const composeEnv: Record<string, string> = {};
-  for (const name of req.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name] as string;
+  const { req } = ctx;
   return planRelease({
     runId,
-    projectPrefix: ctx.projectPrefix,
-    holdId: ctx.holdId,
     action: req.action,
-    app: req.app,
-    profile: ctx.profile,
+    model: ctx.model,
+    host: ctx.host,
+    holdId: ctx.holdId,
     deployer: ctx.deployer,
-    backendPort: ctx.backendPort,
-    frontendPort: ctx.frontendPort,
     target: target.release,
     expectLive: target.expectLive,
     takeOver: req.action === 'deploy' ? takeOverOf(req, ctx.profile, req.app) : undefined,
     force: req.force ?? false,
-    healthTimeout: req.healthTimeout ?? 60,
-    lockTimeout: req.lockTimeout ?? 120,
-    engineCommand: req.loginCommand ?? 'docker',
-    healthPath: req.healthPath,
-    versionCheck: req.versionCheck,
-    checks: (req.readyChecks ?? []).map((c) => ({
-      port: port(c.env ? env[c.env] : undefined, c.port, c.env ?? 'readyChecks.port') as number,
-      path: c.path,
-    })),
-    composeEnv,
-    strategy: req.strategy,
     secrets: appSecrets,
   });
 }
@@ -159,21 +132,13 @@ function printPlan(ctx: Context, plan: ReleasePlan, say: (t: string) => void) {
   );
 }
 
-function inventoryHostsOf(ctx: Context): Promise<FleetHost[]> {
-  return inventoryHosts(ctx.ansibleDir, ctx.profile, ctx.env, ctx.secrets, {
-    backendPort: ctx.backendPort,
-    frontendPort: ctx.frontendPort,
-  });
-}
-
-function hostContext(ctx: Context, host: FleetHost): Context {
+function hostContext(ctx: Context, host: DeployHost): Context {
   return {
     ...ctx,
+    host,
     profile: host.profile,
-    backendPort: host.backendPort,
-    frontendPort: host.frontendPort,
+    ports: host.ports,
     where: whereText(host.profile, ctx.req.app),
-    projectPrefix: host.projectPrefix,
   };
 }
 
@@ -196,7 +161,7 @@ const done = (o: HostOutcome) => o.result?.status === 'ok' || o.result?.status =
 /** Carries out one batch: fast switch-backs first (a rollback), then the playbook for the rest. */
 async function releaseBatch(
   rc: RunContext,
-  work: { host: FleetHost; plan: ReleasePlan }[],
+  work: { host: DeployHost; plan: ReleasePlan }[],
   appSecrets: Record<string, string> | undefined,
   say: (t: string) => void,
 ): Promise<HostOutcome[]> {
@@ -274,7 +239,7 @@ async function revert(
   say: (t: string) => void,
   appSecrets: Record<string, string> | undefined,
 ): Promise<string[]> {
-  const work: { host: FleetHost; plan: ReleasePlan }[] = [];
+  const work: { host: DeployHost; plan: ReleasePlan }[] = [];
   const notes: string[] = [];
   for (const o of switched) {
     const prev = before.get(o.host.name)?.current;
@@ -316,8 +281,8 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
   let notice: Notice | undefined;
   let holds: Holds | undefined;
   try {
-    const ctx = prepare(req, env, dir, secrets);
-    const hosts = await inventoryHostsOf(ctx);
+    const ctx = await prepare(req, env, dir, secrets);
+    const hosts = ctx.model.hosts;
     const fleet = hosts.length > 1;
     if (req.action === 'deploy' && (req.promote || req.abort)) {
       const what = req.abort ? 'abort' : 'promote';
@@ -341,11 +306,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     // list of what to fix, before anything changes: the doctor's checks.
     if (req.action === 'deploy' && !req.dryRun) {
       for (const h of hosts) {
-        const check = await checkHost(h.profile, req.app, ctx.ssh, ctx.secrets, {
-          backendPort: h.backendPort,
-          frontendPort: h.frontendPort,
-          projectPrefix: h.projectPrefix,
-        });
+        const check = await checkHost(ctx.model, h, ctx.ssh, ctx.secrets);
         for (const line of check.lines.filter((l) => l.startsWith('WARN') && check.passed))
           say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
         if (!check.passed) {
@@ -364,7 +325,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
     // Decide every host's plan before any host changes.
     const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
     const before = new Map<string, HostStatus | undefined>();
-    const work: { host: FleetHost; plan: ReleasePlan }[] = [];
+    const work: { host: DeployHost; plan: ReleasePlan }[] = [];
     const deployed = req.action === 'deploy' ? await deployTarget(ctx) : undefined;
     for (const host of hosts) {
       const hc = { ...hostContext(ctx, host), holdId: fleet ? runId : undefined };
@@ -389,7 +350,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       deployer: ctx.deployer,
     });
     const rc = runContext(ctx, fleet);
-    if (fleet) holds = await holdAll(rc, hosts, runId, ctx.deployer, req.lockTimeout ?? 120);
+    if (fleet) holds = await holdAll(rc, hosts, runId, ctx.deployer, ctx.model.lockTimeout);
 
     const outcomes: HostOutcome[] = [];
     const steps = batches(work, ctx.profile.rollout_batches);

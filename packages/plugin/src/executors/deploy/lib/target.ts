@@ -11,9 +11,10 @@ import type { Secrets } from '../../../core/redact';
 import type { HostRelease } from '../../../core/release';
 import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/release';
 import type { PlanInput } from '../../../core/release-plan';
-import { resolveGitSha, resolveTag, validateTag } from '../../../core/tags';
+import { chooseDeployTag, resolveGitSha, validateTag } from '../../../core/tags';
 import type { SshSettings } from '../../../core/ansible';
-import { gitCommitShortSha, gitShortSha } from '../../../shell/git';
+import type { AppPorts } from '../../../core/deploy-model';
+import { gitCommitShortSha, gitHeadSha, gitShortSha } from '../../../shell/git';
 import { RegistryClient } from '../../../shell/registry-client';
 import { readHostStatus } from './host-status';
 
@@ -28,12 +29,12 @@ interface TargetContext {
   secrets: Secrets;
   profile: Profile;
   ssh: SshSettings;
-  frontendPort?: number;
+  ports: AppPorts;
   where: string;
 }
 
 function components(ctx: TargetContext): Component[] {
-  return ctx.frontendPort === undefined ? ['backend'] : ['backend', 'frontend'];
+  return ctx.ports.frontend === undefined ? ['backend'] : ['backend', 'frontend'];
 }
 
 function readPushRecord(root: string, app: string, profile: string): PushRecord | undefined {
@@ -70,29 +71,21 @@ async function registryDigests(ctx: TargetContext, tag: string) {
 }
 
 /**
- * A deploy: --tag, else what build-push recorded for HEAD, else IMAGE_TAG or HEAD's short sha.
- * A record made for another commit than HEAD is refused (deploy it with --tag, or build-push).
+ * A deploy: the tag chooseDeployTag decides (--tag, else what build-push recorded for HEAD, else
+ * IMAGE_TAG, else HEAD's short sha), with the release's own commit and the registry's digests.
  */
 export async function deployTarget(ctx: TargetContext): Promise<Target> {
   const { req, env, profile } = ctx;
+  const recordFile = pushRecordPath(req.app, profile.name);
   const record = readPushRecord(req.workspaceRoot, req.app, profile.name);
-  const head = await gitShortSha(req.workspaceRoot);
-  let tag: string;
-  if (req.tag) tag = validateTag(req.tag, '--tag');
-  else if (record && (!head || !record.git_sha || record.git_sha === head || env[APP_ENV.imageTag]))
-    tag = env[APP_ENV.imageTag]
-      ? validateTag(env[APP_ENV.imageTag] as string, 'IMAGE_TAG')
-      : validateTag(record.tag, pushRecordPath(req.app, profile.name));
-  else if (record)
-    throw new Error(
-      `The last build-push for ${profile.name} (${pushRecordPath(req.app, profile.name)}) is of commit ${record.git_sha}, but HEAD is ${head}. ` +
-        `Run nx run ${req.app}:build-push --configuration=${profile.name} for HEAD, or deploy the recorded release with --tag=${record.tag}.`,
-    );
-  else
-    tag = resolveTag({
-      envImageTag: env[APP_ENV.imageTag],
-      gitSha: resolveGitSha(env[APP_ENV.gitSha], head),
-    });
+  const { tag } = chooseDeployTag({
+    optionTag: req.tag,
+    record,
+    recordFile,
+    headSha: await gitHeadSha(req.workspaceRoot),
+    gitSha: resolveGitSha(env[APP_ENV.gitSha], await gitShortSha(req.workspaceRoot)),
+    envImageTag: env[APP_ENV.imageTag],
+  });
   // The release's own commit, which /metrics must report: the record's, or the commit the tag names.
   const gitSha =
     record && record.tag === tag && record.git_sha

@@ -141,9 +141,10 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: deployOptions,
         configurations: profileConfigurations(),
       },
+      // Rollback, doctor and bootstrap read the app's ports, paths and strategy from deploy.
       rollback: {
         executor: `${PLUGIN_NAME}:rollback`,
-        options: deployOptions,
+        options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
       status: {
@@ -158,21 +159,12 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
       },
       doctor: {
         executor: `${PLUGIN_NAME}:doctor`,
-        options: {
-          profile: 'local',
-          backendPort: deployOptions.backendPort,
-          frontendPort: deployOptions.frontendPort,
-        },
+        options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
       bootstrap: {
         executor: `${PLUGIN_NAME}:bootstrap`,
-        options: {
-          profile: 'local',
-          ansibleDir: deployOptions.ansibleDir,
-          backendPort: deployOptions.backendPort,
-          frontendPort: deployOptions.frontendPort,
-        },
+        options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
       secrets: {

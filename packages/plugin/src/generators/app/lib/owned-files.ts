@@ -1,7 +1,8 @@
 import { getProjects, readJson, Tree } from '@nx/devkit';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { appRoots, PLUGIN_NAME, projectNames } from '../../../core/names';
+import { appRoots, projectNames } from '../../../core/names';
+import { deployUnits, isApp } from '../../../core/deploy-units';
 import {
   AppRecipe,
   contentHash,
@@ -104,8 +105,6 @@ export function readManifest(tree: Tree, root: string): Manifest | undefined {
   return tree.exists(path) ? readJson<Manifest>(tree, path) : undefined;
 }
 
-const DEPLOY_EXECUTOR = `${PLUGIN_NAME}:deploy`;
-
 /** A Conveyor app of the workspace: its deploy unit and what it was generated with. */
 export interface WorkspaceApp {
   project: string;
@@ -121,12 +120,10 @@ export interface WorkspaceApp {
  */
 export function workspaceApps(tree: Tree): WorkspaceApp[] {
   const apps: WorkspaceApp[] = [];
-  for (const [project, config] of getProjects(tree)) {
-    if (!(config.tags ?? []).includes('conveyor:app')) continue;
-    const deploy = config.targets?.['deploy'];
-    if (deploy?.executor !== DEPLOY_EXECUTOR) continue;
-    const root = config.root;
-    const options = (deploy.options ?? {}) as Record<string, unknown>;
+  for (const unit of deployUnits(getProjects(tree)).filter(isApp)) {
+    const project = unit.name;
+    const root = unit.project.root;
+    const options = unit.options;
     if (options['ansibleDir'] !== `${root}/infra/ansible`) continue;
     const m = readManifest(tree, root);
     const directory = root.split('/').slice(0, -1).join('/');
@@ -140,5 +137,5 @@ export function workspaceApps(tree: Tree): WorkspaceApp[] {
     };
     apps.push({ project, root, recipe, manifest: m });
   }
-  return apps.sort((a, b) => a.project.localeCompare(b.project));
+  return apps;
 }

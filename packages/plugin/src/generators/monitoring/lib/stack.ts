@@ -89,7 +89,11 @@ export function stackProject(o: NormalizedMonitoringOptions): ProjectConfigurati
         configurations,
       },
       deploy: { executor: `${PLUGIN_NAME}:deploy`, options: deployOptions, configurations },
-      rollback: { executor: `${PLUGIN_NAME}:rollback`, options: deployOptions, configurations },
+      rollback: {
+        executor: `${PLUGIN_NAME}:rollback`,
+        options: { profile: o.profile },
+        configurations,
+      },
       status: {
         executor: `${PLUGIN_NAME}:status`,
         options: { profile: o.profile },

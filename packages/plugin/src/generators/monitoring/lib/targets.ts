@@ -6,7 +6,8 @@ import {
   type EnvironmentTargets,
   type Resolved,
 } from '../../../core/monitoring';
-import { PLUGIN_NAME, PROFILES_DIR } from '../../../core/names';
+import { deployUnits, isApp } from '../../../core/deploy-units';
+import { PROFILES_DIR } from '../../../core/names';
 import type { Env } from '../../../core/profile';
 import { MonitoringOptionsError } from './normalize-options';
 
@@ -19,32 +20,16 @@ export interface MonitoredApp {
   profiles: string[];
 }
 
-const DEPLOY_EXECUTOR = `${PLUGIN_NAME}:deploy`;
-
-/** Projects tagged conveyor:app whose deploy target runs Conveyor's deploy executor. */
+/** The apps (deploy units tagged conveyor:app) with a backend port. */
 export function findApps(tree: Tree): MonitoredApp[] {
-  const apps: MonitoredApp[] = [];
-  for (const [name, project] of getProjects(tree)) {
-    if (!(project.tags ?? []).includes('conveyor:app')) continue;
-    const deploy = project.targets?.['deploy'];
-    if (!deploy || deploy.executor !== DEPLOY_EXECUTOR) continue;
-    const options = (deploy.options ?? {}) as Record<string, unknown>;
-    const backendPort = Number(options['backendPort']);
-    if (!Number.isInteger(backendPort) || backendPort < 1 || backendPort > 65535) continue;
-    const profiles = new Set<string>();
-    if (typeof options['profile'] === 'string') profiles.add(options['profile']);
-    for (const c of Object.values(deploy.configurations ?? {})) {
-      const p = (c as Record<string, unknown>)['profile'];
-      if (typeof p === 'string') profiles.add(p);
-    }
-    apps.push({
-      app: name,
-      backendPort,
-      ansibleDir: typeof options['ansibleDir'] === 'string' ? options['ansibleDir'] : undefined,
-      profiles: [...profiles],
-    });
-  }
-  return apps.sort((a, b) => a.app.localeCompare(b.app));
+  return deployUnits(getProjects(tree))
+    .filter((u) => isApp(u) && u.backendPort !== undefined)
+    .map((u) => ({
+      app: u.name,
+      backendPort: u.backendPort as number,
+      ansibleDir: typeof u.options['ansibleDir'] === 'string' ? u.options['ansibleDir'] : undefined,
+      profiles: u.profiles,
+    }));
 }
 
 export function profileFile(env: string): string {
