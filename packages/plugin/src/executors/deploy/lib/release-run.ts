@@ -272,145 +272,207 @@ async function revert(
   return notes;
 }
 
+type Say = (text: string) => void;
+type Work = { host: DeployHost; plan: ReleasePlan }[];
+
+/** --promote / --abort: the paused canary on every host goes forward or back. */
+async function promoteOrAbort(ctx: Context, say: Say): Promise<void> {
+  const what = ctx.req.abort ? 'abort' : 'promote';
+  const fleet = ctx.model.hosts.length > 1;
+  for (const h of ctx.model.hosts) {
+    const r = await run(helperCommand(h.profile, ctx.req.app, ctx.ssh, what), {
+      secrets: ctx.secrets,
+      stream: false,
+    });
+    const answer = hostResult(parseHostEvents(r.stdout));
+    if (answer?.status !== 'ok')
+      throw new Error(
+        `--${what} on ${h.name} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
+      );
+    say(`${fleet ? `${h.name}: ` : ''}${String(answer['message'])}.`);
+  }
+}
+
+/**
+ * A host that is not ready (engine, compose, disk, ports, registry, ...) is refused with the list
+ * of what to fix, before anything changes: the doctor's checks. Warnings are printed.
+ */
+async function preflight(ctx: Context, say: Say): Promise<void> {
+  const fleet = ctx.model.hosts.length > 1;
+  for (const h of ctx.model.hosts) {
+    const check = await checkHost(ctx.model, h, ctx.ssh, ctx.secrets);
+    const lines = check.passed ? check.lines.filter((l) => l.startsWith('WARN')) : check.lines;
+    for (const line of lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
+    if (!check.passed)
+      throw new Error(
+        `${fleet ? `${h.name}: ` : ''}the host is not ready (see FIX above); nothing was changed. Run nx run ${ctx.req.app}:doctor --configuration=${ctx.profile.name} after fixing it.`,
+      );
+  }
+}
+
+/** Every host's plan, decided before any host changes (and, for a fleet deploy, what each ran before). */
+async function decidePlans(
+  ctx: Context,
+  appSecrets: Record<string, string> | undefined,
+  runId: string,
+): Promise<{ work: Work; before: Map<string, HostStatus | undefined> }> {
+  const { req, model } = ctx;
+  const fleet = model.hosts.length > 1;
+  const before = new Map<string, HostStatus | undefined>();
+  const work: Work = [];
+  const deployed = req.action === 'deploy' ? await deployTarget(ctx) : undefined;
+  for (const host of model.hosts) {
+    const hc = { ...hostContext(ctx, host), holdId: fleet ? runId : undefined };
+    if (fleet && req.action === 'deploy')
+      before.set(
+        host.name,
+        (await readHostStatus(host.profile, req.app, ctx.ssh, ctx.secrets)).status,
+      );
+    const target = deployed ?? (await rollbackTarget(hc));
+    work.push({ host, plan: makePlan(hc, target, appSecrets, runId) });
+  }
+  return { work, before };
+}
+
+/** The batches, one after another; stops at the first batch with a host that did not end well. */
+async function rollOut(
+  ctx: Context,
+  rc: RunContext,
+  work: Work,
+  appSecrets: Record<string, string> | undefined,
+  say: Say,
+): Promise<{ outcomes: HostOutcome[]; failedAt?: HostOutcome }> {
+  const { req } = ctx;
+  const tag = work[0].plan.target.tag;
+  const outcomes: HostOutcome[] = [];
+  const steps = batches(work, ctx.profile.rollout_batches);
+  for (const [i, step] of steps.entries()) {
+    say(
+      rc.fleet
+        ? `${req.action} ${req.app} ${tag}: batch ${i + 1}/${steps.length} (${step.map((w) => w.host.name).join(', ')})`
+        : `${req.action} ${req.app} ${tag} → ${whereText(step[0].host.profile, req.app)}`,
+    );
+    const results = await releaseBatch(rc, step, appSecrets, say);
+    outcomes.push(...results);
+    const failedAt = results.find((o) => !done(o));
+    if (failedAt) return { outcomes, failedAt };
+    if (i < steps.length - 1 && ctx.profile.rollout_wait > 0)
+      await new Promise((r) => setTimeout(r, ctx.profile.rollout_wait * 1000));
+  }
+  return { outcomes };
+}
+
+/** What a release that ended well prints and notifies. */
+function succeeded(ctx: Context, outcomes: HostOutcome[], base: NoticeBase, say: Say): Notice {
+  const { req } = ctx;
+  const fleet = ctx.model.hosts.length > 1;
+  const first = outcomes[0];
+  const live = String(first.result?.['live'] || first.plan.target.tag);
+  const previous = String(first.result?.['previous_tag'] ?? '');
+  const noop = outcomes.every((o) => o.result?.status === 'noop');
+  const details = fleet
+    ? outcomes.map(
+        (o) => `${o.host.name}: ${String(o.result?.status)} ${String(o.result?.['live'] ?? '')}`,
+      )
+    : undefined;
+  for (const d of details ?? []) say(`  ${d}`);
+  const env = first.plan.env;
+  say(
+    noop
+      ? `${live} is already live and healthy on ${env}: nothing to do (use --force to roll out again).`
+      : `${req.action} done: ${live} is live on ${env}${fleet ? ` (${ctx.model.hosts.length} hosts)` : ''} (previous: ${previous || 'none'}) in ${base.seconds.toFixed(1)}s` +
+          (outcomes.every((o) => o.fast)
+            ? '; its colour was still running, so the proxy switched back (no pull, no start).'
+            : '.'),
+  );
+  const outcome: Outcome = noop ? 'noop' : 'ok';
+  return { ...base, tag: live, outcome, live, previous: previous || undefined, details };
+}
+
+/** What a release that failed prints and notifies; a fleet first goes back to what each host had. */
+async function failed(
+  ctx: Context,
+  rc: RunContext,
+  run: {
+    outcomes: HostOutcome[];
+    failedAt: HostOutcome;
+    before: Map<string, HostStatus | undefined>;
+  },
+  appSecrets: Record<string, string> | undefined,
+  base: NoticeBase,
+  say: Say,
+): Promise<Notice> {
+  const { failedAt, outcomes } = run;
+  const failure = hostFailure(ctx, failedAt);
+  let message = rc.fleet ? `${failedAt.host.name}: ${failure.message}` : failure.message;
+  let details: string[] | undefined;
+  if (rc.fleet) {
+    const switched = outcomes.filter((o) => o.result?.status === 'ok');
+    details = await revert(ctx, rc, switched, run.before, say, appSecrets);
+    const untouched = ctx.model.hosts
+      .filter((h) => !outcomes.some((o) => o.host.name === h.name))
+      .map((h) => h.name);
+    if (untouched.length) details.push(`${untouched.join(', ')}: never touched`);
+    message += ` Every host is back on the release it had: ${details.join('; ') || 'no other host was switched'}.`;
+  }
+  log.error(redact(`${ctx.req.action} failed: ${message}`, ctx.secrets));
+  return { ...base, tag: failedAt.plan.target.tag, outcome: 'failed', ...failure.notice, details };
+}
+
+type NoticeBase = Omit<Notice, 'tag' | 'outcome'> & { seconds: number };
+
+/**
+ * A deploy or rollback: prepare the model, check the hosts, read the secrets, decide every plan,
+ * roll out batch by batch, report (a fleet that failed goes back first), notify.
+ */
 export async function runRelease(req: ReleaseRequest): Promise<{ success: boolean }> {
   const env = process.env;
   const secrets: string[] = [...secretValues(env)];
   const started = Date.now();
   const dir = new PrivateDir('conveyor-deploy-');
-  const say = (text: string) => log.info(redact(text, secrets));
+  const say: Say = (text) => log.info(redact(text, secrets));
   let notice: Notice | undefined;
   let holds: Holds | undefined;
   try {
     const ctx = await prepare(req, env, dir, secrets);
-    const hosts = ctx.model.hosts;
-    const fleet = hosts.length > 1;
     if (req.action === 'deploy' && (req.promote || req.abort)) {
-      const what = req.abort ? 'abort' : 'promote';
-      for (const h of hosts) {
-        const r = await run(helperCommand(h.profile, req.app, ctx.ssh, what), {
-          secrets,
-          stream: false,
-        });
-        const answer = hostResult(parseHostEvents(r.stdout));
-        if (answer?.status !== 'ok')
-          throw new Error(
-            `--${what} on ${h.name} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
-          );
-        say(`${fleet ? `${h.name}: ` : ''}${String(answer['message'])}.`);
-      }
+      await promoteOrAbort(ctx, say);
       return { success: true };
     }
     if (req.breakLock && !req.dryRun)
-      for (const h of hosts) await breakLock(hostContext(ctx, h), say);
-    // A host that is not ready (engine, compose, disk, ports, registry, ...) is refused with the
-    // list of what to fix, before anything changes: the doctor's checks.
-    if (req.action === 'deploy' && !req.dryRun) {
-      for (const h of hosts) {
-        const check = await checkHost(ctx.model, h, ctx.ssh, ctx.secrets);
-        for (const line of check.lines.filter((l) => l.startsWith('WARN') && check.passed))
-          say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
-        if (!check.passed) {
-          for (const line of check.lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
-          throw new Error(
-            `${fleet ? `${h.name}: ` : ''}the host is not ready (see FIX above); nothing was changed. Run nx run ${req.app}:doctor --configuration=${ctx.profile.name} after fixing it.`,
-          );
-        }
-      }
-    }
-    // The app's secrets, read before anything asks the host: their values are redacted from
-    // every line printed from here on.
+      for (const h of ctx.model.hosts) await breakLock(hostContext(ctx, h), say);
+    if (req.action === 'deploy' && !req.dryRun) await preflight(ctx, say);
+    // The app's secrets, read before anything asks the host: redacted from every line from here on.
     const appSecrets = await releaseSecrets(ctx);
     if (appSecrets) ctx.secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
-
-    // Decide every host's plan before any host changes.
     const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
-    const before = new Map<string, HostStatus | undefined>();
-    const work: { host: DeployHost; plan: ReleasePlan }[] = [];
-    const deployed = req.action === 'deploy' ? await deployTarget(ctx) : undefined;
-    for (const host of hosts) {
-      const hc = { ...hostContext(ctx, host), holdId: fleet ? runId : undefined };
-      if (fleet && req.action === 'deploy')
-        before.set(
-          host.name,
-          (await readHostStatus(host.profile, req.app, ctx.ssh, ctx.secrets)).status,
-        );
-      const target = deployed ?? (await rollbackTarget(hc));
-      work.push({ host, plan: makePlan(hc, target, appSecrets, runId) });
-    }
-    const first = work[0].plan;
+    const { work, before } = await decidePlans(ctx, appSecrets, runId);
     if (req.dryRun) {
       for (const w of work) printPlan(hostContext(ctx, w.host), w.plan, say);
       return { success: true };
     }
-    const base = (): Omit<Notice, 'tag' | 'outcome'> => ({
+    const rc = runContext(ctx, ctx.model.hosts.length > 1);
+    if (rc.fleet)
+      holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
+    const rolled = await rollOut(ctx, rc, work, appSecrets, say);
+    const base = (): NoticeBase => ({
       app: req.app,
-      environment: first.env,
+      environment: work[0].plan.env,
       action: req.action,
       seconds: (Date.now() - started) / 1000,
       deployer: ctx.deployer,
     });
-    const rc = runContext(ctx, fleet);
-    if (fleet) holds = await holdAll(rc, hosts, runId, ctx.deployer, ctx.model.lockTimeout);
-
-    const outcomes: HostOutcome[] = [];
-    const steps = batches(work, ctx.profile.rollout_batches);
-    let failedAt: HostOutcome | undefined;
-    for (const [i, step] of steps.entries()) {
-      if (fleet)
-        say(
-          `${req.action} ${req.app} ${first.target.tag}: batch ${i + 1}/${steps.length} (${step.map((w) => w.host.name).join(', ')})`,
-        );
-      else
-        say(
-          `${req.action} ${req.app} ${first.target.tag} → ${whereText(step[0].host.profile, req.app)}`,
-        );
-      const results = await releaseBatch(rc, step, appSecrets, say);
-      outcomes.push(...results);
-      failedAt = results.find((o) => !done(o));
-      if (failedAt) break;
-      if (i < steps.length - 1 && ctx.profile.rollout_wait > 0)
-        await new Promise((r) => setTimeout(r, ctx.profile.rollout_wait * 1000));
-    }
-
-    if (!failedAt) {
-      const live = String(outcomes[0].result?.['live'] || first.target.tag);
-      const previous = String(outcomes[0].result?.['previous_tag'] ?? '');
-      const noop = outcomes.every((o) => o.result?.status === 'noop');
-      const outcome: Outcome = noop ? 'noop' : 'ok';
-      const details = fleet
-        ? outcomes.map(
-            (o) =>
-              `${o.host.name}: ${String(o.result?.status)} ${String(o.result?.['live'] ?? '')}`,
-          )
-        : undefined;
-      notice = { ...base(), tag: live, outcome, live, previous: previous || undefined, details };
-      if (details) for (const d of details) say(`  ${d}`);
-      say(
-        noop
-          ? `${live} is already live and healthy on ${first.env}: nothing to do (use --force to roll out again).`
-          : `${req.action} done: ${live} is live on ${first.env}${fleet ? ` (${hosts.length} hosts)` : ''} (previous: ${previous || 'none'}) in ${((Date.now() - started) / 1000).toFixed(1)}s` +
-              (outcomes.every((o) => o.fast)
-                ? '; its colour was still running, so the proxy switched back (no pull, no start).'
-                : '.'),
-      );
-      return { success: true };
-    }
-
-    const failure = hostFailure(ctx, failedAt);
-    let message = fleet ? `${failedAt.host.name}: ${failure.message}` : failure.message;
-    let details: string[] | undefined;
-    if (fleet) {
-      const switched = outcomes.filter((o) => done(o) && o.result?.status === 'ok');
-      details = await revert(ctx, rc, switched, before, say, appSecrets);
-      const untouched = hosts
-        .filter((h) => !outcomes.some((o) => o.host.name === h.name))
-        .map((h) => h.name);
-      if (untouched.length) details.push(`${untouched.join(', ')}: never touched`);
-      message += ` Every host is back on the release it had: ${details.join('; ') || 'no other host was switched'}.`;
-    }
-    notice = { ...base(), tag: first.target.tag, outcome: 'failed', ...failure.notice, details };
-    log.error(redact(`${req.action} failed: ${message}`, secrets));
-    return { success: false };
+    notice = rolled.failedAt
+      ? await failed(
+          ctx,
+          rc,
+          { ...rolled, failedAt: rolled.failedAt, before },
+          appSecrets,
+          base(),
+          say,
+        )
+      : succeeded(ctx, rolled.outcomes, base(), say);
+    return { success: !rolled.failedAt };
   } catch (error) {
     log.error(redact(`${req.action} failed: ${(error as Error).message}`, secrets));
     return { success: false };
