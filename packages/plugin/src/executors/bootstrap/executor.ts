@@ -3,11 +3,10 @@ import type { ExecutorContext } from '@nx/devkit';
 import { inventoryFor, SshSettings } from '../../core/ansible';
 import { appPorts, profileName } from '../../core/deploy-model';
 import { loadProfile } from '../../core/profile';
-import { redact, secretValues } from '../../core/redact';
 import { ansibleEnvironment } from '../../core/ssh-options';
 import { log } from '../../shell/log';
 import { run } from '../../shell/run';
-import { PrivateDir } from '../../shell/temp';
+import { conveyorExecutor } from '../../remote/executor';
 import { withDeployOptions } from '../deploy-target';
 import { sshSettings } from '../deploy/lib/connection';
 import type { BootstrapExecutorSchema } from './schema';
@@ -20,12 +19,9 @@ export default async function bootstrap(
   options: BootstrapExecutorSchema,
   context: ExecutorContext,
 ) {
-  const env = process.env;
-  const secrets = secretValues(env);
-  const dir = new PrivateDir('conveyor-bootstrap-');
-  try {
+  return conveyorExecutor('bootstrap', context, async ({ root, env, secrets, dir, say }) => {
     const target = withDeployOptions(options, context);
-    const profile = loadProfile(context.root, profileName(target), env);
+    const profile = loadProfile(root, profileName(target), env);
     if (profile.connection !== 'ssh')
       throw new Error(
         `profile ${profile.name} deploys to this machine (connection local): nothing to bootstrap.`,
@@ -60,7 +56,7 @@ export default async function bootstrap(
       adminSsh: admin,
       deployKeyFile: ci.keyFile,
     });
-    const ansibleDir = resolve(context.root, target.ansibleDir);
+    const ansibleDir = resolve(root, target.ansibleDir);
     const argv = [
       'ansible-playbook',
       '-i',
@@ -70,7 +66,7 @@ export default async function bootstrap(
       `@${dir.write('bootstrap.json', JSON.stringify(vars))}`,
     ];
     if (options.check) argv.push('--check', '--diff');
-    log.info(
+    say(
       `bootstrap ${profile.name}: ${options.adminUser ?? 'root'}@${profile.ssh_host}:${profile.ssh_port}${options.check ? ' (check mode: nothing changes)' : ''}`,
     );
     const r = await run(
@@ -90,15 +86,10 @@ export default async function bootstrap(
     );
     if (r.code !== 0) {
       log.error(`bootstrap failed (ansible-playbook exit ${r.code}): see the failed task above.`);
-      return { success: false };
+      return false;
     }
-    log.info(recapSummary(r.stdout, options.check ?? false));
-    log.info(`Next: nx run ${context.projectName}:doctor --configuration=${profile.name}`);
-    return { success: true };
-  } catch (error) {
-    log.error(redact(`bootstrap failed: ${(error as Error).message}`, secrets));
-    return { success: false };
-  } finally {
-    dir.cleanup();
-  }
+    say(recapSummary(r.stdout, options.check ?? false));
+    say(`Next: nx run ${context.projectName}:doctor --configuration=${profile.name}`);
+    return true;
+  });
 }

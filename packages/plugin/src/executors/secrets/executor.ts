@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadProfile } from '../../core/profile';
-import { redact, secretValues } from '../../core/redact';
+import { redact } from '../../core/redact';
 import {
   formatDotenv,
   missingMessage,
@@ -31,7 +31,7 @@ import {
   Source,
   SourceContext,
 } from '../../shell/secrets-store';
-import { PrivateDir } from '../../shell/temp';
+import { conveyorExecutor } from '../../remote/executor';
 import { declaredSecrets } from '../deploy/lib/secrets';
 import type { SecretsExecutorSchema } from './schema';
 
@@ -114,12 +114,9 @@ async function edit(ctx: SourceContext, source: FileSource, say: (t: string) => 
 }
 
 export default async function secrets(options: SecretsExecutorSchema, context: ExecutorContext) {
-  const env = process.env;
-  const redactions = secretValues(env);
-  const dir = new PrivateDir('conveyor-secrets-');
-  const app = context.projectName as string;
-  const say = (text: string) => log.info(redact(text, redactions));
-  try {
+  return conveyorExecutor('secrets', context, async (run) => {
+    const { app, env, dir, say } = run;
+    const redactions = run.secrets;
     const profile = loadProfile(context.root, profileName(options), env, {
       require: ['secrets_command'],
     });
@@ -147,23 +144,23 @@ export default async function secrets(options: SecretsExecutorSchema, context: E
               : 'not declared by this app';
           say(`  ${n}  ${state}`);
         }
-        return { success: missingSecrets(declared, all).length === 0 };
+        return missingSecrets(declared, all).length === 0;
       }
       const missing = missingSecrets(declared, all);
       if (missing.length > 0) {
         log.error(redact(missingMessage(app, profile.name, source.label, missing), redactions));
-        return { success: false };
+        return false;
       }
       say(
         `${app}: every declared secret (${declared.length ? declared.join(', ') : 'none'}) is in ${source.label}.`,
       );
-      return { success: true };
+      return true;
     }
 
     const file = needFile(source, command);
     if (command === 'edit') {
       await edit(ctx, file, say);
-      return { success: true };
+      return true;
     }
     const current = parseDotenv(await decryptFile(ctx, file), file.file);
     ctx.redactions.push(...redactable(current));
@@ -177,7 +174,7 @@ export default async function secrets(options: SecretsExecutorSchema, context: E
       const existed = key in current;
       await encryptFile(ctx, file, { ...current, [key]: value });
       say(`${file.file}: ${key} ${existed ? 'changed' : 'added'}.`);
-      return { success: true };
+      return true;
     }
     if (!(key in current)) throw new SecretsError(`${file.file} has no secret ${key}.`);
     const rest = { ...current };
@@ -189,11 +186,6 @@ export default async function secrets(options: SecretsExecutorSchema, context: E
           ? ` ${app} still declares it: deploys fail until it is set again or no longer declared.`
           : ''),
     );
-    return { success: true };
-  } catch (error) {
-    log.error(redact(`secrets failed: ${(error as Error).message}`, redactions));
-    return { success: false };
-  } finally {
-    dir.cleanup();
-  }
+    return true;
+  });
 }

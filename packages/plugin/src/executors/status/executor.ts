@@ -1,27 +1,22 @@
-import { profileName } from '../../core/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
-import { loadProfile } from '../../core/profile';
-import { redact, secretValues } from '../../core/redact';
+import { profileName } from '../../core/deploy-model';
 import { abandonedAdvice } from '../../core/doctor';
+import { loadProfile } from '../../core/profile';
 import { formatStatus } from '../../core/release';
 import { log } from '../../shell/log';
-import { PrivateDir } from '../../shell/temp';
 import { sshSettings, whereText } from '../deploy/lib/connection';
 import { readHostStatus } from '../deploy/lib/host-status';
 import { hostProfiles } from '../deploy/lib/inventory';
+import { conveyorExecutor } from '../../remote/executor';
 import { findAbandoned } from './abandoned';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */
 export default async function status(options: StatusExecutorSchema, context: ExecutorContext) {
-  const env = process.env;
-  const secrets = secretValues(env);
-  const dir = new PrivateDir('conveyor-status-');
-  const app = context.projectName as string;
-  try {
-    const profile = loadProfile(context.root, profileName(options), env);
+  return conveyorExecutor('status', context, async ({ app, root, env, secrets, dir, say }) => {
+    const profile = loadProfile(root, profileName(options), env);
     const ssh = sshSettings(profile, env, dir);
-    const hosts = await hostProfiles(context.root, options.ansibleDir, profile, env, secrets);
+    const hosts = await hostProfiles(root, options.ansibleDir, profile, env, secrets);
     let agree = true;
     const all: unknown[] = [];
     for (const p of hosts) {
@@ -34,23 +29,17 @@ export default async function status(options: StatusExecutorSchema, context: Exe
       if (!s) {
         if (options.json) {
           if (abandoned.length) all.push({ where, current: null, abandoned });
-        } else log.info(redact([where, '  nothing deployed here', ...warn].join('\n'), secrets));
+        } else say([where, '  nothing deployed here', ...warn].join('\n'));
         continue;
       }
       all.push({ where, ...s, abandoned });
-      if (!options.json)
-        for (const line of [...formatStatus(where, s), ...warn]) log.info(redact(line, secrets));
+      if (!options.json) for (const line of [...formatStatus(where, s), ...warn]) say(line);
       agree &&= s.agree;
     }
     if (options.json)
       process.stdout.write(JSON.stringify(hosts.length === 1 ? (all[0] ?? null) : all) + '\n');
     if (!agree)
       log.error(`${app} on ${profile.name}: the state and the proxy disagree (see PROBLEM above).`);
-    return { success: agree };
-  } catch (error) {
-    log.error(redact(`status failed: ${(error as Error).message}`, secrets));
-    return { success: false };
-  } finally {
-    dir.cleanup();
-  }
+    return agree;
+  });
 }

@@ -14,12 +14,13 @@ import { Component, imageRef } from '../../../core/names';
 import { noticeText, Notice, Outcome } from '../../../core/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/outcome';
 import { loadProfile, Profile } from '../../../core/profile';
-import { redact, secretValues } from '../../../core/redact';
+import { redact } from '../../../core/redact';
 import type { HostStatus } from '../../../core/release';
 import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release-plan';
 import { log } from '../../../shell/log';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
+import { conveyorExecutor } from '../../../remote/executor';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
@@ -426,64 +427,62 @@ type NoticeBase = Omit<Notice, 'tag' | 'outcome'> & { seconds: number };
  * roll out batch by batch, report (a fleet that failed goes back first), notify.
  */
 export async function runRelease(req: ReleaseRequest): Promise<{ success: boolean }> {
-  const env = process.env;
-  const secrets: string[] = [...secretValues(env)];
   const started = Date.now();
-  const dir = new PrivateDir('conveyor-deploy-');
-  const say: Say = (text) => log.info(redact(text, secrets));
-  let notice: Notice | undefined;
-  let holds: Holds | undefined;
-  try {
-    const ctx = await prepare(req, env, dir, secrets);
-    if (req.action === 'deploy' && (req.promote || req.abort)) {
-      await promoteOrAbort(ctx, say);
-      return { success: true };
-    }
-    if (req.breakLock && !req.dryRun)
-      for (const h of ctx.model.hosts) await breakLock(hostContext(ctx, h), say);
-    if (req.action === 'deploy' && !req.dryRun) await preflight(ctx, say);
-    // The app's secrets, read before anything asks the host: redacted from every line from here on.
-    const appSecrets = await releaseSecrets(ctx);
-    if (appSecrets) ctx.secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
-    const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
-    const { work, before } = await decidePlans(ctx, appSecrets, runId);
-    if (req.dryRun) {
-      for (const w of work) printPlan(hostContext(ctx, w.host), w.plan, say);
-      return { success: true };
-    }
-    const rc = runContext(ctx, ctx.model.hosts.length > 1);
-    if (rc.fleet)
-      holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
-    const rolled = await rollOut(ctx, rc, work, appSecrets, say);
-    const base = (): NoticeBase => ({
-      app: req.app,
-      environment: work[0].plan.env,
-      action: req.action,
-      seconds: (Date.now() - started) / 1000,
-      deployer: ctx.deployer,
-    });
-    notice = rolled.failedAt
-      ? await failed(
-          ctx,
-          rc,
-          { ...rolled, failedAt: rolled.failedAt, before },
-          appSecrets,
-          base(),
-          say,
-        )
-      : succeeded(ctx, rolled.outcomes, base(), say);
-    return { success: !rolled.failedAt };
-  } catch (error) {
-    log.error(redact(`${req.action} failed: ${(error as Error).message}`, secrets));
-    return { success: false };
-  } finally {
-    await holds?.release();
-    dir.cleanup();
-    if (notice) {
-      const sent = await sendTelegram(env, noticeText(notice));
-      if (sent.warning) log.warn(redact(sent.warning, secrets));
-    }
-  }
+  return conveyorExecutor(
+    req.action,
+    { projectName: req.app, root: req.workspaceRoot },
+    async ({ env, dir, secrets, say }) => {
+      let notice: Notice | undefined;
+      let holds: Holds | undefined;
+      try {
+        const ctx = await prepare(req, env, dir, secrets);
+        if (req.action === 'deploy' && (req.promote || req.abort)) {
+          await promoteOrAbort(ctx, say);
+          return true;
+        }
+        if (req.breakLock && !req.dryRun)
+          for (const h of ctx.model.hosts) await breakLock(hostContext(ctx, h), say);
+        if (req.action === 'deploy' && !req.dryRun) await preflight(ctx, say);
+        // The app's secrets, read before anything asks the host: redacted from every line from here on.
+        const appSecrets = await releaseSecrets(ctx);
+        if (appSecrets) secrets.push(...Object.values(appSecrets).filter((v) => v.length >= 4));
+        const runId = `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+        const { work, before } = await decidePlans(ctx, appSecrets, runId);
+        if (req.dryRun) {
+          for (const w of work) printPlan(hostContext(ctx, w.host), w.plan, say);
+          return true;
+        }
+        const rc = runContext(ctx, ctx.model.hosts.length > 1);
+        if (rc.fleet)
+          holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
+        const rolled = await rollOut(ctx, rc, work, appSecrets, say);
+        const base: NoticeBase = {
+          app: req.app,
+          environment: work[0].plan.env,
+          action: req.action,
+          seconds: (Date.now() - started) / 1000,
+          deployer: ctx.deployer,
+        };
+        notice = rolled.failedAt
+          ? await failed(
+              ctx,
+              rc,
+              { ...rolled, failedAt: rolled.failedAt, before },
+              appSecrets,
+              base,
+              say,
+            )
+          : succeeded(ctx, rolled.outcomes, base, say);
+        return !rolled.failedAt;
+      } finally {
+        await holds?.release();
+        if (notice) {
+          const sent = await sendTelegram(env, noticeText(notice));
+          if (sent.warning) log.warn(redact(sent.warning, secrets));
+        }
+      }
+    },
+  );
 }
 
 async function breakLock(ctx: Context, say: (t: string) => void) {
