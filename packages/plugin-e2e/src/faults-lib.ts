@@ -219,7 +219,7 @@ export function processStart(pid: number): string {
 export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
 const helperOf = (appDir: string, command: string) => (argv: string[]) =>
-  argv.some((a) => a.endsWith('/conveyor-host.py')) &&
+  argv.some((a) => a.endsWith('/conveyor-host.pyz')) &&
   argv.includes(command) &&
   argv.some((a) => a.startsWith(appDir + '/'));
 

@@ -39,7 +39,7 @@ const input: PlaybookInput = {
     },
   },
   composeSrc: '/w/apps/shop/docker-compose.staging.yml',
-  hostHelper: '/w/node_modules/@conveyor/plugin/src/host/conveyor-host.py',
+  hostHelper: '/w/node_modules/@conveyor/plugin/src/host/conveyor-host.pyz',
   ssh: { keyFile: '/tmp/x/id_deploy', knownHostsFile: '/tmp/x/known_hosts' },
 };
 
@@ -175,7 +175,7 @@ describe('host helper commands', () => {
     expect(c.argv.slice(-3)).toEqual([
       '--',
       'de ploy@staging.example.com',
-      '/opt/conveyor/shop/.conveyor/conveyor-host.py history /opt/conveyor/shop 5',
+      '/opt/conveyor/shop/.conveyor/conveyor-host.pyz history /opt/conveyor/shop 5',
     ]);
     expect(c.argv).toContain('UserKnownHostsFile=/tmp/x/known_hosts');
   });
@@ -189,7 +189,7 @@ describe('host helper commands', () => {
       '{"x":1}',
     );
     expect(c).toEqual({
-      argv: ['/opt/conveyor/shop/.conveyor/conveyor-host.py', 'switch-back', '-'],
+      argv: ['/opt/conveyor/shop/.conveyor/conveyor-host.pyz', 'switch-back', '-'],
       stdin: '{"x":1}',
     });
   });

@@ -1,5 +1,5 @@
 /**
- * Commands that reach the host helper (conveyor-host.py, installed by every deploy into
+ * Commands that reach the host helper (conveyor-host.pyz, installed by every deploy into
  * <app>/.conveyor/) directly over SSH, without Ansible: fast rollback, status, history, lock
  * break. Also the parser of what the helper prints. Pure: commands are data.
  */
@@ -8,7 +8,7 @@ import type { Profile } from './profile';
 import { sshOptions, SshSettings } from './ansible';
 import { appPath } from './names';
 
-export const HOST_HELPER = 'conveyor-host.py';
+export const HOST_HELPER = 'conveyor-host.pyz';
 
 export function hostHelperPath(profile: Profile, app: string): string {
   return `${appPath(profile, app)}/.conveyor/${HOST_HELPER}`;

@@ -1,6 +1,7 @@
 /**
  * The host helper's lock, state and history, run for real with python3 in a temp folder (no
- * engine needed: every case here stops before a container would start).
+ * engine needed: every case here stops before a container would start). What runs is the zipapp
+ * as shipped, built from the package conveyor_host by the jest global setup.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -16,7 +17,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const HELPER = join(__dirname, 'conveyor-host.py');
+const HELPER = join(__dirname, 'conveyor-host.pyz');
 
 function helper(args: string[], input = '') {
   const r = spawnSync('python3', [HELPER, ...args], { input, encoding: 'utf8' });
@@ -39,7 +40,7 @@ function processStart(pid: number): string {
 }
 const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
-describe('conveyor-host.py', () => {
+describe('conveyor-host.pyz', () => {
   let app: string;
   let state: string;
   const history = () =>
@@ -266,8 +267,8 @@ describe('conveyor-host.py', () => {
         'python3',
         [
           '-c',
-          'import importlib.util, json, sys\n' +
-            'spec = importlib.util.spec_from_file_location("h", sys.argv[1]); h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h)\n' +
+          'import json, sys\n' +
+            'sys.path.insert(0, sys.argv[1]); import conveyor_host as h\n' +
             'print(h.host_prefix(json.loads(sys.argv[3]), h.Paths(sys.argv[2]), "shop-staging", sys.argv[4]))',
           HELPER,
           app,

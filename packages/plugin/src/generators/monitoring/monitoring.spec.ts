@@ -366,7 +366,12 @@ describe('monitoring generator', () => {
         "replace('${TELEGRAM_TOKEN}', lookup('env', 'TELEGRAM_TOKEN'))",
       );
       expect(task('Carry out the plan')?.['ansible.builtin.command']).toMatchObject({
-        argv: ['{{ state_dir }}/conveyor-host.py', 'release', '{{ conveyor_host_plan }}'],
+        argv: [
+          '{{ host_python }}',
+          '{{ state_dir }}/conveyor-host.pyz',
+          'release',
+          '{{ conveyor_host_plan }}',
+        ],
       });
       // Only the variables the deploy executor passes now; the old protocol's are gone.
       const used = new Set(text.match(/conveyor_[a-z_]+/g));

@@ -25,8 +25,11 @@ import { run } from '../../../shell/run';
 import type { PrivateDir } from '../../../shell/temp';
 import { spawn } from 'node:child_process';
 
-/** The host helper shipped with the plugin (src/host/conveyor-host.py). */
-export const HOST_HELPER_FILE = join(__dirname, '..', '..', '..', 'host', 'conveyor-host.py');
+/**
+ * The host helper shipped with the plugin: the zipapp src/host/conveyor-host.pyz, built from the
+ * package src/host/conveyor_host by the plugin's build (and by its unit tests' global setup).
+ */
+export const HOST_HELPER_FILE = join(__dirname, '..', '..', '..', 'host', 'conveyor-host.pyz');
 
 export interface RunContext {
   app: string;

@@ -1,0 +1,66 @@
+"""Conveyor's release protocol on a host: the one implementation of the lock, the release state,
+the history, the proxy switch and the release itself, used by every deploy, rollback, drain stop,
+status and history of an app (and of the monitoring stack). Installed by the deploy into
+<app>/.conveyor/; standard library only.
+
+The executor decides the whole release (tag, digests, ports, paths) and writes it to a plan
+file; this program carries the plan out and never decides a tag itself.
+
+  conveyor-host.pyz release PLAN            deploy or roll back as planned (registry login on stdin)
+  conveyor-host.pyz switch-back PLAN        fast rollback: switch to the warm previous colour
+  conveyor-host.pyz status APP_PATH         one JSON object: state, proxy routes, lock, history
+  conveyor-host.pyz history APP_PATH [N]    the last N history entries, one JSON object per line
+  conveyor-host.pyz follow APP_PATH RUN_ID  a run's progress lines as they come, until its result
+  conveyor-host.pyz hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
+  conveyor-host.pyz abort|promote APP_PATH  a running canary goes back to stable, or to every request
+  conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
+  conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
+
+Exit codes: 0 done, 1 failed (the live release still serves unless the output says otherwise),
+3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder.
+"""
+import json
+import os
+import sys
+
+from .common import now, out, write_atomic
+from .drain import drain_stop
+from .history import history
+from .lock import break_lock_command, hold
+from .rollback import switch_back
+from .runs import detached_release, follow, load_plan, release_worker
+from .state import Paths
+from .status import status
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 64
+    command, args = argv[1], argv[2:]
+    if command == "release":
+        auth = json.loads(sys.stdin.read() or "{}") if not sys.stdin.isatty() else {}
+        return detached_release(args[0], auth)
+    if command == "release-worker":
+        return release_worker(args[0])
+    if command == "switch-back":
+        return switch_back(load_plan(args[0]))
+    if command in ("abort", "promote"):
+        write_atomic(os.path.join(Paths(args[0]).state_dir, command), now() + "\n")
+        goes = "back to stable" if command == "abort" else "to every request, skipping its remaining steps"
+        out("result", status="ok", message=f"a running canary goes {goes} at its next analysis")
+        return 0
+    if command == "hold":
+        return hold(*args[:4])
+    if command == "drain-stop":
+        return drain_stop(*args[:4])
+    if command == "status":
+        return status(args[0])
+    if command == "follow":
+        return follow(args[0], args[1])
+    if command == "history":
+        return history(args[0], int(args[1]) if len(args) > 1 else None)
+    if command == "break-lock":
+        return break_lock_command(args[0], args[1] if len(args) > 1 else "unknown")
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 64

@@ -1,0 +1,113 @@
+"""A release runs detached from the caller's connection: a process of its own session writes its
+progress to runs/<run_id>.log, which the caller (or `follow`, after a cut connection) reads until
+the result. Also the plan file, read and checked."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .common import read_json, self_command, write_json
+from .release import Release
+from .state import Paths
+
+
+def load_plan(path):
+    if path == "-":
+        try:
+            plan = json.loads(sys.stdin.read())
+        except ValueError:
+            plan = None
+    else:
+        plan = read_json(path)
+    if not isinstance(plan, dict) or plan.get("version") != 1:
+        raise SystemExit(f"{path}: not a Conveyor release plan (version 1)")
+    return plan
+
+
+def detached_release(plan_path, auth):
+    """Runs the release in a process of its own session, which a cut connection or a killed
+    caller does not stop: the release always ends in a consistent state. The caller follows its
+    output until it ends."""
+    plan = load_plan(plan_path)
+    paths = Paths(plan["app_path"])
+    os.makedirs(paths.runs, mode=0o750, exist_ok=True)
+    write_json(os.path.join(paths.state_dir, "engine.json"),
+               {"engine_command": plan["engine_command"], "compose_command": plan["compose_command"], "components": plan["components"]})
+    log_path = os.path.join(paths.runs, plan["run_id"] + ".log")
+    auth_fd_r, auth_fd_w = os.pipe()
+    log = open(log_path, "w")
+    child = subprocess.Popen(
+        [*self_command(), "release-worker", plan_path],
+        stdin=auth_fd_r, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+    )
+    os.close(auth_fd_r)
+    os.write(auth_fd_w, json.dumps(auth or {}).encode())
+    os.close(auth_fd_w)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    with open(log_path) as f:
+        while True:
+            line = f.readline()
+            if line:
+                try:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                except (BrokenPipeError, OSError):
+                    pass
+                continue
+            if child.poll() is not None:
+                rest = f.read()
+                if rest:
+                    try:
+                        sys.stdout.write(rest)
+                        sys.stdout.flush()
+                    except (BrokenPipeError, OSError):
+                        pass
+                break
+            time.sleep(0.05)
+    prune_runs(paths)
+    return child.returncode
+
+
+def prune_runs(paths):
+    logs = sorted((os.path.join(paths.runs, f) for f in os.listdir(paths.runs)), key=os.path.getmtime)
+    for path in logs[:-20]:
+        os.unlink(path)
+
+
+def release_worker(plan_path):
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    auth = json.loads(sys.stdin.read() or "{}")
+    plan = load_plan(plan_path)
+    try:
+        return Release(plan, auth).run()
+    finally:
+        try:
+            os.unlink(plan_path)
+        except OSError:
+            pass
+
+
+def follow(app_path, run_id, wait_seconds=900):
+    """Prints a run's progress lines as the release writes them, until its result."""
+    path = os.path.join(Paths(app_path).runs, run_id + ".log")
+    deadline = time.monotonic() + float(wait_seconds)
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            return 1
+        time.sleep(0.05)
+    with open(path) as f:
+        while time.monotonic() < deadline:
+            line = f.readline()
+            if not line:
+                time.sleep(0.05)
+                continue
+            try:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            except (BrokenPipeError, OSError):
+                return 0
+            if '"event": "result"' in line:
+                return 0
+    return 1
