@@ -22,6 +22,9 @@ npx eslint .
 step "TypeScript (tsc --noEmit)"
 npm run --silent typecheck
 
+step "Host helper unit tests"
+python3 -m unittest discover -s packages/plugin/src/host/tests -t packages/plugin/src/host
+
 step "Unit tests"
 npx jest -c packages/plugin/jest.config.ts
 

@@ -1,0 +1,140 @@
+"""canary: the canary's counters scraped from its Prometheus text, and judged (5xx ratio, p99,
+minimum requests) on what changed since the canary started."""
+import math
+import unittest
+
+from conveyor_host.canary import judge, scrape_counters
+from tests.support import FakeHttp, free_port
+
+SPEC = {"max_error_ratio": 0.05, "max_p99": 0.5, "min_requests": 5}
+
+
+def counts(total, errors=0, buckets=None):
+    return {"total": float(total), "errors": float(errors), "buckets": dict(buckets or {})}
+
+
+ZERO = counts(0, 0, {"0.1": 0, "0.5": 0, "1": 0, "+Inf": 0})
+
+
+class JudgeTest(unittest.TestCase):
+    def test_healthy(self):
+        after = counts(100, 2, {"0.1": 90, "0.5": 100, "1": 100, "+Inf": 100})
+        self.assertIsNone(judge(ZERO, after, SPEC))
+
+    def test_too_many_5xx(self):
+        after = counts(10, 2, {"0.1": 10, "+Inf": 10})
+        self.assertEqual(judge(ZERO, after, SPEC),
+                         "5xx ratio 0.200 > 0.05 (5xx responses / requests of the canary, 2/10)")
+
+    def test_a_ratio_at_the_threshold_passes(self):
+        self.assertIsNone(judge(ZERO, counts(100, 5, {"0.1": 100}), SPEC))
+        self.assertIsNotNone(judge(ZERO, counts(100, 6, {"0.1": 100}), SPEC))
+
+    def test_only_what_changed_since_the_start_counts(self):
+        before = counts(1000, 100, {"0.1": 1000, "+Inf": 1000})  # the colour's earlier errors
+        after = counts(1100, 100, {"0.1": 1100, "+Inf": 1100})
+        self.assertIsNone(judge(before, after, SPEC))
+        after_bad = counts(1010, 105, {"0.1": 1010, "+Inf": 1010})
+        self.assertEqual(judge(before, after_bad, SPEC),
+                         "5xx ratio 0.500 > 0.05 (5xx responses / requests of the canary, 5/10)")
+
+    def test_too_slow_names_the_bucket_holding_99_percent(self):
+        after = counts(100, 0, {"0.1": 50, "0.5": 98, "1": 100, "+Inf": 100})
+        self.assertEqual(judge(ZERO, after, SPEC),
+                         "p99 latency 1.0s > 0.5s (histogram bucket holding 99% of the canary's requests)")
+
+    def test_99_percent_within_the_threshold_bucket_passes(self):
+        after = counts(100, 0, {"0.1": 50, "0.5": 99, "1": 100, "+Inf": 100})
+        self.assertIsNone(judge(ZERO, after, SPEC))
+
+    def test_only_the_infinite_bucket_holding_99_percent_is_too_slow(self):
+        after = counts(100, 0, {"0.1": 10, "0.5": 50, "+Inf": 100})
+        self.assertEqual(judge(ZERO, after, SPEC),
+                         "p99 latency infs > 0.5s (histogram bucket holding 99% of the canary's requests)")
+
+    def test_no_histogram_judges_the_ratio_only(self):
+        self.assertIsNone(judge(ZERO, counts(100, 0, {}), SPEC))
+
+    def test_fewer_requests_than_the_minimum_are_not_judged(self):
+        self.assertIsNone(judge(ZERO, counts(4, 4, {"+Inf": 4}), SPEC))
+        self.assertIsNotNone(judge(ZERO, counts(5, 5, {"+Inf": 5}), SPEC))
+
+    def test_the_minimum_defaults_to_5(self):
+        spec = {"max_error_ratio": 0.05, "max_p99": 0.5}
+        self.assertIsNone(judge(ZERO, counts(4, 4), spec))
+        self.assertIsNotNone(judge(ZERO, counts(5, 5), spec))
+
+    def test_a_canary_that_answers_no_requests_is_judged_healthy(self):
+        # Today's behaviour: no new request is no verdict, so a canary that takes no traffic
+        # (or none reaches it) passes every analysis and is promoted.
+        # defect: issue 20 item 2
+        before = counts(30, 0, {"0.1": 30, "+Inf": 30})
+        self.assertIsNone(judge(before, before, SPEC))
+
+    def test_a_dead_canary_is_judged_healthy(self):
+        # A dead canary's /metrics does not answer: scraped as all zeros, its counters went
+        # down, the difference is negative, below the minimum, and judged healthy.
+        # defect: issue 20 item 2
+        before = counts(200, 1, {"0.1": 190, "+Inf": 200})
+        dead = scrape_counters(free_port())
+        self.assertEqual(dead, counts(0))
+        self.assertIsNone(judge(before, dead, SPEC))
+
+    def test_counters_that_went_down_are_not_judged(self):
+        # A canary restarted mid-analysis starts its counters again from 0: every error it answers
+        # after the restart is unseen until its totals pass the ones taken at the start.
+        # defect: issue 20 item 2 (the same gap: a drop in the counters is not looked at)
+        before = counts(200, 0, {"0.1": 200, "+Inf": 200})
+        restarted = counts(50, 50, {"0.1": 50, "+Inf": 50})
+        self.assertIsNone(judge(before, restarted, SPEC))
+
+
+PROMETHEUS = """\
+# HELP http_request_duration_seconds Duration of HTTP requests in seconds
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{le="0.1",method="GET",route="/api/items",status="200"} 40
+http_request_duration_seconds_bucket{le="0.5",method="GET",route="/api/items",status="200"} 41
+http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/api/items",status="200"} 42
+http_request_duration_seconds_sum{method="GET",route="/api/items",status="200"} 3.2
+http_request_duration_seconds_count{method="GET",route="/api/items",status="200"} 42
+http_request_duration_seconds_bucket{le="0.1",method="POST",route="/api/items",status="503"} 1
+http_request_duration_seconds_bucket{le="0.5",method="POST",route="/api/items",status="503"} 3
+http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/api/items",status="503"} 3
+http_request_duration_seconds_count{method="POST",route="/api/items",status="503"} 3
+http_request_duration_seconds_count{method="GET",route="/api/items",status="404"} 5
+http_request_duration_seconds_bucket{le="0.1",method="GET",route="/health",status="200"} 1000
+http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/health",status="200"} 1000
+http_request_duration_seconds_count{method="GET",route="/health",status="500"} 7
+http_request_duration_seconds_count{method="GET",route="/broken",status="200"} not-a-number
+process_cpu_seconds_total 12.5
+app_info{version="v2"} 1
+"""
+
+
+class ScrapeTest(unittest.TestCase):
+    def serve(self, status, body):
+        server = FakeHttp(lambda path: (status, body))
+        self.addCleanup(server.close)
+        return server
+
+    def test_requests_errors_and_buckets_of_the_apps_traffic(self):
+        server = self.serve(200, PROMETHEUS)
+        c = scrape_counters(server.port)
+        self.assertEqual(server.paths, ["/metrics?format=prometheus"])
+        self.assertEqual(c["total"], 50.0)   # 42 + 3 + 5; /health and the unreadable line left out
+        self.assertEqual(c["errors"], 3.0)   # 5xx only: a 404 is the client's
+        self.assertEqual(c["buckets"], {"0.1": 41.0, "0.5": 44.0, "+Inf": 45.0})
+
+    def test_a_page_that_does_not_answer_200_counts_nothing(self):
+        self.assertEqual(scrape_counters(self.serve(503, PROMETHEUS).port), counts(0))
+
+    def test_an_empty_page_counts_nothing(self):
+        self.assertEqual(scrape_counters(self.serve(200, "").port), counts(0))
+
+    def test_a_nan_value_is_added_as_it_is(self):
+        c = scrape_counters(self.serve(200, 'http_request_duration_seconds_count{route="/x",status="200"} NaN\n').port)
+        self.assertTrue(math.isnan(c["total"]))
+
+
+if __name__ == "__main__":
+    unittest.main()

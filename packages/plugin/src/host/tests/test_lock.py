@@ -1,0 +1,188 @@
+"""lock: taken by one atomic rename; a live holder is waited for, a dead one broken and recorded,
+one the helper cannot judge broken only on request; `hold` keeps it for a run on several hosts."""
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from conveyor_host.lock import (
+    Lock, LockHeld, boot_id, break_lock_command, describe_holder, holder_alive, process_start, read_holder,
+)
+from tests.support import AppTestCase, captured, helper, stop
+
+
+def holder_file(paths):
+    with open(os.path.join(paths.lock, "holder.json")) as f:
+        return json.load(f)
+
+
+class LockTest(AppTestCase):
+    def write_holder(self, holder):
+        self.write(os.path.join(self.paths.lock, "holder.json"), json.dumps(holder))
+
+    def dead_pid(self):
+        p = subprocess.Popen(["true"])
+        p.wait()
+        return p.pid
+
+    def test_take_and_release(self):
+        lock = Lock(self.paths, "anna", "deploy", "v2", "run-1")
+        lock.acquire(0)
+        self.assertTrue(lock.held)
+        holder = holder_file(self.paths)
+        self.assertEqual({k: holder[k] for k in ("who", "action", "tag", "run_id", "pid")},
+                         {"who": "anna", "action": "deploy", "tag": "v2", "run_id": "run-1", "pid": os.getpid()})
+        self.assertEqual(holder["pid_start"], process_start(os.getpid()))
+        self.assertEqual(holder["boot"], boot_id())
+        self.assertTrue(holder_alive(holder))
+        lock.release()
+        self.assertFalse(os.path.exists(self.paths.lock))
+        self.assertEqual(os.listdir(self.paths.state_dir), [])  # no temp folder left behind
+        self.assertEqual(self.history_lines(), [])
+
+    def test_a_live_holder_is_waited_for_then_named(self):
+        first = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+        first.acquire(0)
+        started = time.monotonic()
+        with self.assertRaises(LockHeld) as held:
+            Lock(self.paths, "anna", "deploy", "v2", "run-a").acquire(0.5)
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(held.exception.holder["who"], "bob")
+        self.assertEqual(holder_file(self.paths)["run_id"], "run-b")  # untouched
+        first.release()
+
+    def test_a_live_holder_in_another_process(self):
+        sleeper = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(stop, sleeper)
+        self.write_holder({"who": "bob", "action": "deploy", "pid": sleeper.pid,
+                           "pid_start": process_start(sleeper.pid), "boot": boot_id(), "run_id": "x"})
+        self.assertTrue(holder_alive(read_holder(self.paths)))
+        with self.assertRaises(LockHeld):
+            Lock(self.paths, "anna", "deploy").acquire(0.2)
+        self.assertEqual(self.history_lines(), [])
+
+    def test_a_dead_holder_is_broken_recorded_and_the_lock_taken(self):
+        holder = {"who": "bob", "action": "deploy", "pid": self.dead_pid(), "pid_start": "1", "boot": boot_id(), "run_id": "x"}
+        self.write_holder(holder)
+        self.assertIs(holder_alive(holder), False)
+        lock = Lock(self.paths, "anna", "rollback", "v1", "run-a")
+        _, events, _ = captured(lock.acquire, 5)
+        self.assertTrue(lock.held)
+        self.assertEqual(holder_file(self.paths)["who"], "anna")
+        entry = self.history_lines()[0]
+        self.assertEqual({k: entry[k] for k in ("action", "result", "who", "reason")},
+                         {"action": "lock-break", "result": "ok", "who": "anna (rollback)", "reason": "holder is dead"})
+        self.assertEqual(entry["holder"]["who"], "bob")
+        self.assertEqual(events[0]["event"], "lock-broken")
+        self.assertIn("bob (deploy)", events[0]["holder"])
+        lock.release()
+
+    def test_a_holder_of_an_earlier_boot_is_dead_even_if_its_pid_lives(self):
+        holder = {"who": "dan", "pid": os.getpid(), "pid_start": process_start(os.getpid()), "boot": "another-boot"}
+        self.assertIs(holder_alive(holder), False)
+
+    def test_a_reused_pid_is_not_the_holder(self):
+        holder = {"who": "dan", "pid": os.getpid(), "pid_start": "0", "boot": boot_id()}
+        self.assertIs(holder_alive(holder), False)
+
+    def test_a_holder_of_an_older_conveyor_cannot_be_judged_and_is_not_broken(self):
+        self.write(os.path.join(self.paths.lock, "holder"), "anna since 2026-11-26T10:00:00Z (deploy abc)\n")
+        holder = read_holder(self.paths)
+        self.assertEqual(holder, {"who": "anna since 2026-11-26T10:00:00Z (deploy abc)", "legacy": True})
+        self.assertIsNone(holder_alive(holder))
+        with self.assertRaises(LockHeld):
+            Lock(self.paths, "anna", "deploy").acquire(0.2)
+        self.assertTrue(os.path.exists(self.paths.lock))
+
+    def test_the_environments_lock_of_this_run_lets_its_releases_go_on(self):
+        env_lock = Lock(self.paths, "anna", "hold", "", "run-7")
+        env_lock.acquire(0)
+        release = Lock(self.paths, "anna", "deploy", "v2", "run-7-host", hold_id="run-7")
+        release.acquire(0)
+        self.assertFalse(release.held)  # not taken: the hold's, not the release's to give back
+        release.release()
+        self.assertEqual(holder_file(self.paths)["action"], "hold")
+        with self.assertRaises(LockHeld):
+            Lock(self.paths, "bob", "deploy", hold_id="run-8").acquire(0)
+        env_lock.release()
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_release_leaves_a_lock_someone_else_took_since(self):
+        lock = Lock(self.paths, "anna", "deploy", "v2", "run-a")
+        lock.acquire(0)
+        self.write_holder({"who": "carol", "run_id": "run-c"})
+        lock.release()
+        self.assertEqual(holder_file(self.paths)["who"], "carol")
+
+    def test_describe_holder(self):
+        self.assertEqual(describe_holder(None), "nobody")
+        self.assertEqual(describe_holder({"who": "bob", "action": "deploy", "tag": "v9", "since": "T", "pid": 12, "run_id": "r"}),
+                         "bob (deploy v9) since T pid 12 run r")
+        self.assertEqual(describe_holder({"who": "bob", "action": "hold", "tag": ""}), "bob (hold)")
+        self.assertEqual(describe_holder({}), "nobody")
+
+
+class BreakLockCommandTest(AppTestCase):
+    def test_a_free_lock(self):
+        code, events, _ = captured(break_lock_command, self.app, "carol")
+        self.assertEqual(code, 0)
+        self.assertEqual(events[-1], {"event": "result", "status": "ok", "broken": False, "message": "the lock is free"})
+
+    def test_a_live_holder_is_never_broken(self):
+        lock = Lock(self.paths, "bob", "deploy", "v9")
+        lock.acquire(0)
+        code, events, _ = captured(break_lock_command, self.app, "carol")
+        self.assertEqual(code, 4)
+        self.assertEqual(events[-1]["status"], "lock-held")
+        self.assertIn(f"the holder is alive (pid {os.getpid()})", events[-1]["message"])
+        self.assertTrue(os.path.exists(self.paths.lock))
+        lock.release()
+
+    def test_a_holder_it_cannot_judge_is_broken_on_request(self):
+        self.write(os.path.join(self.paths.lock, "holder"), "anna\n")
+        code, events, _ = captured(break_lock_command, self.app, "carol")
+        self.assertEqual(code, 0)
+        self.assertEqual(events[-1]["broken"], True)
+        self.assertFalse(os.path.exists(self.paths.lock))
+        self.assertEqual(self.history_lines()[-1]["reason"], "broken on request")
+        self.assertEqual(self.history_lines()[-1]["who"], "carol")
+
+    def test_a_dead_holder_is_broken_and_recorded(self):
+        self.write(os.path.join(self.paths.lock, "holder.json"),
+                   json.dumps({"who": "dan", "pid": os.getpid(), "pid_start": "1", "boot": "another-boot"}))
+        code, _, _ = captured(break_lock_command, self.app, "carol")
+        self.assertEqual(code, 0)
+        self.assertEqual(self.history_lines()[-1]["reason"], "holder is dead")
+
+
+class HoldTest(AppTestCase):
+    """`hold` keeps the environment's lock while the caller's stdin stays open."""
+
+    def test_held_while_stdin_is_open_and_released_when_it_closes(self):
+        p = helper("hold", self.app, "run-9", "anna", "1", stdin=subprocess.PIPE)
+        self.addCleanup(stop, p)
+        line = p.stdout.readline()
+        self.assertEqual(json.loads(line), {"event": "held", "run_id": "run-9"})
+        holder = holder_file(self.paths)
+        self.assertEqual((holder["action"], holder["run_id"], holder["who"], holder["pid"]), ("hold", "run-9", "anna", p.pid))
+        with self.assertRaises(LockHeld):
+            Lock(self.paths, "bob", "deploy").acquire(0)
+        p.stdin.close()
+        self.assertEqual(p.wait(10), 0)
+        p.stdout.close()
+        p.stderr.close()
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_a_live_holder_refuses_the_hold(self):
+        lock = Lock(self.paths, "bob", "deploy", "v9")
+        lock.acquire(0)
+        p = helper("hold", self.app, "run-9", "anna", "0", stdin=subprocess.PIPE)
+        out, _ = p.communicate(timeout=10)
+        self.assertEqual(p.returncode, 4)
+        self.assertEqual(json.loads(out.splitlines()[-1])["status"], "lock-held")
+        lock.release()
+
+
+if __name__ == "__main__":
+    unittest.main()

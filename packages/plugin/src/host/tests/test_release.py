@@ -1,0 +1,161 @@
+"""release: a release folder (.env, secrets, compose override), the health gate, the hook before
+the switch, the compose names a host already uses, and how a release ends before it starts."""
+import json
+import os
+import stat
+import time
+
+from conveyor_host.common import Failure
+from conveyor_host.lock import Lock
+from conveyor_host.release import Release, before_switch_hook, gate, host_prefix, release_env, write_release_folder
+from conveyor_host.state import save_state
+from tests.support import AppTestCase, FakeHttp, captured, plan_for, result_of
+
+
+class HostPrefixTest(AppTestCase):
+    def test_the_state_names_it(self):
+        self.assertEqual(host_prefix({"project_prefix": "shop-prod"}, self.paths, "shop-staging", "blue-green"), "shop-prod")
+
+    def test_a_fresh_host_takes_the_planned_names(self):
+        self.assertEqual(host_prefix({}, self.paths, "shop-staging", "blue-green"), "shop-staging")
+        self.assertEqual(host_prefix({}, self.paths, "shop-staging", "recreate"), "shop-staging")
+
+    def test_an_older_proxy_keeps_its_names(self):
+        self.write(os.path.join(self.paths.proxy, ".env"), "COMPOSE_PROJECT_NAME=shop-proxy\n")
+        self.assertEqual(host_prefix({}, self.paths, "shop-staging", "blue-green"), "shop")
+
+    def test_an_older_recreate_release_keeps_its_name_until_it_moves_to_blue_green(self):
+        self.write(os.path.join(self.app, ".env"), "COMPOSE_PROJECT_NAME=shop\n")
+        self.assertEqual(host_prefix({}, self.paths, "shop-staging", "recreate"), "shop")
+        self.assertEqual(host_prefix({}, self.paths, "shop-staging", "blue-green"), "shop-staging")
+
+
+class FolderTest(AppTestCase):
+    def test_release_env(self):
+        plan = plan_for(self.app)
+        env = release_env(plan, plan["target"], {"backend": 8081}, "127.0.0.1:", "shop-staging-blue")
+        deployed_at = env.pop("DEPLOYED_AT")
+        self.assertRegex(deployed_at, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(env, {"LOG_LEVEL": "info", "COMPOSE_PROJECT_NAME": "shop-staging-blue", "BIND": "127.0.0.1:",
+                               "IMAGE_TAG": "v2", "GIT_SHA": "abc1234", "BACKEND_PORT": "8081"})
+
+    def test_the_folder_with_its_secrets(self):
+        plan = plan_for(self.app, secrets={"names": ["B_KEY", "A_KEY"], "services": ["backend", "worker"]})
+        self.write(plan["compose_file"], "services: {}\n")
+        folder = self.paths.color_dir("blue")
+        env = release_env(plan, plan["target"], {"backend": 8081}, "127.0.0.1:", "shop-staging-blue")
+        write_release_folder(folder, plan, env, {"A_KEY": "a-1", "B_KEY": "b-1"})
+        with open(os.path.join(folder, ".env")) as f:
+            text = f.read()
+        self.assertTrue(text.startswith("# Written by Conveyor: deploy of v2 (shop, staging).\n"))
+        self.assertIn("COMPOSE_FILE=docker-compose.yml:docker-compose.secrets.yml\n", text)
+        self.assertNotIn("a-1", text)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(folder, ".env")).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(folder, "secrets")).st_mode), 0o700)
+        self.assertEqual(sorted(os.listdir(os.path.join(folder, "secrets"))), ["A_KEY", "B_KEY"])
+        with open(os.path.join(folder, "docker-compose.secrets.yml")) as f:
+            self.assertEqual(f.read(), "\n".join([
+                "# Written by Conveyor: the release's secrets, mounted at /run/secrets/<NAME>.", "services:",
+                "  backend:", "    secrets:", "      - A_KEY", "      - B_KEY",
+                "  worker:", "    secrets:", "      - A_KEY", "      - B_KEY",
+                "secrets:", "  A_KEY:", "    file: ./secrets/A_KEY", "  B_KEY:", "    file: ./secrets/B_KEY", ""]))
+        # No secrets any more: the folder, the override and COMPOSE_FILE go.
+        plan.pop("secrets")
+        write_release_folder(folder, plan, env, {})
+        self.assertFalse(os.path.exists(os.path.join(folder, "secrets")))
+        self.assertFalse(os.path.exists(os.path.join(folder, "docker-compose.secrets.yml")))
+        with open(os.path.join(folder, ".env")) as f:
+            self.assertNotIn("COMPOSE_FILE", f.read())
+
+
+class GateTest(AppTestCase):
+    def serve(self, version, health=200):
+        body = json.dumps({"version": version})
+        server = FakeHttp(lambda path: (health, "") if path == "/health" else (200, body))
+        self.addCleanup(server.close)
+        return server
+
+    def test_healthy_and_running_the_release(self):
+        server = self.serve({"image_tag": "v2", "git_sha": "abc1234"})
+        plan = plan_for(self.app)
+        gate(plan, plan["target"], {"backend": server.port}, time.monotonic() + 1)
+        self.assertEqual(server.paths, ["/health", "/metrics"])
+
+    def test_another_tag_fails_the_gate(self):
+        server = self.serve({"image_tag": "v1", "git_sha": "abc1234"})
+        plan = plan_for(self.app)
+        with self.assertRaises(Failure) as failed:
+            gate(plan, plan["target"], {"backend": server.port}, time.monotonic() + 1)
+        self.assertEqual((str(failed.exception), failed.exception.phase),
+                         ("/metrics reports image tag 'v1', expected 'v2'", "gate"))
+
+    def test_another_commit_fails_the_gate(self):
+        server = self.serve({"image_tag": "v2", "git_sha": "fff0000"})
+        plan = plan_for(self.app)
+        with self.assertRaises(Failure) as failed:
+            gate(plan, plan["target"], {"backend": server.port}, time.monotonic() + 1)
+        self.assertEqual(str(failed.exception), "/metrics reports commit 'fff0000', expected 'abc1234'")
+
+    def test_no_answer_within_the_health_timeout(self):
+        server = self.serve({}, health=503)
+        plan = plan_for(self.app)
+        started = time.monotonic()
+        with self.assertRaises(Failure) as failed:
+            gate(plan, plan["target"], {"backend": server.port}, time.monotonic() + 0.5)
+        self.assertGreaterEqual(time.monotonic() - started, 0.5)
+        self.assertEqual(str(failed.exception),
+                         f"backend did not answer /health on port {server.port} with 200 within 1s (last: 503)")
+
+
+class HookTest(AppTestCase):
+    def hook(self, script):
+        return self.write(os.path.join(self.paths.runs, "r1.before-switch"), script)
+
+    def test_no_hook_is_nothing_to_run(self):
+        _, events, _ = captured(before_switch_hook, plan_for(self.app), self.paths, "blue", 8081)
+        self.assertEqual(events, [])
+
+    def test_the_hook_runs_in_the_app_folder_with_the_release_in_its_environment_once(self):
+        self.hook('echo "$CONVEYOR_APP $CONVEYOR_ENV $CONVEYOR_ACTION $CONVEYOR_TAG $CONVEYOR_GIT_SHA '
+                  '$CONVEYOR_COLOR $CONVEYOR_PORT $CONVEYOR_APP_PATH" > hook.out\n')
+        _, events, _ = captured(before_switch_hook, plan_for(self.app), self.paths, "blue", 8081)
+        self.assertEqual(events, [{"event": "hook", "name": "before-switch"}])
+        with open(os.path.join(self.app, "hook.out")) as f:
+            self.assertEqual(f.read(), f"shop staging deploy v2 abc1234 blue 8081 {self.app}\n")
+        self.assertFalse(os.path.exists(os.path.join(self.paths.runs, "r1.before-switch")))
+
+    def test_a_failing_hook_stops_the_release_with_its_error(self):
+        self.hook("echo 'not today' >&2; exit 3\n")
+        with self.assertRaises(Failure) as failed:
+            captured(before_switch_hook, plan_for(self.app), self.paths, None, 8080)
+        self.assertEqual((str(failed.exception), failed.exception.phase),
+                         ("the before-switch hook failed (exit 3): not today", "switch"))
+
+
+class ReleaseEndsEarlyTest(AppTestCase):
+    def test_a_live_holder_ends_it_with_exit_4_and_nothing_recorded(self):
+        holder = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+        holder.acquire(0)
+        self.addCleanup(holder.release)
+        code, events, _ = captured(Release(plan_for(self.app), {}).run)
+        self.assertEqual(code, 4)
+        self.assertEqual({k: result_of(events)[k] for k in ("status", "alive", "pid")},
+                         {"status": "lock-held", "alive": True, "pid": os.getpid()})
+        self.assertEqual(self.history_lines(), [])
+
+    def test_another_environment_in_the_folder_is_refused_and_recorded(self):
+        save_state(self.paths, {"env": "production", "current": {"tag": "v5"}})
+        code, events, _ = captured(Release(plan_for(self.app), {}).run)
+        self.assertEqual(code, 1)
+        result = result_of(events)
+        self.assertEqual((result["status"], result["phase"]), ("failed", "lock"))
+        self.assertIn("holds shop of environment 'production'; this 'staging' deploy would replace it", result["error"])
+        self.assertEqual(self.history_lines()[-1]["result"], "failed")
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_a_secret_that_did_not_arrive_is_refused_before_anything_changes(self):
+        plan = plan_for(self.app, secrets={"names": ["API_KEY"], "hash": "sha256:x"})
+        code, events, _ = captured(Release(plan, {"secrets": {}}).run)
+        self.assertEqual(code, 1)
+        self.assertEqual(result_of(events)["error"], "the plan's secret API_KEY did not reach the host")
+        self.assertFalse(os.path.exists(os.path.join(self.app, "secrets")))
