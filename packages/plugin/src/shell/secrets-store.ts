@@ -93,26 +93,28 @@ function vaultFailure(file: string, code: number, output: string, redactions: st
   );
 }
 
+/** ansible-vault on the profile's file, its output on stdout (the key in the run's private folder). */
+function vault(
+  ctx: SourceContext,
+  source: Extract<Source, { kind: 'file' }>,
+  verb: 'decrypt' | 'encrypt',
+  input: string,
+  stdin?: string,
+) {
+  const argv = ['ansible-vault', verb, '--vault-password-file', keyFile(ctx, source.file)];
+  return run(
+    { argv: [...argv, '--output', '-', input], stdin },
+    { cwd: ctx.workspaceRoot, env: vaultEnv(ctx), stream: false },
+  );
+}
+
 /** The decrypted text of the profile's file ('' when it does not exist yet). */
 export async function decryptFile(
   ctx: SourceContext,
   source: Extract<Source, { kind: 'file' }>,
 ): Promise<string> {
   if (!existsSync(source.path)) return '';
-  const r = await run(
-    {
-      argv: [
-        'ansible-vault',
-        'decrypt',
-        '--vault-password-file',
-        keyFile(ctx, source.file),
-        '--output',
-        '-',
-        source.path,
-      ],
-    },
-    { cwd: ctx.workspaceRoot, env: vaultEnv(ctx), stream: false },
-  );
+  const r = await vault(ctx, source, 'decrypt', source.path);
   if (r.code !== 0) throw vaultFailure(source.file, r.code, r.stderr, ctx.redactions);
   return r.stdout;
 }
@@ -123,21 +125,7 @@ export async function encryptFile(
   source: Extract<Source, { kind: 'file' }>,
   secrets: Secrets,
 ): Promise<void> {
-  const r = await run(
-    {
-      argv: [
-        'ansible-vault',
-        'encrypt',
-        '--vault-password-file',
-        keyFile(ctx, source.file),
-        '--output',
-        '-',
-        '-',
-      ],
-      stdin: formatDotenv(secrets),
-    },
-    { cwd: ctx.workspaceRoot, env: vaultEnv(ctx), stream: false },
-  );
+  const r = await vault(ctx, source, 'encrypt', '-', formatDotenv(secrets));
   if (r.code !== 0 || !r.stdout.startsWith('$ANSIBLE_VAULT'))
     throw vaultFailure(source.file, r.code, r.stderr, ctx.redactions);
   mkdirSync(dirname(source.path), { recursive: true });

@@ -1,6 +1,7 @@
 import { getProjects, Tree } from '@nx/devkit';
 import { DEFAULT_THRESHOLDS, isDuration, type AlertThresholds } from '../../../core/monitoring';
 import { validateAppName } from '../../../core/names';
+import { PortError, validatePort } from '../../../core/ports';
 import type { MonitoringGeneratorSchema } from '../schema';
 
 export class MonitoringOptionsError extends Error {
@@ -43,14 +44,13 @@ function positive(value: unknown, option: string, fallback: number, max?: number
   return n;
 }
 
+/** The plugin's one port check (core/ports), its message as this generator's error. */
 function port(value: unknown, option: string, fallback: number): number {
-  const n = value === undefined ? fallback : Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    throw new MonitoringOptionsError(
-      `--${option} must be a port number between 1 and 65535, got "${String(value)}".`,
-    );
+  try {
+    return validatePort(value ?? fallback, `--${option}`);
+  } catch (error) {
+    throw error instanceof PortError ? new MonitoringOptionsError(error.message) : error;
   }
-  return n;
 }
 
 const PROFILE_NAME = /^[a-z0-9][a-z0-9_-]*$/i;
