@@ -1,6 +1,6 @@
 /**
  * The whole release, decided before anything runs: which tag with which digests, on which host
- * path, with which ports, projects and timeouts. The host helper (src/host/conveyor-host.py)
+ * path, with which ports, projects and timeouts. The host helper (src/host/conveyor_host)
  * carries the plan out and never decides a tag itself. Pure: no processes, no network.
  */
 import { createHash } from 'node:crypto';
