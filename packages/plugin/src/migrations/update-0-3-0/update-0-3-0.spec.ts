@@ -1,4 +1,5 @@
-import { logger, readProjectConfiguration, Tree } from '@nx/devkit';
+import { logger, readJson, readProjectConfiguration, Tree, writeJson } from '@nx/devkit';
+import { contentHash, Manifest, MANIFEST_FILE } from '../../core/owned';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { appGenerator } from '../../generators/app/app';
 import update030 from './update-0-3-0';
@@ -24,6 +25,16 @@ async function workspaceOf020(): Promise<Tree> {
     adminUser: 'admin',
   };
   tree.write('apps/shop/project.json', JSON.stringify(config));
+  // 0.2.0's playbook installed the helper as conveyor-host.py; its manifest says so.
+  const playbook = 'apps/shop/infra/ansible/playbook.yml';
+  const old = (tree.read(playbook, 'utf-8') ?? '').replace(
+    /conveyor-host\.pyz/g,
+    'conveyor-host.py',
+  );
+  tree.write(playbook, old);
+  const manifest = readJson<Manifest>(tree, `apps/shop/${MANIFEST_FILE}`);
+  manifest.owned['infra/ansible/playbook.yml'] = contentHash(old);
+  writeJson(tree, `apps/shop/${MANIFEST_FILE}`, manifest);
   return tree;
 }
 
@@ -31,7 +42,7 @@ describe('update-0-3-0', () => {
   it("leaves rollback, doctor and bootstrap their own options only: the rest is deploy's", async () => {
     const tree = await workspaceOf020();
     const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
-    update030(tree);
+    await update030(tree);
     const targets = readProjectConfiguration(tree, 'shop').targets ?? {};
     expect(targets['rollback'].options).toEqual({ profile: 'local' });
     expect(targets['doctor'].options).toEqual({ profile: 'local' });
@@ -41,9 +52,13 @@ describe('update-0-3-0', () => {
       ansibleDir: 'apps/shop/infra/ansible',
     });
     expect(warn).not.toHaveBeenCalled();
+    // The playbook is this version's: it installs the zipapp.
+    const playbook = tree.read('apps/shop/infra/ansible/playbook.yml', 'utf-8') ?? '';
+    expect(playbook).toContain('{{ state_dir }}/conveyor-host.pyz');
+    expect(playbook).not.toMatch(/conveyor-host\.py\b(?!z)/);
     // The same as what this version generates, so a second run changes nothing.
     const once = tree.read('apps/shop/project.json', 'utf-8');
-    update030(tree);
+    await update030(tree);
     expect(tree.read('apps/shop/project.json', 'utf-8')).toBe(once);
     warn.mockRestore();
   });
@@ -54,7 +69,7 @@ describe('update-0-3-0', () => {
     (config.targets?.['rollback'].options as Record<string, unknown>)['backendPort'] = 3999;
     tree.write('apps/shop/project.json', JSON.stringify(config));
     const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
-    update030(tree);
+    await update030(tree);
     expect(warn).toHaveBeenCalledWith(
       expect.stringContaining('shop:rollback set backendPort=3999 (deploy: 8080)'),
     );

@@ -1,8 +1,10 @@
 /**
- * 0.2.0 -> 0.3.0: rollback, doctor and bootstrap read the app's ports, paths, strategy and gate
- * from its deploy target (one place per app). Their copies of deploy's options are removed from
- * each project.json; a copy that differed from deploy's is reported (with both values), since the
- * target now follows deploy.
+ * 0.2.0 -> 0.3.0: the host helper is the zipapp conveyor-host.pyz (the app's playbook installs
+ * it byte for byte), so each app's owned files are rewritten to what this version generates; and
+ * rollback, doctor and bootstrap read the app's ports, paths, strategy and gate from its deploy
+ * target (one place per app). Their copies of deploy's options are removed from each
+ * project.json; a copy that differed from deploy's is reported (with both values), since the
+ * target now follows deploy. A monitoring stack is updated by running its generator again.
  */
 import { getProjects, logger, Tree, updateProjectConfiguration } from '@nx/devkit';
 import { deployUnits } from '../../core/deploy-units';
@@ -10,6 +12,7 @@ import { PLUGIN_NAME } from '../../core/names';
 import bootstrapSchema from '../../executors/bootstrap/schema.json';
 import doctorSchema from '../../executors/doctor/schema.json';
 import rollbackSchema from '../../executors/rollback/schema.json';
+import { updateOwnedFiles } from '../lib/update-owned-files';
 
 /** The options each target keeps: its own schema's. */
 const OWN: Record<string, string[]> = {
@@ -35,7 +38,8 @@ function trim(options: Options | undefined, own: string[], deploy: Options): str
   return differed;
 }
 
-export default function update030(tree: Tree): void {
+export default async function update030(tree: Tree): Promise<void> {
+  await updateOwnedFiles(tree);
   for (const unit of deployUnits(getProjects(tree))) {
     const config = unit.project;
     const deploy = config.targets?.['deploy'];
@@ -59,5 +63,9 @@ export default function update030(tree: Tree): void {
       changed ||= JSON.stringify(t) !== before;
     }
     if (changed) updateProjectConfiguration(tree, unit.name, config);
+    if ((config.tags ?? []).includes('conveyor:monitoring'))
+      logger.warn(
+        `${unit.name}: run nx g ${PLUGIN_NAME}:monitoring --deploy again to update the stack's playbook to this version's host helper.`,
+      );
   }
 }
