@@ -7,8 +7,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ownedPaths, NEW_SUFFIX } from '../../plugin/src/core/owned';
-import { internalPort } from '../../plugin/src/core/strategy';
+import { ownedPaths, NEW_SUFFIX } from '../../plugin/src/core/workspace/owned';
+import { internalPort } from '../../plugin/src/core/release/strategy';
 import { serverDir } from './host';
 import {
   downApp,

@@ -1,4 +1,4 @@
 export { initGenerator } from './generators/init/init';
 export { appGenerator } from './generators/app/app';
-export { loadProfile, parseProfile, ProfileError } from './core/profile';
-export type { Profile } from './core/profile';
+export { loadProfile, parseProfile, ProfileError } from './core/config/profile';
+export type { Profile } from './core/config/profile';

@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { cliText } from '../core/tags';
+import { cliText } from '../core/release/tags';
 
 /**
  * A text option of this task as the user typed it: Nx keeps the raw command-line arguments in its

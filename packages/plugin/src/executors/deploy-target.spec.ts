@@ -1,6 +1,6 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { deployModel, publishedPorts } from '../core/deploy-model';
-import type { Profile } from '../core/profile';
+import { deployModel, publishedPorts } from '../core/release/deploy-model';
+import type { Profile } from '../core/config/profile';
 import { stackProject } from '../generators/monitoring/lib/stack';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { normalizeOptions } from '../generators/monitoring/lib/normalize-options';

@@ -1,5 +1,5 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { deployUnit } from '../core/deploy-units';
+import { deployUnit } from '../core/workspace/deploy-units';
 import type { DeployExecutorSchema } from './deploy/schema';
 
 /**

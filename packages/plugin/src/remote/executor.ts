@@ -5,7 +5,7 @@
  * `<name> failed: <why>`.
  */
 import type { ExecutorContext } from '@nx/devkit';
-import { redact, secretValues } from '../core/redact';
+import { redact, secretValues } from '../core/config/redact';
 import { log } from '../shell/log';
 import { PrivateDir } from '../shell/temp';
 

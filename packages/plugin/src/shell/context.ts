@@ -10,8 +10,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import type { ContextEntry } from '../core/images';
-import type { HashedFile } from '../core/hash';
+import type { ContextEntry } from '../core/image/images';
+import type { HashedFile } from '../core/image/hash';
 
 export function stageContext(workspaceRoot: string, entries: ContextEntry[], hint: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-ctx-'));

@@ -1,6 +1,6 @@
 /** Finds and checks a container engine. */
-import { Engine, ENGINES, EngineError, probeCommand, parseEngine } from '../core/engine';
-import { TOOL_ENV } from '../core/names';
+import { Engine, ENGINES, EngineError, probeCommand, parseEngine } from '../core/image/engine';
+import { TOOL_ENV } from '../core/config/names';
 import { run } from './run';
 
 export async function resolveEngine(

@@ -1,6 +1,6 @@
 /** Runs a command in the background and hands over each line it prints; stop() ends it. */
 import { spawn } from 'node:child_process';
-import type { Command } from '../core/engine';
+import type { Command } from '../core/image/engine';
 
 export interface Follower {
   /** Ends the command (if still running) and resolves once its lines are handed over. */

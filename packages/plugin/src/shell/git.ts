@@ -1,4 +1,4 @@
-import { publicRemoteUrl } from '../core/redact';
+import { publicRemoteUrl } from '../core/config/redact';
 import { run } from './run';
 
 async function git(cwd: string, args: string[]): Promise<string | undefined> {

@@ -7,8 +7,8 @@ import {
   parseBearerChallenge,
   pingUrl,
   uploadUrl,
-} from '../core/registry';
-import { registryHost } from '../core/names';
+} from '../core/config/registry';
+import { registryHost } from '../core/config/names';
 
 export interface RegistryCredentials {
   user: string;

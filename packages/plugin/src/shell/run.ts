@@ -1,7 +1,7 @@
 /** Runs a command: argv only (no shell), optional stdin, output streamed and redacted. */
 import { spawn } from 'node:child_process';
-import type { Command } from '../core/engine';
-import { redact, Secrets } from '../core/redact';
+import type { Command } from '../core/image/engine';
+import { redact, Secrets } from '../core/config/redact';
 
 export interface RunOptions {
   cwd?: string;

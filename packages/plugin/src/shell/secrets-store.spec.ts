@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Profile } from '../core/profile';
+import type { Profile } from '../core/config/profile';
 import {
   decryptFile,
   encryptFile,

@@ -15,9 +15,9 @@ import {
   SECRETS_KEY_FILE_ENV,
   SecretsError,
   secretsFile,
-} from '../core/secrets';
-import type { Profile } from '../core/profile';
-import { redact } from '../core/redact';
+} from '../core/config/secrets';
+import type { Profile } from '../core/config/profile';
+import { redact } from '../core/config/redact';
 import { run } from './run';
 import { PrivateDir } from './temp';
 

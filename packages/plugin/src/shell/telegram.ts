@@ -1,6 +1,6 @@
 /** Sends a Telegram message through the Bot API (base URL configurable); never throws, never prints the token. */
-import { SECRET_ENV, TOOL_ENV } from '../core/names';
-import { telegramUrl } from '../core/notify';
+import { SECRET_ENV, TOOL_ENV } from '../core/config/names';
+import { telegramUrl } from '../core/release/notify';
 
 export const DEFAULT_TELEGRAM_API = 'https://api.telegram.org';
 

@@ -1,14 +1,14 @@
 import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
-import { inventoryFor, SshSettings } from '../../core/ansible';
-import { appPorts, profileName } from '../../core/deploy-model';
-import { loadProfile } from '../../core/profile';
-import { ansibleEnvironment } from '../../core/ssh-options';
+import { inventoryFor, SshSettings } from '../../core/remote/ansible';
+import { appPorts, profileName } from '../../core/release/deploy-model';
+import { loadProfile } from '../../core/config/profile';
+import { ansibleEnvironment } from '../../core/remote/ssh-options';
 import { log } from '../../shell/log';
 import { run } from '../../shell/run';
 import { conveyorExecutor } from '../../remote/executor';
 import { withDeployOptions } from '../deploy-target';
-import { sshSettings } from '../deploy/lib/connection';
+import { sshSettings } from '../../remote/connection';
 import type { BootstrapExecutorSchema } from './schema';
 import { bootstrapVars, recapSummary } from './vars';
 

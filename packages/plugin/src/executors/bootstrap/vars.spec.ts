@@ -1,4 +1,4 @@
-import type { Profile } from '../../core/profile';
+import type { Profile } from '../../core/config/profile';
 import { bootstrapVars, parseRecap, recapSummary } from './vars';
 
 const profile = {

@@ -1,6 +1,6 @@
 /** The extra vars of bootstrap.yml and the reading of its recap. Pure. */
-import { sshCommonArgs, SshSettings } from '../../core/ansible';
-import type { Profile } from '../../core/profile';
+import { sshCommonArgs, SshSettings } from '../../core/remote/ansible';
+import type { Profile } from '../../core/config/profile';
 
 export interface BootstrapVarsInput {
   profile: Profile;

@@ -1,4 +1,4 @@
-import { profileName } from '../../core/deploy-model';
+import { profileName } from '../../core/release/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,14 +9,14 @@ import {
   loginCommand,
   ociLabels,
   pushCommand,
-} from '../../core/engine';
-import { contentHash } from '../../core/hash';
-import { planDockerfile } from '../../core/oci/dockerfile';
-import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/names';
-import { loadProfile } from '../../core/profile';
-import { redactUrlCredentials, secretValues } from '../../core/redact';
-import { PushedImage, PushRecord, pushRecordPath } from '../../core/release';
-import { checkRecordTag, resolveGitSha, resolveTag } from '../../core/tags';
+} from '../../core/image/engine';
+import { contentHash } from '../../core/image/hash';
+import { planDockerfile } from '../../core/image/oci/dockerfile';
+import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/config/names';
+import { loadProfile } from '../../core/config/profile';
+import { redactUrlCredentials, secretValues } from '../../core/config/redact';
+import { PushedImage, PushRecord, pushRecordPath } from '../../core/release/release';
+import { checkRecordTag, resolveGitSha, resolveTag } from '../../core/release/tags';
 import { stageContext, readTree } from '../../shell/context';
 import { resolveEngine } from '../../shell/engine-runner';
 import { gitHeadSha, gitRemoteUrl, gitShortSha } from '../../shell/git';

@@ -1,4 +1,4 @@
-import type { ImageSpec } from '../../core/images';
+import type { ImageSpec } from '../../core/image/images';
 
 export interface BuildPushExecutorSchema {
   profile?: string;

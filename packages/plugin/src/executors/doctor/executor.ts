@@ -1,12 +1,12 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { profileName } from '../../core/deploy-model';
-import { loadProfile } from '../../core/profile';
+import { profileName } from '../../core/release/deploy-model';
+import { loadProfile } from '../../core/config/profile';
 import { log } from '../../shell/log';
 import { withDeployOptions } from '../deploy-target';
-import { sshSettings, whereText } from '../deploy/lib/connection';
-import { loadDeployModel } from '../deploy/lib/inventory';
+import { sshSettings, whereText } from '../../remote/connection';
+import { loadDeployModel } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
-import { checkHost } from './check-host';
+import { checkHost } from '../../remote/check-host';
 import type { DoctorExecutorSchema } from './schema';
 
 /** Checks that each host is ready for the app and prints, per check, ok or what to fix. */

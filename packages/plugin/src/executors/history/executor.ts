@@ -1,11 +1,11 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { profileName } from '../../core/deploy-model';
-import { helperCommand } from '../../core/host';
-import { loadProfile } from '../../core/profile';
-import { formatHistoryEntry, parseHistory } from '../../core/release';
+import { profileName } from '../../core/release/deploy-model';
+import { helperCommand } from '../../core/remote/host';
+import { loadProfile } from '../../core/config/profile';
+import { formatHistoryEntry, parseHistory } from '../../core/release/release';
 import { run } from '../../shell/run';
-import { explainSshFailure, sshSettings, whereText } from '../deploy/lib/connection';
-import { hostProfiles } from '../deploy/lib/inventory';
+import { explainSshFailure, sshSettings, whereText } from '../../remote/connection';
+import { hostProfiles } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
 import type { HistoryExecutorSchema } from './schema';
 

@@ -1,11 +1,11 @@
-import { profileName } from '../../core/deploy-model';
+import { profileName } from '../../core/release/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { buildInfo } from '../../core/build-info';
-import { APP_ENV } from '../../core/names';
-import { loadProfile } from '../../core/profile';
-import { resolveGitSha, resolveTag } from '../../core/tags';
+import { buildInfo } from '../../core/image/build-info';
+import { APP_ENV } from '../../core/config/names';
+import { loadProfile } from '../../core/config/profile';
+import { resolveGitSha, resolveTag } from '../../core/release/tags';
 import { gitShortSha } from '../../shell/git';
 import { log } from '../../shell/log';
 import type { MetricsInjectExecutorSchema } from './schema';

@@ -4,13 +4,13 @@
  * config/secrets/<profile>.vault; a profile whose secrets come from a store's command is changed
  * in the store.
  */
-import { profileName } from '../../core/deploy-model';
+import { profileName } from '../../core/release/deploy-model';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { ExecutorContext } from '@nx/devkit';
-import { loadProfile } from '../../core/profile';
-import { redact } from '../../core/redact';
+import { loadProfile } from '../../core/config/profile';
+import { redact } from '../../core/config/redact';
 import {
   formatDotenv,
   missingMessage,
@@ -20,7 +20,7 @@ import {
   redactable,
   Secrets,
   SecretsError,
-} from '../../core/secrets';
+} from '../../core/config/secrets';
 import { log } from '../../shell/log';
 import {
   decryptFile,
@@ -32,7 +32,7 @@ import {
   SourceContext,
 } from '../../shell/secrets-store';
 import { conveyorExecutor } from '../../remote/executor';
-import { declaredSecrets } from '../deploy/lib/secrets';
+import { declaredSecrets } from '../../remote/secrets';
 import type { SecretsExecutorSchema } from './schema';
 
 type FileSource = Extract<Source, { kind: 'file' }>;

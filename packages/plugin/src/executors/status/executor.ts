@@ -1,14 +1,14 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { profileName } from '../../core/deploy-model';
-import { abandonedAdvice } from '../../core/doctor';
-import { loadProfile } from '../../core/profile';
-import { formatStatus } from '../../core/release';
+import { profileName } from '../../core/release/deploy-model';
+import { abandonedAdvice } from '../../core/remote/doctor';
+import { loadProfile } from '../../core/config/profile';
+import { formatStatus } from '../../core/release/release';
 import { log } from '../../shell/log';
-import { sshSettings, whereText } from '../deploy/lib/connection';
-import { readHostStatus } from '../deploy/lib/host-status';
-import { hostProfiles } from '../deploy/lib/inventory';
+import { sshSettings, whereText } from '../../remote/connection';
+import { readHostStatus } from '../../remote/host-status';
+import { hostProfiles } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
-import { findAbandoned } from './abandoned';
+import { findAbandoned } from '../../remote/abandoned';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */

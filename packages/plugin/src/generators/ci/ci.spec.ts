@@ -13,7 +13,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse } from 'yaml';
-import { SECRET_ENV, sshVars, TOOL_ENV } from '../../core/names';
+import { SECRET_ENV, sshVars, TOOL_ENV } from '../../core/config/names';
 import {
   ciGenerator,
   CiOptionsError,

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { envVarDocs } from '../../core/names';
-import { parseProfile } from '../../core/profile';
+import { envVarDocs } from '../../core/config/names';
+import { parseProfile } from '../../core/config/profile';
 import { initGenerator } from './init';
 
 describe('init generator', () => {

@@ -1,5 +1,5 @@
 import { formatFiles, readNxJson, Tree, updateNxJson } from '@nx/devkit';
-import { DEFAULT_PROFILES, PROFILES_DIR } from '../../core/names';
+import { DEFAULT_PROFILES, PROFILES_DIR } from '../../core/config/names';
 import { withEnvIgnored } from './lib/gitignore';
 import { envExample, profileYaml } from './lib/profiles';
 import { conveyorTargetDefaults, enforcedTargetDefaults } from './lib/target-defaults';

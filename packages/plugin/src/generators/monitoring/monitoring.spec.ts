@@ -12,13 +12,13 @@ import {
   DEPLOY_TIMESTAMP_LABELS,
   HTTP_REQUEST_DURATION,
   HTTP_REQUEST_LABELS,
-} from '../../core/metrics';
+} from '../../core/monitoring/metrics';
 import {
   dashboardExpressions,
   dashboardProblems,
   renderAlertmanagerConfig,
   type Dashboard,
-} from '../../core/monitoring';
+} from '../../core/monitoring/monitoring';
 import { appGenerator } from '../app/app';
 import { monitoringGenerator } from './monitoring';
 import type { MonitoringGeneratorSchema } from './schema';

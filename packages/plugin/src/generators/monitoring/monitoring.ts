@@ -10,10 +10,14 @@ import {
   prometheusConfig,
   targetFile,
   targetFileName,
-} from '../../core/monitoring';
-import { buildInfoMetric, DEPLOY_TIMESTAMP, HTTP_REQUEST_DURATION } from '../../core/metrics';
-import { SECRET_ENV, TOOL_ENV } from '../../core/names';
-import type { Env } from '../../core/profile';
+} from '../../core/monitoring/monitoring';
+import {
+  buildInfoMetric,
+  DEPLOY_TIMESTAMP,
+  HTTP_REQUEST_DURATION,
+} from '../../core/monitoring/metrics';
+import { SECRET_ENV, TOOL_ENV } from '../../core/config/names';
+import type { Env } from '../../core/config/profile';
 import { addStack } from './lib/stack';
 import { normalizeOptions, MonitoringOptionsError } from './lib/normalize-options';
 import { collectTargets, findApps } from './lib/targets';

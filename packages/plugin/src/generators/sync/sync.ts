@@ -1,7 +1,7 @@
 import { formatFiles, readNxJson, Tree } from '@nx/devkit';
-import { MONITORING_FILES, MONITORING_GENERATOR } from '../../core/monitoring';
-import { PLUGIN_NAME } from '../../core/names';
-import { collisionMessage, portCollisions } from '../../core/workspace-ports';
+import { MONITORING_FILES, MONITORING_GENERATOR } from '../../core/monitoring/monitoring';
+import { PLUGIN_NAME } from '../../core/config/names';
+import { collisionMessage, portCollisions } from '../../core/workspace/workspace-ports';
 import { ensureCiWorkflow } from '../ci/ci';
 import { monitoringGenerator } from '../monitoring/monitoring';
 import { deployedPorts } from './lib/ports';

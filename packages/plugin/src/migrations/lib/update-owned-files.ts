@@ -17,7 +17,7 @@ import {
   OwnedAction,
   ownedPaths,
   OWNED_FILES,
-} from '../../core/owned';
+} from '../../core/workspace/owned';
 import { deployProject } from '../../generators/app/lib/add-projects';
 import type { NormalizedAppOptions } from '../../generators/app/lib/normalize-options';
 import {

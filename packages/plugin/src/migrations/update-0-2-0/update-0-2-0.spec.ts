@@ -2,7 +2,7 @@ import { readJson, readProjectConfiguration, Tree } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { appGenerator } from '../../generators/app/app';
 import { optionsOf, ownedFiles, workspaceApps } from '../../generators/app/lib/owned-files';
-import { MANIFEST_FILE, NEW_SUFFIX, ownedPaths } from '../../core/owned';
+import { MANIFEST_FILE, NEW_SUFFIX, ownedPaths } from '../../core/workspace/owned';
 import update020, { baseline010 } from './update-0-2-0';
 
 /** A workspace as 0.1.0 left it: its owned files, no manifest, no status/history targets. */

@@ -1,5 +1,5 @@
 import { logger, readJson, readProjectConfiguration, Tree, writeJson } from '@nx/devkit';
-import { contentHash, Manifest, MANIFEST_FILE } from '../../core/owned';
+import { contentHash, Manifest, MANIFEST_FILE } from '../../core/workspace/owned';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { appGenerator } from '../../generators/app/app';
 import update030 from './update-0-3-0';

@@ -7,8 +7,8 @@
  * target now follows deploy. A monitoring stack is updated by running its generator again.
  */
 import { getProjects, logger, Tree, updateProjectConfiguration } from '@nx/devkit';
-import { deployUnits } from '../../core/deploy-units';
-import { PLUGIN_NAME } from '../../core/names';
+import { deployUnits } from '../../core/workspace/deploy-units';
+import { PLUGIN_NAME } from '../../core/config/names';
 import bootstrapSchema from '../../executors/bootstrap/schema.json';
 import doctorSchema from '../../executors/doctor/schema.json';
 import rollbackSchema from '../../executors/rollback/schema.json';

@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { AssemblyPlan } from '../../../core/oci/dockerfile';
+import type { AssemblyPlan } from '../../../core/image/oci/dockerfile';
 import {
   apiHost,
   applySteps,
@@ -20,9 +20,9 @@ import {
   Manifest,
   parseImageRef,
   pickPlatform,
-} from '../../../core/oci/image';
-import { ContextFile, copyEntries, Layer, makeLayer } from '../../../core/oci/layer';
-import { registryHost } from '../../../core/names';
+} from '../../../core/image/oci/image';
+import { ContextFile, copyEntries, Layer, makeLayer } from '../../../core/image/oci/layer';
+import { registryHost } from '../../../core/config/names';
 import { RegistryClient } from '../../../shell/registry-client';
 
 /** The base is not where assembly can read it: the engine builds this image instead. */

@@ -1,7 +1,7 @@
 /** What build-push will do for each image, decided before anything runs. */
-import type { ImageSpec } from '../../../core/images';
-import { imageRef, registryPath } from '../../../core/names';
-import { contentTag } from '../../../core/tags';
+import type { ImageSpec } from '../../../core/image/images';
+import { imageRef, registryPath } from '../../../core/config/names';
+import { contentTag } from '../../../core/release/tags';
 
 export interface ImagePlan {
   spec: ImageSpec;

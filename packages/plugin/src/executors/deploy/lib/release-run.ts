@@ -6,29 +6,36 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { inventoryFor, playbookCommand, SshSettings } from '../../../core/ansible';
-import { batches } from '../../../core/fleet';
-import { AppPorts, DeployHost, DeployModel, profileName } from '../../../core/deploy-model';
-import { helperCommand, hostResult, parseHostEvents } from '../../../core/host';
-import { Component, imageRef } from '../../../core/names';
-import { noticeText, Notice, Outcome } from '../../../core/notify';
-import { failureMessage, lockHeldMessage } from '../../../core/outcome';
-import { loadProfile, Profile } from '../../../core/profile';
-import { redact } from '../../../core/redact';
-import type { HostStatus } from '../../../core/release';
-import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release-plan';
+import { inventoryFor, playbookCommand, SshSettings } from '../../../core/remote/ansible';
+import { batches } from '../../../core/release/fleet';
+import { AppPorts, DeployHost, DeployModel, profileName } from '../../../core/release/deploy-model';
+import { helperCommand, hostResult, parseHostEvents } from '../../../core/remote/host';
+import { Component, imageRef } from '../../../core/config/names';
+import { noticeText, Notice, Outcome } from '../../../core/release/notify';
+import { failureMessage, lockHeldMessage } from '../../../core/release/outcome';
+import { loadProfile, Profile } from '../../../core/config/profile';
+import { redact } from '../../../core/config/redact';
+import type { HostStatus } from '../../../core/release/release';
+import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release/release-plan';
 import { log } from '../../../shell/log';
 import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
 import { conveyorExecutor } from '../../../remote/executor';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
-import { deployer, explainSshFailure, sshSettings, whereText } from './connection';
-import { checkHost } from '../../doctor/check-host';
-import { readHostStatus } from './host-status';
-import { loadDeployModel } from './inventory';
-import { holdAll, Holds, HostOutcome, RunContext, runPlaybook, switchBack } from './host-run';
-import { releaseSecrets } from './secrets';
+import { deployer, explainSshFailure, sshSettings, whereText } from '../../../remote/connection';
+import { checkHost } from '../../../remote/check-host';
+import { readHostStatus } from '../../../remote/host-status';
+import { loadDeployModel } from '../../../remote/inventory';
+import {
+  holdAll,
+  Holds,
+  HostOutcome,
+  RunContext,
+  runPlaybook,
+  switchBack,
+} from '../../../remote/host-run';
+import { releaseSecrets } from '../../../remote/secrets';
 import { deployTarget, rollbackTarget, Target } from './target';
 
 export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {

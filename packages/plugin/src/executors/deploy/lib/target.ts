@@ -5,18 +5,18 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { APP_ENV, Component, imageRef, registryPath, SECRET_ENV } from '../../../core/names';
-import type { Profile } from '../../../core/profile';
-import type { Secrets } from '../../../core/redact';
-import type { HostRelease } from '../../../core/release';
-import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/release';
-import type { PlanInput } from '../../../core/release-plan';
-import { chooseDeployTag, resolveGitSha, validateTag } from '../../../core/tags';
-import type { SshSettings } from '../../../core/ansible';
-import type { AppPorts } from '../../../core/deploy-model';
+import { APP_ENV, Component, imageRef, registryPath, SECRET_ENV } from '../../../core/config/names';
+import type { Profile } from '../../../core/config/profile';
+import type { Secrets } from '../../../core/config/redact';
+import type { HostRelease } from '../../../core/release/release';
+import { parsePushRecord, PushRecord, pushRecordPath } from '../../../core/release/release';
+import type { PlanInput } from '../../../core/release/release-plan';
+import { chooseDeployTag, resolveGitSha, validateTag } from '../../../core/release/tags';
+import type { SshSettings } from '../../../core/remote/ansible';
+import type { AppPorts } from '../../../core/release/deploy-model';
 import { gitCommitShortSha, gitHeadSha, gitShortSha } from '../../../shell/git';
 import { RegistryClient } from '../../../shell/registry-client';
-import { readHostStatus } from './host-status';
+import { readHostStatus } from '../../../remote/host-status';
 
 export interface Target {
   release: PlanInput['target'];

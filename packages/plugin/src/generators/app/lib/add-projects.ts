@@ -4,8 +4,8 @@ import {
   TargetConfiguration,
   Tree,
 } from '@nx/devkit';
-import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/names';
-import type { ImageSpec } from '../../../core/images';
+import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/config/names';
+import type { ImageSpec } from '../../../core/image/images';
 import { SYNC_GENERATOR } from '../../sync/sync';
 import type { NormalizedAppOptions } from './normalize-options';
 

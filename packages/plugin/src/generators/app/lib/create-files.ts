@@ -8,7 +8,7 @@ import {
   sshVars,
   TOOL_ENV,
   SECRET_ENV,
-} from '../../../core/names';
+} from '../../../core/config/names';
 import {
   COMPOSE_OVERRIDE,
   composeOverrideFor,
@@ -16,7 +16,7 @@ import {
   HOOKS,
   HOOKS_DIR,
   ownedHeader,
-} from '../../../core/owned';
+} from '../../../core/workspace/owned';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** Variables every template of the app generator can use. */

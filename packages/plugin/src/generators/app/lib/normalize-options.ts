@@ -1,7 +1,11 @@
 import { getProjects, Tree } from '@nx/devkit';
-import { appRoots, projectNames, validateAppName } from '../../../core/names';
-import { checkPortPlan, PortError, validatePort } from '../../../core/ports';
-import { collisionMessage, freePorts, portCollisions } from '../../../core/workspace-ports';
+import { appRoots, projectNames, validateAppName } from '../../../core/config/names';
+import { checkPortPlan, PortError, validatePort } from '../../../core/config/ports';
+import {
+  collisionMessage,
+  freePorts,
+  portCollisions,
+} from '../../../core/workspace/workspace-ports';
 import { deployedPorts } from '../../sync/lib/ports';
 import type { AppGeneratorSchema } from '../schema';
 

@@ -1,8 +1,8 @@
 import { getProjects, readJson, Tree } from '@nx/devkit';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { appRoots, projectNames } from '../../../core/names';
-import { deployUnits, isApp } from '../../../core/deploy-units';
+import { appRoots, projectNames } from '../../../core/config/names';
+import { deployUnits, isApp } from '../../../core/workspace/deploy-units';
 import {
   AppRecipe,
   contentHash,
@@ -10,7 +10,7 @@ import {
   MANIFEST_FILE,
   Manifest,
   ownedPaths,
-} from '../../../core/owned';
+} from '../../../core/workspace/owned';
 import { templateVariables } from './create-files';
 import type { NormalizedAppOptions } from './normalize-options';
 

@@ -1,4 +1,4 @@
-import { SECRET_ENV, TOOL_ENV } from '../../../core/names';
+import { SECRET_ENV, TOOL_ENV } from '../../../core/config/names';
 
 const TOKEN = SECRET_ENV.telegramToken;
 const CHAT = TOOL_ENV.telegramChatId;

@@ -1,4 +1,4 @@
-import { APP_ENV, envVarDocs, SECRET_ENV, sshVars, TOOL_ENV } from '../../../core/names';
+import { APP_ENV, envVarDocs, SECRET_ENV, sshVars, TOOL_ENV } from '../../../core/config/names';
 
 /**
  * Which of the variables Conveyor reads (names.ts) each job of the generated workflow gets, and

@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { APP_ENV, PLUGIN_NAME, TOOL_ENV } from '../../../core/names';
+import { APP_ENV, PLUGIN_NAME, TOOL_ENV } from '../../../core/config/names';
 import { pipelineNoticeScript, promotionFailedScript } from './notify';
 import { deployVars, envBlock, Environment, REGISTRY_VARS, TELEGRAM_VARS } from './variables';
 

@@ -1,4 +1,4 @@
-import { APP_ENV, envVarDocs, sshVars, TOOL_ENV } from '../../../core/names';
+import { APP_ENV, envVarDocs, sshVars, TOOL_ENV } from '../../../core/config/names';
 
 /** Keys every profile gets for how releases switch (blue-green unless the environment says otherwise). */
 function strategyKeys(name: string): string {

@@ -1,5 +1,5 @@
 import type { TargetConfiguration } from '@nx/devkit';
-import { APP_ENV, PLUGIN_NAME, PROFILES_DIR, sshVars } from '../../../core/names';
+import { APP_ENV, PLUGIN_NAME, PROFILES_DIR, sshVars } from '../../../core/config/names';
 
 const profileInputs = [`{workspaceRoot}/${PROFILES_DIR}/*.yml`];
 const registryEnv = [APP_ENV.registryUrl, APP_ENV.registryNs, sshVars('local').registry].map(

@@ -1,7 +1,11 @@
 import { getProjects, Tree } from '@nx/devkit';
-import { DEFAULT_THRESHOLDS, isDuration, type AlertThresholds } from '../../../core/monitoring';
-import { validateAppName } from '../../../core/names';
-import { PortError, validatePort } from '../../../core/ports';
+import {
+  DEFAULT_THRESHOLDS,
+  isDuration,
+  type AlertThresholds,
+} from '../../../core/monitoring/monitoring';
+import { validateAppName } from '../../../core/config/names';
+import { PortError, validatePort } from '../../../core/config/ports';
 import type { MonitoringGeneratorSchema } from '../schema';
 
 export class MonitoringOptionsError extends Error {

@@ -8,9 +8,15 @@ import {
 } from '@nx/devkit';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import type { ImageSpec } from '../../../core/images';
-import { MONITORING_FILES, TELEGRAM_API_DEFAULT } from '../../../core/monitoring';
-import { APP_ENV, DEFAULT_PROFILES, PLUGIN_NAME, SECRET_ENV, TOOL_ENV } from '../../../core/names';
+import type { ImageSpec } from '../../../core/image/images';
+import { MONITORING_FILES, TELEGRAM_API_DEFAULT } from '../../../core/monitoring/monitoring';
+import {
+  APP_ENV,
+  DEFAULT_PROFILES,
+  PLUGIN_NAME,
+  SECRET_ENV,
+  TOOL_ENV,
+} from '../../../core/config/names';
 import type { NormalizedMonitoringOptions } from './normalize-options';
 import { profileFile } from './targets';
 

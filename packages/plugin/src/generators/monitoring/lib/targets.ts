@@ -5,10 +5,10 @@ import {
   resolveValue,
   type EnvironmentTargets,
   type Resolved,
-} from '../../../core/monitoring';
-import { deployUnits, isApp } from '../../../core/deploy-units';
-import { PROFILES_DIR } from '../../../core/names';
-import type { Env } from '../../../core/profile';
+} from '../../../core/monitoring/monitoring';
+import { deployUnits, isApp } from '../../../core/workspace/deploy-units';
+import { PROFILES_DIR } from '../../../core/config/names';
+import type { Env } from '../../../core/config/profile';
 import { MonitoringOptionsError } from './normalize-options';
 
 /** A Conveyor app as its deploy-unit project describes it. */

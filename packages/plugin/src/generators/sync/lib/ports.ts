@@ -1,6 +1,6 @@
 import { getProjects, Tree } from '@nx/devkit';
-import { deployUnits } from '../../../core/deploy-units';
-import type { AppPorts } from '../../../core/workspace-ports';
+import { deployUnits } from '../../../core/workspace/deploy-units';
+import type { AppPorts } from '../../../core/workspace/workspace-ports';
 
 /** The public ports of every project deployed by Conveyor (apps and the monitoring stack). */
 export function deployedPorts(tree: Tree): AppPorts[] {

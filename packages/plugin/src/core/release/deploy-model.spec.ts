@@ -1,0 +1,174 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  appPorts,
+  DEPLOY_DEFAULTS,
+  deployModel,
+  profileName,
+  publishedPorts,
+  strategyOf,
+} from './deploy-model';
+import type { Profile } from '../config/profile';
+
+const staging: Profile = {
+  name: 'staging',
+  file: 'config/profiles/staging.yml',
+  registry: 'reg.example.com',
+  registry_namespace: 'acme',
+  connection: 'ssh',
+  ssh_host: 'staging.example.com',
+  ssh_user: 'deploy',
+  ssh_port: 2222,
+  deploy_path: '/opt/conveyor/',
+  compose_command: 'docker compose',
+  strategy: 'blue-green',
+  drain_seconds: 5,
+  proxy_image: 'haproxy:2.8-alpine',
+  rollout_batches: '100%',
+  rollout_wait: 0,
+  canary_steps: [10, 50, 100],
+  canary_pause: 30,
+  canary_max_error_ratio: 0.05,
+  canary_max_p99: 1,
+};
+
+const inventory = (hostvars: Record<string, Record<string, unknown>>) => ({
+  app: { hosts: Object.keys(hostvars) },
+  _meta: { hostvars },
+});
+
+describe('the deploy model', () => {
+  it('applies each default once, from one table that the schema documents with the same values', () => {
+    const m = deployModel({
+      app: 'shop',
+      options: { backendPort: 8080 },
+      profile: staging,
+      env: {},
+    });
+    expect(m).toMatchObject({
+      healthTimeout: 60,
+      lockTimeout: 120,
+      engineCommand: 'docker',
+      healthPath: '/health',
+      versionCheck: true,
+      checks: [],
+      composeEnv: {},
+    });
+    expect(profileName({})).toBe('local');
+    expect(profileName({ profile: 'staging' })).toBe('staging');
+    const schema = JSON.parse(
+      readFileSync(join(__dirname, '../../executors/deploy/schema.json'), 'utf8'),
+    ) as { properties: Record<string, { default?: unknown }> };
+    for (const [option, value] of Object.entries(DEPLOY_DEFAULTS))
+      expect([option, schema.properties[option]?.default]).toEqual([option, value]);
+  });
+
+  it('takes the options over the defaults', () => {
+    const m = deployModel({
+      app: 'prometheus',
+      options: {
+        backendPort: 9090,
+        healthTimeout: 5,
+        lockTimeout: 7,
+        loginCommand: 'podman',
+        healthPath: '/-/ready',
+        versionCheck: false,
+        readyChecks: [{ port: 9093, path: '/-/ready', env: 'ALERTMANAGER_PORT' }],
+        composeEnv: ['RETENTION', 'UNSET'],
+      },
+      profile: staging,
+      env: { RETENTION: '15d', ALERTMANAGER_PORT: '9193' },
+    });
+    expect(m).toMatchObject({
+      healthTimeout: 5,
+      lockTimeout: 7,
+      engineCommand: 'podman',
+      healthPath: '/-/ready',
+      versionCheck: false,
+      // A ready check's port comes from its variable when that is set.
+      checks: [{ port: 9193, path: '/-/ready' }],
+      composeEnv: { RETENTION: '15d' },
+    });
+  });
+
+  it('takes BACKEND_PORT and FRONTEND_PORT over the options, and checks the pair once', () => {
+    expect(appPorts({ backendPort: 8080, frontendPort: 5173 }, {})).toEqual({
+      backend: 8080,
+      frontend: 5173,
+    });
+    expect(
+      appPorts(
+        { backendPort: 8080, frontendPort: 5173 },
+        { BACKEND_PORT: '18080', FRONTEND_PORT: '' },
+      ),
+    ).toEqual({ backend: 18080, frontend: 5173 });
+    // An app without a frontend gets no frontend port from the environment.
+    expect(appPorts({ backendPort: 8080 }, { FRONTEND_PORT: '5173' })).toEqual({ backend: 8080 });
+    expect(() => appPorts({ backendPort: 8080 }, { BACKEND_PORT: '0x50' })).toThrow(
+      'BACKEND_PORT must be a port number',
+    );
+    expect(() => appPorts({}, {})).toThrow('backendPort is not set');
+    expect(() => appPorts({ backendPort: 8080, frontendPort: 8080 }, {})).toThrow('must differ');
+  });
+
+  it('takes the target strategy over the profile (the monitoring stack replaces in place)', () => {
+    expect(strategyOf({}, staging)).toBe('blue-green');
+    expect(strategyOf({ strategy: 'recreate' }, staging)).toBe('recreate');
+    const m = deployModel({
+      app: 'monitoring',
+      options: { backendPort: 9090, strategy: 'recreate' },
+      profile: staging,
+      env: {},
+    });
+    expect(m.strategy).toBe('recreate');
+    // The doctor checks the ports the release will publish: no colour ports under recreate.
+    expect(publishedPorts(m.strategy, m.ports)).toEqual([9090]);
+    expect(publishedPorts('blue-green', m.ports)).toEqual([9090, 19090, 29090]);
+  });
+
+  it("gives each host the inventory's own ports and paths, checked as the target's are", () => {
+    const m = deployModel({
+      app: 'shop',
+      options: { backendPort: 8080, frontendPort: 5173 },
+      profile: staging,
+      env: { BACKEND_PORT: '8081' },
+      inventory: inventory({
+        'staging-1': { ansible_host: '{{ conveyor_ssh_host }}' },
+        'staging-2': {
+          ansible_host: '10.0.0.6',
+          conveyor_backend_port: 9090,
+          conveyor_deploy_path: '/srv/apps',
+          conveyor_compose_project: 'shop-b',
+        },
+      }),
+    });
+    expect(
+      m.hosts.map((h) => [h.name, h.profile.ssh_host, h.ports, h.profile.deploy_path]),
+    ).toEqual([
+      ['staging-1', 'staging.example.com', { backend: 8081, frontend: 5173 }, '/opt/conveyor/'],
+      ['staging-2', '10.0.0.6', { backend: 9090, frontend: 5173 }, '/srv/apps'],
+    ]);
+    expect(m.hosts[1].projectPrefix).toBe('shop-b');
+    expect(() =>
+      deployModel({
+        app: 'shop',
+        options: { backendPort: 8080, frontendPort: 5173 },
+        profile: staging,
+        env: {},
+        inventory: inventory({ 'staging-2': { conveyor_backend_port: 5173 } }),
+      }),
+    ).toThrow('Inventory host staging-2: The backend and frontend ports must differ');
+  });
+
+  it('is the profile host alone without an inventory', () => {
+    const m = deployModel({
+      app: 'shop',
+      options: { backendPort: 8080 },
+      profile: staging,
+      env: {},
+    });
+    expect(m.hosts).toEqual([
+      { name: 'staging.example.com', profile: staging, ports: { backend: 8080 } },
+    ]);
+  });
+});

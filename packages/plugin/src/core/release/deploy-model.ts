@@ -1,0 +1,176 @@
+/**
+ * The deploy model: what a deploy target's options, its profile, this machine's environment and
+ * the app's inventory decide together, decided once. Every default and override is applied here:
+ * the release plan, the doctor's checks, status, rollback, bootstrap and the monitoring targets
+ * read the result and decide nothing again. Pure: no processes, no files.
+ */
+import { fleetHosts, InventoryList } from './fleet';
+import { TOOL_ENV } from '../config/names';
+import { checkPortPlan, validatePort } from '../config/ports';
+import type { Profile, Strategy } from '../config/profile';
+import { colorPorts } from './strategy';
+
+/**
+ * The options' defaults, the one table: the executors' schema.json files carry the same values for
+ * Nx's documentation, and a unit test holds the two together.
+ */
+export const DEPLOY_DEFAULTS = {
+  profile: 'local',
+  healthTimeout: 60,
+  lockTimeout: 120,
+  loginCommand: 'docker',
+  healthPath: '/health',
+  versionCheck: true,
+} as const;
+
+/** The options of a deploy target that the model reads (deploy's schema; rollback and doctor share them). */
+export interface DeployModelOptions {
+  profile?: string;
+  backendPort?: number;
+  frontendPort?: number;
+  strategy?: Strategy;
+  healthTimeout?: number;
+  lockTimeout?: number;
+  loginCommand?: string;
+  healthPath?: string;
+  versionCheck?: boolean;
+  readyChecks?: { port: number; path: string; env?: string }[];
+  composeEnv?: string[];
+}
+
+/** The public ports of an app on a host. */
+export interface AppPorts {
+  backend: number;
+  frontend?: number;
+}
+
+export interface DeployHost {
+  /** The inventory name (what Ansible's --limit and the messages use). */
+  name: string;
+  /** The profile as this host sees it (its own ssh host, port, user, deploy path). */
+  profile: Profile;
+  ports: AppPorts;
+  /** Compose project prefix of its own (conveyor_compose_project: hosts that share one engine). */
+  projectPrefix?: string;
+}
+
+export interface DeployModel {
+  app: string;
+  profile: Profile;
+  /** The target's strategy, else the profile's (the monitoring stack always says recreate). */
+  strategy: Strategy;
+  /** The ports the target asks for, after BACKEND_PORT / FRONTEND_PORT; hosts may set their own. */
+  ports: AppPorts;
+  hosts: DeployHost[];
+  healthTimeout: number;
+  lockTimeout: number;
+  engineCommand: string;
+  healthPath: string;
+  versionCheck: boolean;
+  checks: { port: number; path: string }[];
+  /** Variables of this machine's environment the release's .env gets (those that are set). */
+  composeEnv: Record<string, string>;
+}
+
+/** The profile a target runs with: --configuration's, else the target's, else `local`. */
+export function profileName(options: { profile?: string }): string {
+  return options.profile ?? DEPLOY_DEFAULTS.profile;
+}
+
+/** A port from the environment (BACKEND_PORT, ...) over the target's option, through the one port check. */
+function overridden(
+  env: NodeJS.ProcessEnv,
+  envName: string | undefined,
+  option: number | undefined,
+  optionName: string,
+): number | undefined {
+  const fromEnv = envName ? env[envName] : undefined;
+  if (fromEnv !== undefined && fromEnv !== '') return validatePort(fromEnv, envName as string);
+  return option === undefined ? undefined : validatePort(option, optionName);
+}
+
+/**
+ * The app's public ports: the target's, each replaced by BACKEND_PORT / FRONTEND_PORT when set (a
+ * frontend port only for an app that has a frontend), checked as a pair by the port plan.
+ */
+export function appPorts(options: DeployModelOptions, env: NodeJS.ProcessEnv): AppPorts {
+  const backend = overridden(env, TOOL_ENV.backendPort, options.backendPort, '--backendPort');
+  if (backend === undefined) throw new Error('backendPort is not set for this target.');
+  const ports: AppPorts = { backend };
+  if (options.frontendPort !== undefined)
+    ports.frontend = overridden(env, TOOL_ENV.frontendPort, options.frontendPort, '--frontendPort');
+  const clash = checkPortPlan(ports.backend, ports.frontend);
+  if (clash) throw new Error(clash);
+  return ports;
+}
+
+/** How a release goes live: the target's strategy over the profile's. */
+export function strategyOf(options: { strategy?: Strategy }, profile: Profile): Strategy {
+  return options.strategy ?? profile.strategy;
+}
+
+/**
+ * The hosts of the environment with their own ports and paths: the inventory's, each checked by
+ * the port plan as the target's ports are; without an inventory, the profile's one host.
+ */
+export function deployHosts(
+  inventory: InventoryList | undefined,
+  profile: Profile,
+  ports: AppPorts,
+): DeployHost[] {
+  if (!inventory) return [{ name: profile.ssh_host || 'localhost', profile, ports }];
+  return fleetHosts(inventory, 'app', profile, {
+    backendPort: ports.backend,
+    frontendPort: ports.frontend,
+  }).map((h) => {
+    const own: AppPorts = { backend: h.backendPort };
+    if (h.frontendPort !== undefined) own.frontend = h.frontendPort;
+    const clash = checkPortPlan(own.backend, own.frontend);
+    if (clash) throw new Error(`Inventory host ${h.name}: ${clash}`);
+    const host: DeployHost = { name: h.name, profile: h.profile, ports: own };
+    if (h.projectPrefix) host.projectPrefix = h.projectPrefix;
+    return host;
+  });
+}
+
+/** Every port the app publishes on a host: its public ports, and each colour's unless recreate. */
+export function publishedPorts(strategy: Strategy, ports: AppPorts): number[] {
+  const out = [ports.backend, ...(ports.frontend === undefined ? [] : [ports.frontend])];
+  if (strategy === 'recreate') return out;
+  for (const c of Object.values(colorPorts(ports.backend, ports.frontend)))
+    out.push(...Object.values(c).filter((p): p is number => typeof p === 'number'));
+  return out;
+}
+
+export interface DeployModelInput {
+  app: string;
+  options: DeployModelOptions;
+  profile: Profile;
+  env: NodeJS.ProcessEnv;
+  /** `ansible-inventory --list` of the target's inventory; undefined: the profile's host alone. */
+  inventory?: InventoryList;
+}
+
+export function deployModel(input: DeployModelInput): DeployModel {
+  const { options, profile, env } = input;
+  const ports = appPorts(options, env);
+  const composeEnv: Record<string, string> = {};
+  for (const name of options.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name];
+  return {
+    app: input.app,
+    profile,
+    strategy: strategyOf(options, profile),
+    ports,
+    hosts: deployHosts(input.inventory, profile, ports),
+    healthTimeout: options.healthTimeout ?? DEPLOY_DEFAULTS.healthTimeout,
+    lockTimeout: options.lockTimeout ?? DEPLOY_DEFAULTS.lockTimeout,
+    engineCommand: options.loginCommand ?? DEPLOY_DEFAULTS.loginCommand,
+    healthPath: options.healthPath ?? DEPLOY_DEFAULTS.healthPath,
+    versionCheck: options.versionCheck ?? DEPLOY_DEFAULTS.versionCheck,
+    checks: (options.readyChecks ?? []).map((c) => ({
+      port: overridden(env, c.env, c.port, '--readyChecks port') as number,
+      path: c.path,
+    })),
+    composeEnv,
+  };
+}

@@ -1,0 +1,95 @@
+import { batches, batchSizes, fleetHosts } from './fleet';
+import type { Profile } from '../config/profile';
+
+const staging: Profile = {
+  name: 'staging',
+  file: 'config/profiles/staging.yml',
+  registry: 'reg.example.com',
+  registry_namespace: 'acme',
+  connection: 'ssh',
+  ssh_host: 'staging.example.com',
+  ssh_user: 'deploy',
+  ssh_port: 2222,
+  deploy_path: '/opt/conveyor/',
+  compose_command: 'docker compose',
+  strategy: 'blue-green',
+  drain_seconds: 5,
+  proxy_image: 'haproxy:2.8-alpine',
+  rollout_batches: '100%',
+  rollout_wait: 0,
+  canary_steps: [10, 50, 100],
+  canary_pause: 30,
+  canary_max_error_ratio: 0.05,
+  canary_max_p99: 1,
+};
+
+describe('rollout batches', () => {
+  it('turns counts and percentages into cumulative batch sizes that end with every host', () => {
+    expect(batchSizes(8, '1, 25%, 100%')).toEqual([1, 2, 8]);
+    expect(batchSizes(3, '1,50%')).toEqual([1, 2, 3]);
+    expect(batchSizes(3, '100%')).toEqual([3]);
+    expect(batchSizes(1, '1, 25%, 100%')).toEqual([1]);
+    expect(batchSizes(4, '10, 2')).toEqual([4]);
+  });
+  it('splits hosts in inventory order', () => {
+    expect(batches(['a', 'b', 'c', 'd'], '1,50%')).toEqual([['a'], ['b'], ['c', 'd']]);
+  });
+  it('refuses what is not a count or a percentage', () => {
+    expect(() => batchSizes(3, '1, half')).toThrow('"half" is not a host count or a percentage');
+  });
+});
+
+describe('fleet hosts from the inventory', () => {
+  const inventory = {
+    _meta: {
+      hostvars: {
+        'staging-1': {
+          ansible_host: '{{ conveyor_ssh_host }}',
+          ansible_port: '{{ conveyor_ssh_port }}',
+        },
+        'staging-2': {
+          ansible_host: '10.0.0.2',
+          conveyor_deploy_path: '/srv/b',
+          conveyor_backend_port: 9080,
+        },
+      },
+    },
+    app: { hosts: ['staging-1', 'staging-2'] },
+  };
+  it('takes what a host sets, and the profile for the rest', () => {
+    const hosts = fleetHosts(inventory, 'app', staging, { backendPort: 8080, frontendPort: 5173 });
+    expect(
+      hosts.map((h) => [
+        h.name,
+        h.profile.ssh_host,
+        h.profile.ssh_port,
+        h.profile.deploy_path,
+        h.backendPort,
+        h.frontendPort,
+      ]),
+    ).toEqual([
+      ['staging-1', 'staging.example.com', 2222, '/opt/conveyor/', 8080, 5173],
+      ['staging-2', '10.0.0.2', 2222, '/srv/b', 9080, 5173],
+    ]);
+  });
+  it('names a bad port and an empty group', () => {
+    const bad = { ...inventory, _meta: { hostvars: { 'staging-1': { ansible_port: 'x' } } } };
+    expect(() => fleetHosts(bad, 'app', staging, { backendPort: 1 })).toThrow(
+      'Inventory host staging-1: ansible_port "x" is not a port.',
+    );
+    expect(() => fleetHosts({}, 'app', staging, { backendPort: 1 })).toThrow(
+      'no host in group [app]',
+    );
+  });
+  it('takes every host of an inventory without that group (the monitoring stack lists [monitoring])', () => {
+    const hosts = fleetHosts(
+      { monitoring: { hosts: ['mon-1'] }, all: { children: ['monitoring'] } },
+      'app',
+      staging,
+      {
+        backendPort: 9090,
+      },
+    );
+    expect(hosts.map((h) => h.name)).toEqual(['mon-1']);
+  });
+});

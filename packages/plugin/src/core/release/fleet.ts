@@ -1,0 +1,129 @@
+/**
+ * The hosts of an environment and the order a release reaches them. Hosts come from the app's
+ * Ansible inventory (`ansible-inventory --list`): one host per line in group [app], values the
+ * profile gives unless the host sets its own (ansible_host, ansible_port, ansible_user,
+ * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port, and
+ * conveyor_compose_project where several hosts share one container engine). Pure.
+ */
+import type { Profile } from '../config/profile';
+import { parsePort } from '../config/ports';
+
+export interface FleetHost {
+  /** The inventory name (what Ansible's --limit and the messages use). */
+  name: string;
+  /** The profile as this host sees it (its own ssh host, port, user, deploy path). */
+  profile: Profile;
+  backendPort: number;
+  frontendPort?: number;
+  /** Compose project prefix of its own (conveyor_compose_project: hosts that share one engine). */
+  projectPrefix?: string;
+}
+
+export interface InventoryList {
+  _meta?: { hostvars?: Record<string, Record<string, unknown>> };
+  [group: string]: unknown;
+}
+
+/** A host variable, unless it is unset or still a template the profile fills (`{{ ... }}`). */
+function own(vars: Record<string, unknown>, key: string): string | undefined {
+  const v = vars[key];
+  if (v === undefined || v === null || v === '') return undefined;
+  const text = String(v);
+  return text.includes('{{') ? undefined : text;
+}
+
+function ownPort(vars: Record<string, unknown>, key: string, host: string): number | undefined {
+  const text = own(vars, key);
+  if (text === undefined) return undefined;
+  const port = parsePort(text);
+  if (port === undefined)
+    throw new Error(`Inventory host ${host}: ${key} "${text}" is not a port.`);
+  return port;
+}
+
+/**
+ * A host's ports: its own `conveyor_backend_port` / `conveyor_frontend_port`, else the app's (a
+ * frontend port only for an app with a frontend). The one rule, for deploys and for the scrape
+ * targets the monitoring generator writes.
+ */
+export function hostPorts(
+  vars: Record<string, unknown>,
+  host: string,
+  ports: { backendPort: number; frontendPort?: number },
+): { backendPort: number; frontendPort?: number } {
+  const backendPort = ownPort(vars, 'conveyor_backend_port', host) ?? ports.backendPort;
+  if (ports.frontendPort === undefined) return { backendPort };
+  return {
+    backendPort,
+    frontendPort: ownPort(vars, 'conveyor_frontend_port', host) ?? ports.frontendPort,
+  };
+}
+
+export function fleetHosts(
+  inventory: InventoryList,
+  group: string,
+  profile: Profile,
+  ports: { backendPort: number; frontendPort?: number },
+): FleetHost[] {
+  const entry = inventory[group] as { hosts?: string[] } | undefined;
+  // An inventory without that group (the monitoring stack's is [monitoring]): every host it lists.
+  const names = entry?.hosts ?? [
+    ...new Set(
+      Object.entries(inventory)
+        .filter(([g]) => g !== '_meta' && g !== 'all')
+        .flatMap(([, v]) => (v as { hosts?: string[] }).hosts ?? []),
+    ),
+  ];
+  if (names.length === 0)
+    throw new Error(`The inventory has no host in group [${group}] for profile "${profile.name}".`);
+  const hostvars = inventory._meta?.hostvars ?? {};
+  return names.map((name) => {
+    const vars = hostvars[name] ?? {};
+    return {
+      name,
+      profile: {
+        ...profile,
+        ssh_host: own(vars, 'ansible_host') ?? profile.ssh_host,
+        ssh_port: ownPort(vars, 'ansible_port', name) ?? profile.ssh_port,
+        ssh_user: own(vars, 'ansible_user') ?? profile.ssh_user,
+        deploy_path: own(vars, 'conveyor_deploy_path') ?? profile.deploy_path,
+      },
+      ...hostPorts(vars, name, ports),
+      projectPrefix: own(vars, 'conveyor_compose_project'),
+    };
+  });
+}
+
+/**
+ * Cumulative host counts of each batch: `"1, 25%, 100%"` over 8 hosts gives [1, 2, 8]. A batch
+ * never shrinks, the last one always covers every host, and empty steps are dropped.
+ */
+export function batchSizes(total: number, spec: string): number[] {
+  const sizes: number[] = [];
+  for (const raw of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^(\d+)(%?)$/.exec(raw);
+    if (!m)
+      throw new Error(
+        `rollout_batches: "${raw}" is not a host count or a percentage (e.g. 1, 25%, 100%).`,
+      );
+    const n = m[2] ? Math.ceil((Number(m[1]) / 100) * total) : Number(m[1]);
+    const size = Math.min(Math.max(n, 1), total);
+    if (sizes.length === 0 || size > sizes[sizes.length - 1]) sizes.push(size);
+  }
+  if (sizes.length === 0 || sizes[sizes.length - 1] < total) sizes.push(total);
+  return sizes;
+}
+
+/** The hosts of each batch, in inventory order. */
+export function batches<T>(hosts: T[], spec: string): T[][] {
+  const out: T[][] = [];
+  let from = 0;
+  for (const upTo of batchSizes(hosts.length, spec)) {
+    out.push(hosts.slice(from, upTo));
+    from = upTo;
+  }
+  return out;
+}

@@ -1,0 +1,131 @@
+/**
+ * Records of releases: what build-push pushed (read by deploy), and the release
+ * history a deploy keeps on the host (<deploy_path>/<app>/.conveyor/releases.log).
+ */
+import type { Component } from '../config/names';
+import { RELEASE_RECORD_DIR } from '../config/names';
+
+export interface PushedImage {
+  ref: string;
+  digest: string;
+  contentHash: string;
+  /** true when the registry already had these inputs and only a tag was added. */
+  reused: boolean;
+}
+
+export interface PushRecord {
+  app: string;
+  profile: string;
+  tag: string;
+  /** Short sha (or GIT_SHA) of the commit built. */
+  git_sha: string;
+  /** Full sha of that commit (records written before it existed lack it). */
+  commit?: string;
+  registry: string;
+  namespace: string;
+  pushed: boolean;
+  images: Partial<Record<Component, PushedImage>>;
+  at: string;
+}
+
+export function pushRecordPath(app: string, profile: string): string {
+  return `${RELEASE_RECORD_DIR}/${app}/${profile}.json`;
+}
+
+export function parsePushRecord(text: string, file: string): PushRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not valid JSON; run build-push again.`);
+  }
+  const r = data as PushRecord;
+  if (!r || typeof r.tag !== 'string' || typeof r.images !== 'object') {
+    throw new Error(`${file} is not a build-push record; run build-push again.`);
+  }
+  return r;
+}
+
+/** What the host helper keeps of a release (<app>/.conveyor/releases/<tag>.json). */
+export interface HostRelease {
+  tag: string;
+  git_sha?: string;
+  images?: Partial<Record<Component, { repository: string; digest: string }>>;
+  color?: string | null;
+}
+
+/** One line of <app>/.conveyor/history.jsonl. */
+export interface HistoryEntry {
+  at: string;
+  action: string;
+  result: string;
+  tag?: string;
+  from?: string;
+  who?: string;
+  color?: string | null;
+  phase?: string;
+  error?: string;
+  reason?: string;
+  fast?: boolean;
+}
+
+/** What `conveyor-host.pyz status` prints. */
+export interface HostStatus {
+  app_path: string;
+  env?: string | null;
+  strategy?: string | null;
+  current?: HostRelease | null;
+  previous?: HostRelease | null;
+  proxy_routes?: string | null;
+  lock?: { text: string; alive: boolean | null; pid?: number } | null;
+  agree: boolean;
+  problems: string[];
+  history: HistoryEntry[];
+  releases?: Record<string, HostRelease>;
+}
+
+export function parseHistory(text: string): HistoryEntry[] {
+  const out: HistoryEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim().startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as HistoryEntry;
+      if (e && typeof e.at === 'string' && typeof e.action === 'string') out.push(e);
+    } catch {
+      /* a line cut by a crash: skipped */
+    }
+  }
+  return out;
+}
+
+/** One readable line per entry: time, action, tag, result, who, and why when it failed. */
+export function formatHistoryEntry(e: HistoryEntry): string {
+  const tag = e.tag ? (e.from ? `${e.from} → ${e.tag}` : e.tag) : '';
+  const colour = e.color ? ` (${e.color}${e.fast ? ', fast' : ''})` : '';
+  const why = e.error ?? e.reason;
+  return [e.at, e.action.padEnd(10), `${tag}${colour}`.padEnd(28), e.result.padEnd(7), e.who ?? '']
+    .join('  ')
+    .trimEnd()
+    .concat(why ? `\n    ${why}` : '');
+}
+
+/** The status as lines for a person: live release, what the proxy routes, the lock, last events. */
+export function formatStatus(where: string, s: HostStatus): string[] {
+  const lines = [`${where}`];
+  const cur = s.current;
+  lines.push(
+    `  live:     ${cur?.tag ? `${cur.tag}${cur.git_sha ? ` (commit ${cur.git_sha})` : ''}${cur.color ? `, colour ${cur.color}` : ''}` : 'nothing deployed'}`,
+  );
+  if (s.previous?.tag) lines.push(`  previous: ${s.previous.tag}`);
+  if (s.strategy === 'blue-green' || s.proxy_routes)
+    lines.push(`  proxy:    routes to ${s.proxy_routes ?? 'nothing (not answering)'}`);
+  lines.push(
+    `  lock:     ${s.lock ? `${s.lock.text}${s.lock.alive === false ? ' (holder is dead: the next deploy breaks it)' : ''}` : 'free'}`,
+  );
+  for (const p of s.problems) lines.push(`  PROBLEM:  ${p}`);
+  if (s.history.length) {
+    lines.push('  last events:');
+    for (const e of s.history) lines.push(`    ${formatHistoryEntry(e).replace(/\n/g, '\n    ')}`);
+  }
+  return lines;
+}

@@ -1,0 +1,211 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  abandonedReleases,
+  abandonedScript,
+  appProjects,
+  DOCTOR_CHECKS,
+  DOCTOR_MARK,
+  doctorCommand,
+  doctorInput,
+  doctorPassed,
+  doctorReport,
+  doctorScript,
+  parseDoctorOutput,
+  registryUrls,
+} from './doctor';
+import type { Profile } from '../config/profile';
+
+const profile = {
+  name: 'staging',
+  registry: 'registry.example.com:5000',
+  connection: 'ssh',
+  ssh_host: 'web1.example.com',
+  ssh_user: 'deploy',
+  ssh_port: 22,
+  deploy_path: '/srv/apps/',
+  compose_command: 'docker compose',
+} as Profile;
+
+const input = doctorInput(profile, 'market', [8081, 8080, 8080], { publicPorts: [8080] });
+
+const line = (check: string, status: string, detail: string) =>
+  [DOCTOR_MARK, check, status, detail].join('\t');
+
+describe('doctor input', () => {
+  it('takes the app path, compose command, registry and projects from the profile', () => {
+    expect(input).toEqual({
+      app: 'market',
+      env: 'staging',
+      appPath: '/srv/apps/market',
+      composeCommand: 'docker compose',
+      registry: 'registry.example.com:5000',
+      projects: [
+        'market-staging',
+        'market-staging-proxy',
+        'market-staging-blue',
+        'market-staging-green',
+        'market',
+        'market-proxy',
+        'market-blue',
+        'market-green',
+      ],
+      ports: [8080, 8081],
+      publicPorts: [8080],
+      minFreeGiB: 2,
+    });
+    expect(appProjects('shared')).toContain('shared-proxy');
+  });
+
+  it('tries https then http for a registry without a scheme, only the given scheme otherwise', () => {
+    expect(registryUrls('registry.example.com:5000')).toEqual([
+      'https://registry.example.com:5000/v2/',
+      'http://registry.example.com:5000/v2/',
+    ]);
+    expect(registryUrls('http://user@localhost:5055/')).toEqual(['http://localhost:5055/v2/']);
+    expect(registryUrls('ghcr.io/acme')).toEqual(['https://ghcr.io/v2/', 'http://ghcr.io/v2/']);
+  });
+});
+
+describe('doctor script', () => {
+  it('quotes every profile value in its assignments', () => {
+    const s = doctorScript({ ...input, composeCommand: `x'; rm -rf / #`, appPath: '/a b/$(id)' });
+    expect(s).toContain(`COMPOSE='x'\\''; rm -rf / #'`);
+    expect(s).toContain(`APP_PATH='/a b/$(id)'`);
+    expect(s).toContain('MIN_KB=2097152');
+    expect(s).toContain(`PORTS='8080 8081'`);
+  });
+
+  it('goes to the host on stdin of `sh -s` in one SSH command', () => {
+    const c = doctorCommand(profile, {}, input);
+    expect(c.argv.slice(-2)).toEqual(['deploy@web1.example.com', 'sh -s']);
+    expect(c.stdin).toBe(doctorScript(input));
+  });
+
+  it('passes shellcheck', () => {
+    if (spawnSync('shellcheck', ['--version']).status !== 0) return;
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-'], {
+      input: doctorScript(input),
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toBe('');
+  });
+
+  it('names a compose command that does not answer and a free disk below the minimum (run by sh)', () => {
+    const s = doctorScript({
+      ...input,
+      composeCommand: 'conveyor-no-such-compose',
+      registry: 'http://127.0.0.1:1',
+      minFreeGiB: 1e9,
+      ports: [],
+      appPath: '/nonexistent/deep/path',
+    });
+    const r = spawnSync('sh', ['-s'], { input: s, encoding: 'utf8', timeout: 30_000 });
+    const checks = parseDoctorOutput(r.stdout);
+    const by = Object.fromEntries(checks.map((c) => [c.check, c]));
+    expect(by['compose'].status).toBe('fail');
+    expect(by['compose'].detail).toContain('conveyor-no-such-compose');
+    expect(by['disk']).toMatchObject({ status: 'fail' });
+    expect(by['disk'].detail).toMatch(/KiB free on \/$/);
+    expect(by['registry']).toMatchObject({ status: 'fail' });
+    expect(by['ports']).toMatchObject({ status: 'skip' });
+  });
+});
+
+describe('parsing and report', () => {
+  const ok = DOCTOR_CHECKS.map((c) => line(c, 'ok', `${c} fine`));
+
+  it('ignores other output and keeps check order', () => {
+    const checks = parseDoctorOutput(['Welcome!', ...[...ok].reverse(), 'bye', ''].join('\r\n'));
+    expect(checks.map((c) => c.check)).toEqual([...DOCTOR_CHECKS]);
+    expect(doctorPassed(checks)).toBe(true);
+  });
+
+  it('a check that printed nothing fails', () => {
+    const checks = parseDoctorOutput(ok.slice(0, 3).join('\n'));
+    expect(checks[3]).toMatchObject({ check: 'disk', status: 'fail' });
+    expect(doctorPassed(checks)).toBe(false);
+  });
+
+  it('prints one line per check: ok, skip or FIX naming what to do', () => {
+    const text = [
+      ...ok.filter((l) => !/\t(compose|ports|registry|clock|engine-access)\t/.test(l)),
+      line('engine-access', 'fail', 'docker: permission denied'),
+      line('compose', 'fail', 'docker: compose is not a docker command'),
+      line('ports', 'fail', '8080'),
+      line('registry', 'fail', 'https://registry.example.com:5000/v2/: 000'),
+      line('clock', 'skip', 'no systemd'),
+    ].join('\n');
+    const report = doctorReport(parseDoctorOutput(text), input, 'deploy');
+    expect(report).toHaveLength(DOCTOR_CHECKS.length);
+    expect(report[0]).toMatch(/^ok {3}container engine: engine fine$/);
+    expect(report.find((l) => l.includes('engine access'))).toMatch(
+      /^FIX {2}engine access: deploy cannot use the engine without sudo.*docker group/,
+    );
+    expect(report.find((l) => l.includes('compose:'))).toContain(
+      '"docker compose" does not answer',
+    );
+    expect(report.find((l) => l.includes('public ports'))).toContain('port(s) 8080 are in use');
+    expect(report.find((l) => l.includes('registry:'))).toContain(
+      'registry registry.example.com:5000 is not reachable',
+    );
+    expect(report.find((l) => l.startsWith('skip'))).toBe('skip clock: no systemd');
+  });
+});
+
+describe('abandoned releases', () => {
+  // A stand-in `docker` on the PATH that answers `ps` with the working folders of two projects'
+  // containers, one of which exists: the scan itself runs for real in sh.
+  const bin = mkdtempSync(join(tmpdir(), 'doctor-spec-'));
+  const kept = mkdtempSync(join(tmpdir(), 'doctor-kept-'));
+  writeFileSync(
+    join(bin, 'docker'),
+    `#!/bin/sh
+case "$1" in
+  version) echo 28 ;;
+  ps) case "$*" in
+      *market-staging-blue*) echo /gone/market/blue; echo /gone/market/blue ;;
+      *market-staging-proxy*) echo ${kept} ;;
+    esac ;;
+esac
+`,
+  );
+  chmodSync(join(bin, 'docker'), 0o755);
+  const scan = (projects: string[]) =>
+    spawnSync('sh', ['-s'], {
+      input: abandonedScript(projects),
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+    });
+
+  it('names the projects whose folder is gone, once each, and not those whose folder exists', () => {
+    const checks = parseDoctorOutput(scan(appProjects('market-staging', 'market')).stdout);
+    expect(abandonedReleases(checks)).toEqual([
+      { project: 'market-staging-blue', folder: '/gone/market/blue' },
+    ]);
+    const report = doctorReport(checks, input, 'deploy');
+    const warn = report.find((l) => l.startsWith('WARN'));
+    expect(warn).toContain('market-staging-blue (from /gone/market/blue): its folder is gone');
+    expect(warn).toContain('nx run market:deploy --configuration=staging --replaceAbandoned');
+    // A warning never refuses a deploy by itself.
+    expect(checks.find((c) => c.check === 'abandoned')?.status).toBe('warn');
+  });
+
+  it('is ok when every folder exists', () => {
+    const checks = parseDoctorOutput(scan(['market-staging-proxy']).stdout);
+    expect(checks.find((c) => c.check === 'abandoned')).toMatchObject({ status: 'ok' });
+    expect(abandonedReleases(checks)).toEqual([]);
+  });
+
+  it('the full doctor script carries the scan and passes shellcheck with it', () => {
+    expect(doctorScript(input)).toContain('say abandoned warn');
+    if (spawnSync('shellcheck', ['--version']).status !== 0) return;
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-'], {
+      input: abandonedScript(['a']),
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toBe('');
+  });
+});

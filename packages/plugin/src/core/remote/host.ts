@@ -1,0 +1,87 @@
+/**
+ * Commands that reach the host helper (conveyor-host.pyz, installed by every deploy into
+ * <app>/.conveyor/) directly over SSH, without Ansible: fast rollback, status, history, lock
+ * break. Also the parser of what the helper prints. Pure: commands are data.
+ */
+import type { Command } from '../image/engine';
+import type { Profile } from '../config/profile';
+import { sshOptions, SshSettings } from './ansible';
+import { appPath } from '../config/names';
+
+export const HOST_HELPER = 'conveyor-host.pyz';
+
+export function hostHelperPath(profile: Profile, app: string): string {
+  return `${appPath(profile, app)}/.conveyor/${HOST_HELPER}`;
+}
+
+/** Quotes one word for a POSIX shell (ssh passes its command through the remote user's shell). */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:=,@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The argv that runs `args` on the profile's host: directly (local) or over ssh. */
+export function onHost(
+  profile: Profile,
+  ssh: SshSettings,
+  remote: string[],
+  stdin?: string,
+): Command {
+  const command: Command =
+    profile.connection === 'local'
+      ? { argv: remote }
+      : {
+          argv: [
+            'ssh',
+            '-p',
+            String(profile.ssh_port),
+            ...(ssh.keyFile ? ['-i', ssh.keyFile] : []),
+            ...sshOptions(ssh).flatMap((o) => ['-o', o]),
+            '--',
+            `${profile.ssh_user}@${profile.ssh_host}`,
+            remote.map(shellQuote).join(' '),
+          ],
+        };
+  if (stdin !== undefined) command.stdin = stdin;
+  return command;
+}
+
+export type HostAction = 'status' | 'history' | 'break-lock' | 'switch-back' | 'abort' | 'promote';
+
+/** The helper with one of its direct commands (the plan of a switch-back goes on stdin). */
+export function helperCommand(
+  profile: Profile,
+  app: string,
+  ssh: SshSettings,
+  action: HostAction,
+  args: string[] = [],
+  stdin?: string,
+): Command {
+  const path = action === 'switch-back' ? ['-'] : [appPath(profile, app)];
+  return onHost(profile, ssh, [hostHelperPath(profile, app), action, ...path, ...args], stdin);
+}
+
+/** One line the helper prints: progress (`phase`, `pulled`, `repair`, ...) or the `result`. */
+export interface HostEvent {
+  event: string;
+  status?: 'ok' | 'noop' | 'failed' | 'lock-held' | 'not-warm';
+  [key: string]: unknown;
+}
+
+export function parseHostEvents(text: string): HostEvent[] {
+  const events: HostEvent[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (!t.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(t) as HostEvent;
+      if (e && typeof e.event === 'string') events.push(e);
+    } catch {
+      /* not one of the helper's lines */
+    }
+  }
+  return events;
+}
+
+export function hostResult(events: HostEvent[]): HostEvent | undefined {
+  return [...events].reverse().find((e) => e.event === 'result');
+}
