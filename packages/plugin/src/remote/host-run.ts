@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { extraVars, playbookCommand, SshSettings } from '../core/remote/ansible';
 import type { DeployHost } from '../core/release/deploy-model';
 import {
-  helperCommand,
   HostEvent,
   hostHelperPath,
   hostResult,
@@ -23,6 +22,7 @@ import { follow } from '../shell/follow';
 import { log } from '../shell/log';
 import { run } from '../shell/run';
 import type { PrivateDir } from '../shell/temp';
+import { askHelper } from './helper';
 import { spawn } from 'node:child_process';
 
 /**
@@ -71,11 +71,8 @@ function printEvent(ctx: RunContext, who: string, e: HostEvent, seconds?: number
 
 /** A blue-green rollback while the previous colour still runs: one SSH command, no Ansible. */
 export async function switchBack(ctx: RunContext, host: DeployHost, plan: ReleasePlan) {
-  const r = await run(
-    helperCommand(host.profile, plan.app, ctx.ssh, 'switch-back', [], JSON.stringify(plan)),
-    { secrets: ctx.secrets, stream: false },
-  );
-  return hostResult(parseHostEvents(r.stdout));
+  const call = { profile: host.profile, app: plan.app, ssh: ctx.ssh, secrets: ctx.secrets };
+  return (await askHelper(call, 'switch-back', ['-'], JSON.stringify(plan))).result;
 }
 
 function playbookEnv(ctx: RunContext, appSecrets?: Record<string, string>): NodeJS.ProcessEnv {

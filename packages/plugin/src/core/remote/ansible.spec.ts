@@ -185,7 +185,7 @@ describe('host helper commands', () => {
       'shop',
       {},
       'switch-back',
-      [],
+      ['-'],
       '{"x":1}',
     );
     expect(c).toEqual({

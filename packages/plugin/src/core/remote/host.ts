@@ -45,19 +45,40 @@ export function onHost(
   return command;
 }
 
-export type HostAction = 'status' | 'history' | 'break-lock' | 'switch-back' | 'abort' | 'promote';
+/**
+ * Every subcommand of the host helper (src/host/conveyor_host/cli.py dispatches the same names; a
+ * unit test holds the two together): what its first argument is, and what it does.
+ */
+export const HELPER_COMMANDS = {
+  release: { first: 'plan', doc: 'carry out a plan file; registry login and secrets on stdin' },
+  'release-worker': { first: 'plan', doc: '(started by release, detached)' },
+  'switch-back': { first: 'plan', doc: 'fast rollback to the warm colour; the plan on stdin (-)' },
+  status: { first: 'app', doc: 'one JSON object: state, proxy routes, lock, history' },
+  history: { first: 'app', doc: 'the last N history entries' },
+  follow: { first: 'app', doc: "a run's progress lines until its result" },
+  hold: { first: 'app', doc: "the environment's lock while stdin stays open" },
+  abort: { first: 'app', doc: 'a running canary goes back to stable' },
+  promote: { first: 'app', doc: 'a running canary goes to every request' },
+  'break-lock': { first: 'app', doc: 'break a lock whose holder is dead' },
+  'drain-stop': { first: 'app', doc: '(started by a switch, in the background)' },
+} as const;
 
-/** The helper with one of its direct commands (the plan of a switch-back goes on stdin). */
+export type HelperCommand = keyof typeof HELPER_COMMANDS;
+
+/**
+ * The helper with one of its subcommands: after the app's folder, or after the plan (`-`: on
+ * stdin) for the commands that carry out a plan.
+ */
 export function helperCommand(
   profile: Profile,
   app: string,
   ssh: SshSettings,
-  action: HostAction,
+  command: HelperCommand,
   args: string[] = [],
   stdin?: string,
 ): Command {
-  const path = action === 'switch-back' ? ['-'] : [appPath(profile, app)];
-  return onHost(profile, ssh, [hostHelperPath(profile, app), action, ...path, ...args], stdin);
+  const first = HELPER_COMMANDS[command].first === 'plan' ? [] : [appPath(profile, app)];
+  return onHost(profile, ssh, [hostHelperPath(profile, app), command, ...first, ...args], stdin);
 }
 
 /** One line the helper prints: progress (`phase`, `pulled`, `repair`, ...) or the `result`. */

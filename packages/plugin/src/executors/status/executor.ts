@@ -5,7 +5,7 @@ import { loadProfile } from '../../core/config/profile';
 import { formatStatus } from '../../core/release/release';
 import { log } from '../../shell/log';
 import { sshSettings, whereText } from '../../remote/connection';
-import { readHostStatus } from '../../remote/host-status';
+import { readHostStatus } from '../../remote/helper';
 import { hostProfiles } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
 import { findAbandoned } from '../../remote/abandoned';
@@ -21,7 +21,7 @@ export default async function status(options: StatusExecutorSchema, context: Exe
     const all: unknown[] = [];
     for (const p of hosts) {
       const where = whereText(p, app);
-      const { status: s } = await readHostStatus(p, app, ssh, secrets);
+      const { status: s } = await readHostStatus({ profile: p, app, ssh, secrets });
       const abandoned = await findAbandoned(p, app, ssh, secrets);
       const warn = abandoned.length
         ? [`  ABANDONED: ${abandonedAdvice(abandoned, app, profile.name)}`]

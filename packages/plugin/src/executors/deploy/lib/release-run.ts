@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import { inventoryFor, playbookCommand, SshSettings } from '../../../core/remote/ansible';
 import { batches } from '../../../core/release/fleet';
 import { AppPorts, DeployHost, DeployModel, profileName } from '../../../core/release/deploy-model';
-import { helperCommand, hostResult, parseHostEvents } from '../../../core/remote/host';
 import { Component, imageRef } from '../../../core/config/names';
 import { noticeText, Notice, Outcome } from '../../../core/release/notify';
 import { failureMessage, lockHeldMessage } from '../../../core/release/outcome';
@@ -18,14 +17,13 @@ import { redact } from '../../../core/config/redact';
 import type { HostStatus } from '../../../core/release/release';
 import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release/release-plan';
 import { log } from '../../../shell/log';
-import { run } from '../../../shell/run';
 import { sendTelegram } from '../../../shell/telegram';
 import { conveyorExecutor } from '../../../remote/executor';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from '../../../remote/connection';
 import { checkHost } from '../../../remote/check-host';
-import { readHostStatus } from '../../../remote/host-status';
+import { askHelper, expectOk, readHostStatus } from '../../../remote/helper';
 import { loadDeployModel } from '../../../remote/inventory';
 import {
   holdAll,
@@ -288,15 +286,11 @@ async function promoteOrAbort(ctx: Context, say: Say): Promise<void> {
   const what = ctx.req.abort ? 'abort' : 'promote';
   const fleet = ctx.model.hosts.length > 1;
   for (const h of ctx.model.hosts) {
-    const r = await run(helperCommand(h.profile, ctx.req.app, ctx.ssh, what), {
-      secrets: ctx.secrets,
-      stream: false,
-    });
-    const answer = hostResult(parseHostEvents(r.stdout));
-    if (answer?.status !== 'ok')
-      throw new Error(
-        `--${what} on ${h.name} failed (exit ${r.code}): ${r.output.trim().slice(-300)}`,
-      );
+    const answer = await expectOk({ ...ctx, profile: h.profile, app: ctx.req.app }, what).catch(
+      (error: Error) => {
+        throw new Error(`--${what} on ${h.name}: ${error.message}`);
+      },
+    );
     say(`${fleet ? `${h.name}: ` : ''}${String(answer['message'])}.`);
   }
 }
@@ -334,7 +328,7 @@ async function decidePlans(
     if (fleet && req.action === 'deploy')
       before.set(
         host.name,
-        (await readHostStatus(host.profile, req.app, ctx.ssh, ctx.secrets)).status,
+        (await readHostStatus({ ...ctx, profile: host.profile, app: req.app })).status,
       );
     const target = deployed ?? (await rollbackTarget(hc));
     work.push({ host, plan: makePlan(hc, target, appSecrets, runId) });
@@ -493,17 +487,11 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
 }
 
 async function breakLock(ctx: Context, say: (t: string) => void) {
-  const r = await run(
-    helperCommand(ctx.profile, ctx.req.app, ctx.ssh, 'break-lock', [ctx.deployer]),
-    {
-      secrets: ctx.secrets,
-      stream: false,
-    },
-  );
-  const result = hostResult(parseHostEvents(r.stdout));
+  const a = await askHelper({ ...ctx, app: ctx.req.app }, 'break-lock', [ctx.deployer]);
+  const result = a.result;
   if (!result)
     throw new Error(
-      `--breakLock: the host helper gave no answer (exit ${r.code}): ${r.output.trim().slice(-300)}`,
+      `--breakLock: the host helper gave no answer (exit ${a.code}): ${a.output.trim().slice(-300)}`,
     );
   if (result.status === 'lock-held')
     throw new Error(

@@ -16,7 +16,7 @@ import type { SshSettings } from '../../../core/remote/ansible';
 import type { AppPorts } from '../../../core/release/deploy-model';
 import { gitCommitShortSha, gitHeadSha, gitShortSha } from '../../../shell/git';
 import { RegistryClient } from '../../../shell/registry-client';
-import { readHostStatus } from '../../../remote/host-status';
+import { readHostStatus } from '../../../remote/helper';
 
 export interface Target {
   release: PlanInput['target'];
@@ -108,8 +108,8 @@ function releaseDigests(
 
 /** A rollback: --to, else the host's previous release, with the commit and digests it ran with. */
 export async function rollbackTarget(ctx: TargetContext): Promise<Target> {
-  const { req, profile } = ctx;
-  const { status } = await readHostStatus(profile, req.app, ctx.ssh, ctx.secrets);
+  const { req } = ctx;
+  const { status } = await readHostStatus({ ...ctx, app: req.app });
   const live = status?.current?.tag;
   if (!status || !live)
     throw new Error(
