@@ -99,7 +99,7 @@ describe('chooseDeployTag', () => {
       chooseDeployTag({ record: { ...record, commit: older }, recordFile, headSha: head }),
     ).toThrow(
       new TagError(
-        `The recorded release 3f2a9c1 (${recordFile}) is of commit ${older}, HEAD is ${head}; ` +
+        `The recorded release 3f2a9c1 (${recordFile}) is of commit ${older.slice(0, 7)}, but HEAD is ${head.slice(0, 7)}; ` +
           'run build-push for HEAD, or pass --tag=3f2a9c1 to deploy it anyway.',
       ),
     );
@@ -110,7 +110,7 @@ describe('chooseDeployTag', () => {
     expect(chooseDeployTag({ record: old, headSha: head }).tag).toBe('v7');
     expect(() =>
       chooseDeployTag({ record: { tag: 'v7', git_sha: '9c1b2d3' }, headSha: head }),
-    ).toThrow('is of commit 9c1b2d3, HEAD is');
+    ).toThrow('is of commit 9c1b2d3, but HEAD is');
   });
 
   it('takes the record when there is nothing to compare (no git, or GIT_SHA was not a sha)', () => {

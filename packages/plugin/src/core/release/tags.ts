@@ -106,6 +106,9 @@ function sameCommit(a: string | undefined, b: string | undefined): boolean | und
   return x.startsWith(y) || y.startsWith(x);
 }
 
+/** A commit as `git rev-parse --short` shows it (7 hex digits), for messages. */
+const short = (sha: string | undefined) => (sha ?? '').slice(0, 7);
+
 /**
  * Which tag a deploy puts live: --tag; else the release build-push recorded, when it was built
  * from the commit checked out (after `git checkout <older commit>` the record still names the newer
@@ -120,7 +123,7 @@ export function chooseDeployTag(input: DeployTagInput): { tag: string; from: Dep
     const built = record.commit || record.git_sha;
     if (sameCommit(built, headSha) === false) {
       throw new TagError(
-        `The recorded release ${tag} (${file}) is of commit ${built}, HEAD is ${headSha}; ` +
+        `The recorded release ${tag} (${file}) is of commit ${short(built)}, but HEAD is ${short(headSha)}; ` +
           `run build-push for HEAD, or pass --tag=${tag} to deploy it anyway.`,
       );
     }
