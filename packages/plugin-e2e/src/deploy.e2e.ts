@@ -143,7 +143,8 @@ describe('deploy and rollback over real SSH with Ansible', () => {
       `${env['CONVEYOR_TEST_SSH_USER']}@127.0.0.1:${env['CONVEYOR_TEST_SSH_PORT']}:${appDir}`,
     );
     expect(out).toContain(`${env['CONVEYOR_TEST_REGISTRY']}/${ns}/market_backend:${sha[0]}`);
-    expect(out).toContain('ansible-playbook -i inventory/staging playbook.yml');
+    // Conveyor's own playbook and no Ansible hook: one SSH command instead of a playbook run.
+    expect(out).toContain('/market/.conveyor/conveyor-host.pyz release-bundle');
     expect(existsSync(appDir)).toBe(false);
   });
 

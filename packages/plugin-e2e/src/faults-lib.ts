@@ -220,7 +220,7 @@ export const bootId = () => readFileSync('/proc/sys/kernel/random/boot_id', 'utf
 
 const helperOf = (appDir: string, command: string) => (argv: string[]) =>
   argv.some((a) => a.endsWith('/conveyor-host.pyz')) &&
-  argv.includes(command) &&
+  (argv.includes(command) || (command === 'release' && argv.includes('release-bundle'))) &&
   argv.some((a) => a.startsWith(appDir + '/'));
 
 /** The detached release worker(s) of this app. */

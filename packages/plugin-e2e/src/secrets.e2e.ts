@@ -210,7 +210,7 @@ describe('application secrets: encrypted in the repository or from a store, file
     const ps = sampleProcesses();
     const out = (await ok(ws, ['run', 'vault:deploy', '--configuration=staging'])).output;
     const seen = ps.stop();
-    expect(seen).toContain('ansible-playbook');
+    expect(seen).toContain('release-bundle');
     for (const v of allValues()) expect(seen).not.toContain(v);
     expect(out).toContain('deploy done');
     expect(await served('DATABASE_URL')).toBe(sha256(values.DATABASE_URL));

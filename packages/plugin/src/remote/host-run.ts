@@ -23,6 +23,7 @@ import { log } from '../shell/log';
 import { run } from '../shell/run';
 import type { PrivateDir } from '../shell/temp';
 import { askHelper } from './helper';
+import { canReleaseDirectly, installHelper, releaseDirectly, shippedHelper } from './direct';
 import { spawn } from 'node:child_process';
 
 /**
@@ -48,8 +49,10 @@ export interface HostOutcome {
   host: DeployHost;
   plan: ReleasePlan;
   result?: HostEvent;
-  /** The playbook's output (to explain an SSH failure). */
+  /** The playbook's or the SSH command's output (to explain an SSH failure). */
   output: string;
+  /** The helper started carrying the plan out (a lost connection after that does not stop it). */
+  reached: boolean;
   fast?: boolean;
 }
 
@@ -90,36 +93,26 @@ function playbookEnv(ctx: RunContext, appSecrets?: Record<string, string>): Node
   };
 }
 
-/** Installs the helper on every host (the playbook's install tasks only): nothing of a release changes. */
+/** Installs the helper on every host (where its hash differs): nothing of a release changes. */
 async function installHelpers(ctx: RunContext, hosts: DeployHost[]): Promise<void> {
-  const map: Parameters<typeof extraVars>[0]['hosts'] = {};
-  for (const host of hosts) {
-    const appPath = `${host.profile.deploy_path.replace(/\/+$/, '')}/${ctx.app}`;
-    map[host.name] = { appPath, planFile: '', hostPlan: '', hostCompose: '', resultFile: '' };
-  }
-  const vars = extraVars({
-    app: ctx.app,
-    profile: ctx.profile,
-    hosts: map,
-    composeSrc: ctx.composeSrc,
-    hostHelper: HOST_HELPER_FILE,
-    ssh: ctx.ssh,
-  });
-  const command = playbookCommand(
-    ctx.profile.name,
-    ctx.dir.write('install.json', JSON.stringify(vars)),
+  const helper = shippedHelper(HOST_HELPER_FILE);
+  await Promise.all(hosts.map((h) => installHelper(ctx, h.profile, helper)));
+}
+
+/**
+ * Carries out each host's plan: over one SSH command per host when the playbook would do no more
+ * (canReleaseDirectly), else through the playbook (Ansible hooks, an edited playbook, the
+ * monitoring stack's own playbook).
+ */
+export async function carryOut(
+  ctx: RunContext,
+  work: { host: DeployHost; plan: ReleasePlan }[],
+  appSecrets?: Record<string, string>,
+): Promise<HostOutcome[]> {
+  if (!canReleaseDirectly(ctx.ansibleDir)) return runPlaybook(ctx, work, appSecrets);
+  return releaseDirectly(ctx, work, HOST_HELPER_FILE, appSecrets, (host, e, seconds) =>
+    printEvent(ctx, ctx.fleet ? host.name : 'host', e, seconds),
   );
-  command.argv.push('--tags', 'install', '--limit', hosts.map((h) => h.name).join(','));
-  const r = await run(command, {
-    cwd: ctx.ansibleDir,
-    secrets: ctx.secrets,
-    stream: false,
-    env: playbookEnv(ctx),
-  });
-  if (r.code !== 0)
-    throw new Error(
-      `Installing the host helper failed; no host was changed:\n${r.output.trim().split('\n').slice(-15).join('\n')}`,
-    );
 }
 
 /** Runs the playbook once for these hosts, each carrying out its own plan. */
@@ -187,7 +180,8 @@ export async function runPlaybook(
     const events = existsSync(file) ? parseHostEvents(readFileSync(file, 'utf8')) : [];
     if (!followed.has(host.name))
       for (const e of events) printEvent(ctx, ctx.fleet ? host.name : 'host', e);
-    return { host, plan, result: hostResult(events), output: r.output };
+    const reached = r.output.includes('TASK [Carry out the plan]');
+    return { host, plan, result: hostResult(events), output: r.output, reached };
   });
 }
 

@@ -9,6 +9,8 @@ export interface RunOptions {
   secrets?: Secrets;
   /** Stream output to the terminal as it comes (redacted). Default true. */
   stream?: boolean;
+  /** Each line of stdout as it comes (redacted), e.g. a host's progress. */
+  onLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -37,6 +39,7 @@ export function run(command: Command, options: RunOptions = {}): Promise<RunResu
     let stdout = '';
     let stderr = '';
     let output = '';
+    let partial = '';
     const child = spawn(bin, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
@@ -44,8 +47,14 @@ export function run(command: Command, options: RunOptions = {}): Promise<RunResu
     });
     const onData = (which: 'out' | 'err') => (chunk: Buffer) => {
       const text = redact(chunk.toString('utf8'), secrets);
-      if (which === 'out') stdout += text;
-      else stderr += text;
+      if (which === 'out') {
+        stdout += text;
+        if (options.onLine) {
+          const lines = (partial + text).split('\n');
+          partial = lines.pop() ?? '';
+          for (const line of lines) options.onLine(line);
+        }
+      } else stderr += text;
       output += text;
       if (stream) (which === 'out' ? process.stdout : process.stderr).write(text);
     };
@@ -55,7 +64,10 @@ export function run(command: Command, options: RunOptions = {}): Promise<RunResu
       const message = error.code === 'ENOENT' ? `${bin}: command not found` : error.message;
       resolve({ code: 127, stdout, stderr: stderr + message, output: output + message });
     });
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, output }));
+    child.on('close', (code) => {
+      if (partial && options.onLine) options.onLine(partial);
+      resolve({ code: code ?? 1, stdout, stderr, output });
+    });
     child.stdin.on('error', () => undefined);
     if (command.stdin !== undefined) child.stdin.end(command.stdin);
     else child.stdin.end();

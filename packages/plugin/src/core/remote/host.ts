@@ -61,6 +61,10 @@ export const HELPER_COMMANDS = {
   promote: { first: 'app', doc: 'a running canary goes to every request' },
   'break-lock': { first: 'app', doc: 'break a lock whose holder is dead' },
   'drain-stop': { first: 'app', doc: '(started by a switch, in the background)' },
+  'release-bundle': {
+    first: 'plan',
+    doc: "a release's files, login and secrets on stdin, carried out (one SSH command)",
+  },
 } as const;
 
 export type HelperCommand = keyof typeof HELPER_COMMANDS;
@@ -84,7 +88,7 @@ export function helperCommand(
 /** One line the helper prints: progress (`phase`, `pulled`, `repair`, ...) or the `result`. */
 export interface HostEvent {
   event: string;
-  status?: 'ok' | 'noop' | 'failed' | 'lock-held' | 'not-warm';
+  status?: 'ok' | 'noop' | 'failed' | 'lock-held' | 'not-warm' | 'outdated';
   [key: string]: unknown;
 }
 

@@ -7,6 +7,8 @@ The executor decides the whole release (tag, digests, ports, paths) and writes i
 file; this program carries the plan out and never decides a tag itself.
 
   conveyor-host.pyz release PLAN            deploy or roll back as planned (registry login on stdin)
+  conveyor-host.pyz release-bundle SHA256   the same, the run's files and login on stdin (one SSH command);
+                                            exit 75 (nothing done) unless this helper's sha256 is SHA256
   conveyor-host.pyz switch-back PLAN        fast rollback: switch to the warm previous colour
   conveyor-host.pyz status APP_PATH         one JSON object: state, proxy routes, lock, history
   conveyor-host.pyz history APP_PATH [N]    the last N history entries, one JSON object per line
@@ -17,7 +19,8 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
 
 Exit codes: 0 done, 1 failed (the live release still serves unless the output says otherwise),
-3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder.
+3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder,
+75 release-bundle from another version of the helper (install it and ask again).
 """
 import json
 import os
@@ -28,7 +31,7 @@ from .drain import drain_stop
 from .history import history
 from .lock import break_lock_command, hold
 from .rollback import switch_back
-from .runs import detached_release, follow, load_plan, release_worker
+from .runs import bundle_release, detached_release, follow, load_plan, release_worker
 from .state import Paths
 from .status import status
 
@@ -41,6 +44,8 @@ def main(argv):
     if command == "release":
         auth = json.loads(sys.stdin.read() or "{}") if not sys.stdin.isatty() else {}
         return detached_release(args[0], auth)
+    if command == "release-bundle":
+        return bundle_release(args[0])
     if command == "release-worker":
         return release_worker(args[0])
     if command == "switch-back":

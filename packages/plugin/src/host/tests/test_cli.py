@@ -20,7 +20,8 @@ class CliTest(AppTestCase):
         self.assertEqual((code, events, other), (64, [], []))
         self.assertTrue(err.startswith("Conveyor's release protocol on a host: the one implementation of the lock"))
         self.assertIn("\n  conveyor-host.pyz release PLAN            deploy or roll back as planned", err)
-        self.assertIn("3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder.", err)
+        self.assertIn("3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder,", err)
+        self.assertIn("75 release-bundle from another version of the helper", err)
 
     def test_an_unknown_command_names_it_then_the_usage(self):
         code, _, _, err = self.main("--help")

@@ -3,10 +3,12 @@
 import io
 import json
 import os
+import stat
 import subprocess
 import time
 import unittest.mock
 
+from conveyor_host import runs
 from conveyor_host.runs import follow, load_plan, prune_runs
 from tests.support import AppTestCase, captured, helper, plan_for, stop
 
@@ -77,3 +79,57 @@ class DetachedReleaseTest(AppTestCase):
         self.assertFalse(os.path.exists(path))
         with open(os.path.join(self.paths.state_dir, "engine.json")) as f:
             self.assertEqual(json.load(f), {"engine_command": "false", "compose_command": "false", "components": ["backend"]})
+
+
+class BundleReleaseTest(AppTestCase):
+    """release-bundle: one SSH command carries the run's files and the login to a current helper."""
+
+    def bundle(self, **extra):
+        plan = os.path.join(self.paths.runs, "r1.plan.json")
+        return {
+            "plan": plan,
+            "files": [
+                {"path": plan, "content": '{"version": 1}', "mode": "600"},
+                {"path": os.path.join(self.app, "blue", "docker-compose.override.yml"), "content": "services: {}\n"},
+            ],
+            "remove": [os.path.join(self.app, "green", "docker-compose.override.yml")],
+            "auth": {"user": "ci", "password": "pw", "secrets": {"API_KEY": "k"}},
+            **extra,
+        }
+
+    def run_bundle(self, expected, bundle, archive_hash):
+        stdin = io.StringIO(json.dumps(bundle))
+        with unittest.mock.patch("conveyor_host.runs.file_sha256", return_value=archive_hash), \
+                unittest.mock.patch("sys.stdin", stdin), \
+                unittest.mock.patch("conveyor_host.runs.detached_release", return_value=0) as release:
+            code, events, _ = captured(runs.bundle_release, expected)
+        return code, events, release, stdin
+
+    def test_another_helper_version_reads_and_writes_nothing(self):
+        stale = self.write(os.path.join(self.app, "green", "docker-compose.override.yml"), "old\n")
+        code, events, release, stdin = self.run_bundle("sha256:new", self.bundle(), "sha256:old")
+        self.assertEqual(code, 75)
+        self.assertEqual(events, [{"event": "result", "status": "outdated", "have": "sha256:old", "want": "sha256:new"}])
+        release.assert_not_called()
+        self.assertEqual(stdin.tell(), 0)
+        self.assertTrue(os.path.exists(stale))
+        self.assertFalse(os.path.exists(os.path.join(self.paths.runs, "r1.plan.json")))
+
+    def test_a_current_helper_writes_the_files_removes_the_stale_and_runs_the_plan_with_the_login(self):
+        stale = self.write(os.path.join(self.app, "green", "docker-compose.override.yml"), "old\n")
+        code, _, release, _ = self.run_bundle("sha256:same", self.bundle(), "sha256:same")
+        self.assertEqual(code, 0)
+        plan = os.path.join(self.paths.runs, "r1.plan.json")
+        release.assert_called_once_with(plan, {"user": "ci", "password": "pw", "secrets": {"API_KEY": "k"}})
+        with open(plan) as f:
+            self.assertEqual(f.read(), '{"version": 1}')
+        self.assertEqual(stat.S_IMODE(os.stat(plan).st_mode), 0o600)
+        override = os.path.join(self.app, "blue", "docker-compose.override.yml")
+        self.assertEqual(stat.S_IMODE(os.stat(override).st_mode), 0o640)
+        self.assertFalse(os.path.exists(stale))
+
+    def test_anything_but_a_bundle_is_refused_by_name(self):
+        with unittest.mock.patch("conveyor_host.runs.file_sha256", return_value="sha256:x"), \
+                unittest.mock.patch("sys.stdin", io.StringIO("[1]")), self.assertRaises(SystemExit) as refused:
+            runs.bundle_release("sha256:x")
+        self.assertIn("not a Conveyor release bundle", str(refused.exception))

@@ -17,6 +17,8 @@ import { redact } from '../../../core/config/redact';
 import type { HostStatus } from '../../../core/release/release';
 import { planRelease, ReleasePlan, takeOverOf } from '../../../core/release/release-plan';
 import { log } from '../../../shell/log';
+import { canReleaseDirectly } from '../../../remote/direct';
+import { hostHelperPath } from '../../../core/remote/host';
 import { sendTelegram } from '../../../shell/telegram';
 import { conveyorExecutor } from '../../../remote/executor';
 import { PrivateDir } from '../../../shell/temp';
@@ -30,7 +32,7 @@ import {
   Holds,
   HostOutcome,
   RunContext,
-  runPlaybook,
+  carryOut,
   switchBack,
 } from '../../../remote/host-run';
 import { releaseSecrets } from '../../../remote/secrets';
@@ -131,7 +133,9 @@ function printPlan(ctx: Context, plan: ReleasePlan, say: (t: string) => void) {
   }
   say(`  commit:  ${plan.target.git_sha || 'unknown'}`);
   say(
-    `  run:     (cd ${ctx.req.ansibleDir} && ${playbookCommand(plan.env, '<plan vars>').argv.join(' ')})`,
+    canReleaseDirectly(ctx.ansibleDir)
+      ? `  run:     one SSH command: ${hostHelperPath(ctx.profile, plan.app)} release-bundle <helper hash> (plan, compose file, login and secrets on stdin)`
+      : `  run:     (cd ${ctx.req.ansibleDir} && ${playbookCommand(plan.env, '<plan vars>').argv.join(' ')})`,
   );
   say(
     `  on host: lock; pull by digest and check each image; ${plan.strategy === 'blue-green' ? 'start the idle colour; gate; switch the proxy; check through it' : 'replace the containers; gate'}; record; unlock`,
@@ -177,7 +181,7 @@ async function releaseBatch(
     if (w.plan.action === 'rollback' && w.plan.strategy === 'blue-green') {
       const result = await switchBack(rc, w.host, w.plan);
       if (result?.status === 'ok' || result?.status === 'noop' || result?.status === 'lock-held') {
-        outcomes.push({ ...w, result, output: '', fast: true });
+        outcomes.push({ ...w, result, output: '', reached: true, fast: true });
         continue;
       }
       say(
@@ -186,7 +190,7 @@ async function releaseBatch(
     }
     rest.push(w);
   }
-  if (rest.length) outcomes.push(...(await runPlaybook(rc, rest, appSecrets)));
+  if (rest.length) outcomes.push(...(await carryOut(rc, rest, appSecrets)));
   return outcomes;
 }
 
@@ -225,7 +229,7 @@ function hostFailure(ctx: Context, o: HostOutcome): { message: string; notice: P
     };
   }
   // Once the plan was being carried out, a lost connection does not stop it: the host finishes on its own.
-  const reached = o.output.includes('TASK [Carry out the plan]');
+  const reached = o.reached;
   const message =
     (reached ? undefined : explainSshFailure(o.output, o.host.profile)) ??
     'the host helper gave no result (the connection may have dropped: a release that started goes on on the host). ' +
