@@ -147,7 +147,10 @@ describe('deploys to three hosts', () => {
   });
 
   it('the environment takes one lock: a second deploy while one runs changes no host and names the holder', async () => {
-    const first = nx(ws, ['run', 'fleet:deploy', '--configuration=staging', `--tag=${sha[0]}`]);
+    // A wait between the batches keeps the first deploy holding the lock while the second asks.
+    const first = nx(ws, ['run', 'fleet:deploy', '--configuration=staging', `--tag=${sha[0]}`], {
+      STAGING_ROLLOUT_WAIT: '20',
+    });
     const holder = join(hosts[2].dir, 'fleet/.conveyor/lock/holder.json');
     await waitFor(
       "the first deploy's hold on the last host",

@@ -116,7 +116,13 @@ def gate(plan, release, ports, deadline):
                 raise Failure(f"port {check['port']} did not answer {check['path']} with 200 within {plan['health_timeout']}s", "gate")
             time.sleep(0.25)
     if plan.get("version_check"):
-        version = served_version(ports["backend"]) or {}
+        # A /metrics that does not answer 200 is asked again until the gate's deadline (an app
+        # may fail some requests: the canary judges that); a wrong release fails at once.
+        version = served_version(ports["backend"])
+        while version is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+            version = served_version(ports["backend"])
+        version = version or {}
         if version.get("image_tag") != release["tag"]:
             raise Failure(f"/metrics reports image tag {version.get('image_tag')!r}, expected {release['tag']!r}", "gate")
         want_sha = release.get("git_sha") or ""

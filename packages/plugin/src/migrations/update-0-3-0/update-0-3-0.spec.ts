@@ -34,6 +34,7 @@ async function workspaceOf020(): Promise<Tree> {
   tree.write(playbook, old);
   const manifest = readJson<Manifest>(tree, `apps/shop/${MANIFEST_FILE}`);
   manifest.owned['infra/ansible/playbook.yml'] = contentHash(old);
+  manifest.version = '0.2.0';
   writeJson(tree, `apps/shop/${MANIFEST_FILE}`, manifest);
   return tree;
 }

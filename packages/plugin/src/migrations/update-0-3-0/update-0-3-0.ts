@@ -13,6 +13,7 @@ import bootstrapSchema from '../../executors/bootstrap/schema.json';
 import doctorSchema from '../../executors/doctor/schema.json';
 import rollbackSchema from '../../executors/rollback/schema.json';
 import { updateOwnedFiles } from '../lib/update-owned-files';
+import { pluginVersion, workspaceApps } from '../../generators/app/lib/owned-files';
 
 /** The options each target keeps: its own schema's. */
 const OWN: Record<string, string[]> = {
@@ -39,7 +40,10 @@ function trim(options: Options | undefined, own: string[], deploy: Options): str
 }
 
 export default async function update030(tree: Tree): Promise<void> {
-  await updateOwnedFiles(tree);
+  // Apps whose owned files an earlier migration of this run already wrote for this version
+  // (update-0-2-0 from 0.1.0) are left as they are: an edited file it kept stays kept.
+  if (workspaceApps(tree).some((a) => a.manifest && a.manifest.version !== pluginVersion()))
+    await updateOwnedFiles(tree);
   for (const unit of deployUnits(getProjects(tree))) {
     const config = unit.project;
     const deploy = config.targets?.['deploy'];
