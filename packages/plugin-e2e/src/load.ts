@@ -102,3 +102,20 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000): Load 
     },
   };
 }
+
+/**
+ * One switch: every response of `from` started before (or within `slackMs` of) the first
+ * response of `to`. Requests in flight on the load's connections at the switch can complete in
+ * another order than they started, so a few may straddle it; the old version may never come back later.
+ */
+export function switchedOnce(samples: Sample[], from: string, to: string, slackMs = 300) {
+  const first = samples.filter((x) => x.version === to).map((x) => x.at);
+  const lastOld = samples.filter((x) => x.version === from).map((x) => x.at);
+  const straddle = Math.max(...lastOld) - Math.min(...first);
+  if (straddle > 0)
+    process.stdout.write(`switch ${from} -> ${to}: requests straddled it for ${straddle} ms\n`);
+  return {
+    firstIs: samples.find((x) => x.version)?.version,
+    oldAfterNewMs: Math.max(straddle, 0) <= slackMs,
+  };
+}

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sample, startLoad } from './load';
+import { startLoad, switchedOnce } from './load';
 import {
   downApp,
   e2eDir,
@@ -106,23 +106,6 @@ describe('zero-downtime deploys under load', () => {
   afterAll(() => {
     for (const app of Object.values(apps)) downApp(join(server(), app.name), env);
   });
-
-  /**
-   * One switch: every response of `from` started before (or within `slackMs` of) the first
-   * response of `to`. Requests in flight on the 16 connections at the switch can complete in
-   * another order than they started, so a few may straddle it; the old version may never come back later.
-   */
-  const switchedOnce = (samples: Sample[], from: string, to: string, slackMs = 300) => {
-    const first = samples.filter((x) => x.version === to).map((x) => x.at);
-    const lastOld = samples.filter((x) => x.version === from).map((x) => x.at);
-    const straddle = Math.max(...lastOld) - Math.min(...first);
-    if (straddle > 0)
-      process.stdout.write(`switch ${from} -> ${to}: requests straddled it for ${straddle} ms\n`);
-    return {
-      firstIs: samples.find((x) => x.version)?.version,
-      oldAfterNewMs: Math.max(straddle, 0) <= slackMs,
-    };
-  };
 
   it('blue-green: deploy v2 under load, no failed request, one switch v1 -> v2', async () => {
     const { stats, run } = await underLoad(apps.bluegreen, ['run', 'zdt:deploy']);
