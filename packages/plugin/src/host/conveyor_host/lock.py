@@ -161,15 +161,48 @@ def hold(app_path, run_id, who, wait_seconds):
     except (OSError, ValueError):
         pass
     try:
-        # A release of this run still going on here (the caller went away mid-way) keeps the lock
-        # until it has its result.
-        log = os.path.join(paths.runs, run_id + ".log")
-        deadline = time.monotonic() + 900
-        while os.path.exists(log) and '"event": "result"' not in read_text(log) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        # A release of this run still going on here (the caller went away mid-way: its own
+        # release, a canary pausing an hour a step, the revert <run_id>-back) keeps the lock until
+        # its process ends, however long that takes: a second deploy must never meet it half-way.
+        while releases_running(paths, run_id):
+            time.sleep(LOCK_POLL)
     finally:
         lock.release()
     return 0
+
+
+def worker_file(paths, run_id):
+    """runs/<run_id>.worker: which process carries out a run (its pid, start time and boot)."""
+    return os.path.join(paths.runs, run_id + ".worker")
+
+
+def record_worker(paths, run_id, pid):
+    write_json(worker_file(paths, run_id), {"pid": pid, "pid_start": process_start(pid), "boot": boot_id()})
+
+
+def releases_running(paths, run_id, grace=10.0):
+    """Whether a release of this run (<run_id>, <run_id>-back, ...) still runs on this host: its
+    worker process is alive, or its log has no result yet and no worker was recorded for it in
+    the first seconds (the worker is recorded right after it starts)."""
+    try:
+        names = os.listdir(paths.runs)
+    except FileNotFoundError:
+        return False
+    for name in names:
+        stem, ext = os.path.splitext(name)
+        if not (stem == run_id or stem.startswith(run_id + "-")):
+            continue
+        if ext == ".worker" and holder_alive(read_json(os.path.join(paths.runs, name))):
+            return True
+        if ext == ".log" and not os.path.exists(worker_file(paths, stem)):
+            path = os.path.join(paths.runs, name)
+            try:
+                young = time.time() - os.path.getmtime(path) < grace
+            except OSError:
+                continue
+            if young and '"event": "result"' not in read_text(path):
+                return True
+    return False
 
 
 def break_lock_command(app_path, who):

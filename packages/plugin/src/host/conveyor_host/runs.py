@@ -10,6 +10,7 @@ import sys
 import time
 
 from .common import out, read_json, self_command, write_atomic, write_json
+from .lock import record_worker
 from .release import Release
 from .state import Paths
 
@@ -44,6 +45,7 @@ def detached_release(plan_path, auth):
         stdin=auth_fd_r, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
     )
     os.close(auth_fd_r)
+    record_worker(paths, plan["run_id"], child.pid)
     os.write(auth_fd_w, json.dumps(auth or {}).encode())
     os.close(auth_fd_w)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -8,7 +8,9 @@ import unittest
 
 from conveyor_host.lock import (
     Lock, LockHeld, boot_id, break_lock_command, describe_holder, holder_alive, process_start, read_holder,
+    record_worker, releases_running, worker_file,
 )
+from conveyor_host.common import write_json
 from tests.support import AppTestCase, captured, helper, stop
 
 
@@ -173,6 +175,39 @@ class HoldTest(AppTestCase):
         p.stdout.close()
         p.stderr.close()
         self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_a_release_of_the_run_still_running_keeps_the_lock_until_its_process_ends(self):
+        # The caller went away while the revert of its run (<run_id>-back) still ran here.
+        os.makedirs(self.paths.runs, exist_ok=True)
+        self.write(os.path.join(self.paths.runs, "run-9-back.log"), '{"event": "phase", "phase": "pull"}\n')
+        worker = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(lambda: (worker.kill(), worker.wait()))
+        record_worker(self.paths, "run-9-back", worker.pid)
+        p = helper("hold", self.app, "run-9", "anna", "1", stdin=subprocess.PIPE)
+        self.addCleanup(stop, p)
+        p.stdout.readline()
+        p.stdin.close()
+        with self.assertRaises(subprocess.TimeoutExpired):
+            p.wait(1.5)
+        self.assertEqual(holder_file(self.paths)["run_id"], "run-9")
+        worker.kill()
+        worker.wait()
+        self.assertEqual(p.wait(10), 0)
+        p.stdout.close()
+        p.stderr.close()
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_a_release_running_longer_than_any_deadline_still_counts(self):
+        os.makedirs(self.paths.runs, exist_ok=True)
+        log = self.write(os.path.join(self.paths.runs, "run-9.log"), '{"event": "phase", "phase": "canary"}\n')
+        two_hours_ago = time.time() - 7200
+        os.utime(log, (two_hours_ago, two_hours_ago))
+        record_worker(self.paths, "run-9", os.getpid())
+        self.assertTrue(releases_running(self.paths, "run-9"))
+        self.assertFalse(releases_running(self.paths, "run-10"))
+        # A worker gone (or of an earlier boot) is not a release running.
+        write_json(worker_file(self.paths, "run-9"), {"pid": os.getpid(), "pid_start": "0", "boot": boot_id()})
+        self.assertFalse(releases_running(self.paths, "run-9"))
 
     def test_a_live_holder_refuses_the_hold(self):
         lock = Lock(self.paths, "bob", "deploy", "v9")
