@@ -1,4 +1,5 @@
 /** Telegram notice text for a deploy or rollback. */
+import { redact, Secrets } from '../config/redact';
 import type { DeployAction } from '../remote/ansible';
 
 export type Outcome = 'ok' | 'noop' | 'failed' | 'rolled-back';
@@ -21,7 +22,12 @@ export interface Notice {
 
 const ICON: Record<Outcome, string> = { ok: '✅', noop: '✅', failed: '❌', 'rolled-back': '⚠️' };
 
-export function noticeText(n: Notice): string {
+/**
+ * The notice's text, with `secrets` (the release's secret values and the registry password, as
+ * redacted from the log) masked: the error and details come from the host as they are. The error
+ * is redacted before it is cut, so no part of a secret is left at the cut.
+ */
+export function noticeText(n: Notice, secrets: Secrets): string {
   const verb = n.action === 'deploy' ? 'deploy' : 'rollback';
   const head =
     n.outcome === 'ok'
@@ -40,10 +46,10 @@ export function noticeText(n: Notice): string {
   ];
   if (n.live !== undefined) lines.push(`live now: ${n.live || 'nothing healthy'}`);
   if (n.previous) lines.push(`previous: ${n.previous}`);
-  if (n.error) lines.push(`error: ${n.error.slice(0, 300)}`);
+  if (n.error) lines.push(`error: ${redact(n.error, secrets).slice(0, 300)}`);
   for (const d of n.details ?? []) lines.push(`host ${d}`);
   lines.push(`duration: ${n.seconds.toFixed(1)}s`, `by: ${n.deployer}`);
-  return lines.join('\n');
+  return redact(lines.join('\n'), secrets);
 }
 
 export function telegramUrl(baseUrl: string, token: string): string {

@@ -482,7 +482,8 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       } finally {
         await holds?.release();
         if (notice) {
-          const sent = await sendTelegram(env, noticeText(notice));
+          // The host's error and details, redacted like every line printed.
+          const sent = await sendTelegram(env, noticeText(notice, secrets));
           if (sent.warning) log.warn(redact(sent.warning, secrets));
         }
       }
