@@ -7,7 +7,8 @@
  * batch brings every host back to the release it had, and the hosts never touched keep serving
  * with 0 failed requests.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cutSsh, poll } from './faults-lib';
 import { join } from 'node:path';
 import { serverDir, stagingSshEnv } from './host';
 import { startLoad, switchedOnce } from './load';
@@ -179,5 +180,32 @@ describe('deploys to three hosts', () => {
     expect(second.output).toMatch(/The lock of staging-\d is held by e2e \(hold\)/);
     expect(second.output).toContain('no host was changed');
     for (const h of hosts) expect(await version(h.port)).toBe(sha[0]);
+  });
+
+  it("one host's SSH connection cut mid-release: every host ends on one release, and the message says which", async () => {
+    const runs = join(hosts[1].dir, 'fleet/.conveyor/runs');
+    const earlier = new Set(readdirSync(runs));
+    const deploy = nx(ws, ['run', 'fleet:deploy', '--configuration=staging', `--tag=${sha[1]}`], {
+      STAGING_ROLLOUT_BATCHES: '100%',
+    });
+    // Cut once the release runs on staging-2 (its new colour is starting).
+    await poll(
+      "staging-2's release to start its new colour",
+      () =>
+        readdirSync(runs)
+          .filter((f) => f.endsWith('.log') && !earlier.has(f))
+          .some((f) => readFileSync(join(runs, f), 'utf8').includes('"phase": "start"')) ||
+        undefined,
+      120_000,
+    );
+    expect(cutSsh(join(hosts[1].dir, 'fleet')).length).toBeGreaterThan(0);
+    const r = await deploy;
+    expect(r.code).not.toBe(0);
+    expect(r.output).toContain('staging-2 gave no result: waiting for its release to end there');
+    expect(r.output).toContain('Every host is back on the release it had');
+    for (const h of hosts) expect(r.output).toContain(`${h.name}: back on ${sha[0]}`);
+    for (const h of hosts) expect(await version(h.port)).toBe(sha[0]);
+    const status = await nx(ws, ['run', 'fleet:status', '--configuration=staging']);
+    expect(status.output.match(new RegExp(`live: +${sha[0]}`, 'g'))).toHaveLength(3);
   });
 });

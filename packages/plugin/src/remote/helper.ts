@@ -100,3 +100,17 @@ export async function expectOk(
     throw new Error(`${command} failed (exit ${a.code}): ${a.output.trim().slice(-300)}`);
   return a.result;
 }
+
+/**
+ * The result of a run on the host, waited for: a release whose caller lost its connection goes on
+ * there and ends on its own (undefined when no such run started within the wait, or the host
+ * cannot be reached).
+ */
+export async function awaitRun(
+  call: HelperCall,
+  runId: string,
+  waitSeconds: number,
+): Promise<HostEvent | undefined> {
+  const a = await askHelper(call, 'follow', [runId, String(waitSeconds)]).catch(() => undefined);
+  return a?.result;
+}

@@ -1,4 +1,4 @@
-import { failureMessage } from './outcome';
+import { failureMessage, fleetEndMessage } from './outcome';
 
 const failed = {
   status: 'failed' as const,
@@ -40,5 +40,43 @@ describe('failure messages', () => {
     ).toBe(
       'deploy of b failed (compose project x already runs from /y); nothing was changed on the host; a is live: it kept serving.',
     );
+  });
+});
+
+describe('how a fleet ended after a failed release', () => {
+  const status = 'nx run shop:status --configuration=staging';
+  it('says every host is back only when every host reports the release it had', () => {
+    expect(
+      fleetEndMessage(
+        [
+          { host: 'a', had: 'v1', live: 'v1' },
+          { host: 'b', had: 'v1', live: 'v1' },
+        ],
+        ['a: back on v1', 'b: back on v1'],
+        status,
+      ),
+    ).toBe('Every host is back on the release it had: a: back on v1; b: back on v1.');
+  });
+  it('names the host that ended on another release, whatever the revert reported', () => {
+    const text = fleetEndMessage(
+      [
+        { host: 'a', had: 'v1', live: 'v1' },
+        { host: 'b', had: 'v1', live: 'v2' },
+        { host: 'c', had: 'v1', live: undefined },
+      ],
+      ['a: back on v1'],
+      status,
+    );
+    expect(text).not.toContain('Every host is back');
+    expect(text).toBe(
+      'Not every host is back on the release it had (b had v1, c had v1): a on v1, b on v2, c could not be read ' +
+        '(more than one release live). a: back on v1. See nx run shop:status --configuration=staging, then deploy ' +
+        'again to bring every host to one release.',
+    );
+  });
+  it('a host that had nothing before is not counted as astray', () => {
+    expect(
+      fleetEndMessage([{ host: 'a', had: '', live: 'v2' }], ['a: nothing was live before'], status),
+    ).toMatch(/^Every host is back/);
   });
 });

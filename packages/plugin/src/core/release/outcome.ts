@@ -55,3 +55,34 @@ export function lockHeldMessage(
     `If no release runs there, break it with nx run ${app}:deploy --configuration=${profile} --breakLock.`
   );
 }
+
+/** Where a host of a fleet ended after a failed release and its revert, as read from the host. */
+export interface HostEnd {
+  host: string;
+  /** The release it served before this run ('' or undefined: none). */
+  had?: string;
+  /** The release it serves now, read after the revert (undefined: it could not be read). */
+  live?: string;
+}
+
+/**
+ * How a fleet ended after a failed release, from what each host reports after the revert (never
+ * from what the revert was asked to do): "every host is back" only when every host says so.
+ */
+export function fleetEndMessage(ends: HostEnd[], notes: string[], statusCommand: string): string {
+  const astray = ends.filter((e) => e.had && e.live !== e.had);
+  const noted = notes.join('; ') || 'no other host was switched';
+  if (!astray.length) return `Every host is back on the release it had: ${noted}.`;
+  const where = ends
+    .map(
+      (e) =>
+        `${e.host} ${e.live === undefined ? 'could not be read' : `on ${e.live || 'nothing'}`}`,
+    )
+    .join(', ');
+  const versions = new Set(ends.map((e) => e.live));
+  return (
+    `Not every host is back on the release it had (${astray.map((e) => `${e.host} had ${e.had}`).join(', ')}): ` +
+    `${where}${versions.size > 1 ? ' (more than one release live)' : ''}. ${noted}. ` +
+    `See ${statusCommand}, then deploy again to bring every host to one release.`
+  );
+}

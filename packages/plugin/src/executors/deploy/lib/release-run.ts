@@ -11,7 +11,12 @@ import { batches } from '../../../core/release/fleet';
 import { AppPorts, DeployHost, DeployModel, profileName } from '../../../core/release/deploy-model';
 import { Component, imageRef } from '../../../core/config/names';
 import { noticeText, Notice, Outcome } from '../../../core/release/notify';
-import { failureMessage, lockHeldMessage } from '../../../core/release/outcome';
+import {
+  failureMessage,
+  fleetEndMessage,
+  HostEnd,
+  lockHeldMessage,
+} from '../../../core/release/outcome';
 import { loadProfile, Profile } from '../../../core/config/profile';
 import { redact } from '../../../core/config/redact';
 import type { HostStatus } from '../../../core/release/release';
@@ -25,7 +30,7 @@ import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from '../../../remote/connection';
 import { checkHost } from '../../../remote/check-host';
-import { askHelper, expectOk, readHostStatus } from '../../../remote/helper';
+import { askHelper, awaitRun, expectOk, readHostStatus } from '../../../remote/helper';
 import { loadDeployModel } from '../../../remote/inventory';
 import {
   holdAll,
@@ -408,24 +413,66 @@ async function failed(
   base: NoticeBase,
   say: Say,
 ): Promise<Notice> {
-  const { failedAt, outcomes } = run;
+  const { failedAt } = run;
   const failure = hostFailure(ctx, failedAt);
   let message = rc.fleet ? `${failedAt.host.name}: ${failure.message}` : failure.message;
   let details: string[] | undefined;
   if (rc.fleet) {
+    const outcomes = await settleUnanswered(ctx, run.outcomes, say);
     const switched = outcomes.filter((o) => o.result?.status === 'ok');
     details = await revert(ctx, rc, switched, run.before, say, appSecrets);
     const untouched = ctx.model.hosts
       .filter((h) => !outcomes.some((o) => o.host.name === h.name))
       .map((h) => h.name);
     if (untouched.length) details.push(`${untouched.join(', ')}: never touched`);
-    message += ` Every host is back on the release it had: ${details.join('; ') || 'no other host was switched'}.`;
+    message += ` ${fleetEndMessage(await hostEnds(ctx, run.before), details, `nx run ${ctx.req.app}:status --configuration=${ctx.profile.name}`)}`;
   }
   log.error(redact(`${ctx.req.action} failed: ${message}`, ctx.secrets));
   return { ...base, tag: failedAt.plan.target.tag, outcome: 'failed', ...failure.notice, details };
 }
 
 type NoticeBase = Omit<Notice, 'tag' | 'outcome'> & { seconds: number };
+
+/**
+ * A host that gave no result (its connection dropped) still runs its release: its end is waited
+ * for over a new connection, so the revert knows whether it switched.
+ */
+async function settleUnanswered(
+  ctx: Context,
+  outcomes: HostOutcome[],
+  say: Say,
+): Promise<HostOutcome[]> {
+  return Promise.all(
+    outcomes.map(async (o) => {
+      if (o.result) return o;
+      say(`${o.host.name} gave no result: waiting for its release to end there.`);
+      const call = { ...ctx, profile: o.host.profile, app: ctx.req.app };
+      // A run that had started is followed to its end; one that never started is not waited for long.
+      const result = await awaitRun(call, o.plan.run_id, o.reached ? 3600 : 15);
+      if (result) say(`${o.host.name}: its release ended ${String(result.status)}.`);
+      return result ? { ...o, result } : o;
+    }),
+  );
+}
+
+/** What each host serves now, read from the host (what the fleet's end message reports). */
+async function hostEnds(
+  ctx: Context,
+  before: Map<string, HostStatus | undefined>,
+): Promise<HostEnd[]> {
+  return Promise.all(
+    ctx.model.hosts.map(async (h) => {
+      const now = await readHostStatus({ ...ctx, profile: h.profile, app: ctx.req.app }).catch(
+        () => undefined,
+      );
+      return {
+        host: h.name,
+        had: before.get(h.name)?.current?.tag ?? '',
+        live: now ? (now.status?.current?.tag ?? '') : undefined,
+      };
+    }),
+  );
+}
 
 /**
  * A deploy or rollback: prepare the model, check the hosts, read the secrets, decide every plan,
