@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from .canary import judge, scrape_counters
+from .canary import judge, no_answer, scrape_counters
 from .common import (
     COLORS, Failure, http_get, now, out, read_env_file, read_json, read_text, served_version, write_atomic, write_json,
 )
@@ -413,7 +413,9 @@ class Release:
         """Weights step through plan.canary.steps (HAProxy's runtime weights, no reload). At each
         step the canary's own counters (its /metrics, Prometheus text) are compared with the
         thresholds every interval; a failed analysis sets its weight to 0 at once, then stops it
-        after its drain time, and fails the release with the query, the value and the threshold."""
+        after its drain time, and fails the release with the query, the value and the threshold.
+        No data counts as failure (canary.judge): a canary that does not answer its /metrics (from
+        the start, or once it stopped), restarted, or had too few requests by the end of a step."""
         plan, paths = self.plan, self.paths
         spec = plan["canary"]
         port = plan["color_ports"][new_color]["backend"]
@@ -422,8 +424,24 @@ class Release:
         for stale in (abort_file, promote_file):
             if os.path.exists(stale):
                 os.unlink(stale)
+
+        def abort(verdict, aborted=False):
+            set_weights(paths, plan, new_color, 0, old_color, 100)
+            for component in plan["components"]:
+                admin(paths, f"set server {component}/{new_color} state maint")
+            out("canary-abort", color=new_color, weight_now=0, at=now(), reason=verdict or "aborted on request")
+            if aborted:
+                os.unlink(abort_file)
+            switch_id = f"{os.getpid()}-{time.time_ns()}"
+            write_atomic(paths.last_switch, switch_id + "\n")
+            schedule_drain_stop(paths, plan, new_color, switch_id)
+            raise Failure(f"canary {verdict or 'aborted on request'}; weight 0 since {now()}", "canary")
+
         out("canary", analysis="the canary's own /metrics counters (no Prometheus query configured)")
         before = scrape_counters(port)
+        if before is None:
+            abort(no_answer(port))  # before it takes any request
+        last = before
         for weight in spec["steps"]:
             if weight >= 100 or os.path.exists(promote_file):
                 if os.path.exists(promote_file):
@@ -432,22 +450,21 @@ class Release:
                 return
             set_weights(paths, plan, new_color, weight, old_color, 100 - weight)
             self.note("canary", color=new_color, weight=weight)
+            step_start = last
             end = time.monotonic() + spec["pause"]
-            while time.monotonic() < end and not os.path.exists(promote_file):
+            # Judged every interval, and once more when the pause is over (step_over): that last
+            # judgement fails a step that too few requests reached.
+            while not os.path.exists(promote_file):
                 time.sleep(min(spec["interval"], max(end - time.monotonic(), 0.05)))
-                verdict = judge(before, scrape_counters(port), spec)
+                step_over = time.monotonic() >= end
+                after = scrape_counters(port)
+                verdict = judge(before, after, spec, port, last, step_start, step_over)
                 aborted = os.path.exists(abort_file)
                 if verdict or aborted:
-                    set_weights(paths, plan, new_color, 0, old_color, 100)
-                    for component in plan["components"]:
-                        admin(paths, f"set server {component}/{new_color} state maint")
-                    out("canary-abort", color=new_color, weight_now=0, at=now(), reason=verdict or "aborted on request")
-                    if aborted:
-                        os.unlink(abort_file)
-                    switch_id = f"{os.getpid()}-{time.time_ns()}"
-                    write_atomic(paths.last_switch, switch_id + "\n")
-                    schedule_drain_stop(paths, plan, new_color, switch_id)
-                    raise Failure(f"canary {verdict or 'aborted on request'}; weight 0 since {now()}", "canary")
+                    abort(verdict, aborted)
+                last = after
+                if step_over:
+                    break
 
     def canary_promoted(self, state, current, old_color, new_color):
         plan, paths = self.plan, self.paths

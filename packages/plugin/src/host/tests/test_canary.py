@@ -1,5 +1,6 @@
 """canary: the canary's counters scraped from its Prometheus text, and judged (5xx ratio, p99,
-minimum requests) on what changed since the canary started."""
+minimum requests) on what changed since the canary started; no answer, a restart and too few
+requests by the end of a step fail."""
 import math
 import unittest
 
@@ -64,29 +65,53 @@ class JudgeTest(unittest.TestCase):
         self.assertIsNone(judge(ZERO, counts(4, 4), spec))
         self.assertIsNotNone(judge(ZERO, counts(5, 5), spec))
 
-    def test_a_canary_that_answers_no_requests_is_judged_healthy(self):
-        # Today's behaviour: no new request is no verdict, so a canary that takes no traffic
-        # (or none reaches it) passes every analysis and is promoted.
-        # defect: issue 20 item 2
+    def test_a_canary_that_requests_do_not_reach_fails_when_its_step_is_over(self):
+        # No data counts as failure: while the step runs it is not judged yet; at its end, a canary
+        # that no request (or too few) reached has shown nothing and is not promoted.
         before = counts(30, 0, {"0.1": 30, "+Inf": 30})
         self.assertIsNone(judge(before, before, SPEC))
+        self.assertEqual(judge(before, before, SPEC, step_over=True),
+                         "had only 0 requests in this step, fewer than min_requests 5 (no data counts as failure)")
+        self.assertEqual(judge(ZERO, counts(4, 0, {"0.1": 4}), SPEC, step_over=True),
+                         "had only 4 requests in this step, fewer than min_requests 5 (no data counts as failure)")
+        self.assertIsNone(judge(ZERO, counts(5, 0, {"0.1": 5}), SPEC, step_over=True))
 
-    def test_a_dead_canary_is_judged_healthy(self):
-        # A dead canary's /metrics does not answer: scraped as all zeros, its counters went
-        # down, the difference is negative, below the minimum, and judged healthy.
-        # defect: issue 20 item 2
+    def test_the_requests_of_this_step_count_at_its_end(self):
+        # A first step with traffic does not carry a second one that no request reached.
+        step_start = counts(100, 0, {"0.1": 100, "+Inf": 100})
+        after = counts(103, 0, {"0.1": 103, "+Inf": 103})
+        self.assertIsNone(judge(ZERO, after, SPEC, last=step_start, step_start=step_start))
+        self.assertEqual(judge(ZERO, after, SPEC, last=step_start, step_start=step_start, step_over=True),
+                         "had only 3 requests in this step, fewer than min_requests 5 (no data counts as failure)")
+
+    def test_a_threshold_crossed_is_named_before_too_few_requests(self):
+        after = counts(10, 2, {"0.1": 10, "+Inf": 10})
+        self.assertEqual(judge(ZERO, after, SPEC, last=after, step_start=after, step_over=True),
+                         "5xx ratio 0.200 > 0.05 (5xx responses / requests of the canary, 2/10)")
+
+    def test_a_dead_canary_fails(self):
+        # A dead canary's /metrics does not answer: no counters at all, not counters of zero.
         before = counts(200, 1, {"0.1": 190, "+Inf": 200})
-        dead = scrape_counters(free_port())
-        self.assertEqual(dead, counts(0))
-        self.assertIsNone(judge(before, dead, SPEC))
+        port = free_port()
+        dead = scrape_counters(port)
+        self.assertIsNone(dead)
+        self.assertEqual(judge(before, dead, SPEC, port), f"does not answer /metrics on port {port}")
 
-    def test_counters_that_went_down_are_not_judged(self):
-        # A canary restarted mid-analysis starts its counters again from 0: every error it answers
-        # after the restart is unseen until its totals pass the ones taken at the start.
-        # defect: issue 20 item 2 (the same gap: a drop in the counters is not looked at)
+    def test_counters_that_went_down_fail(self):
+        # A canary restarted mid-analysis starts its counters again from 0: the errors it answered
+        # before are gone from them, and those after the restart would be unseen for a while.
         before = counts(200, 0, {"0.1": 200, "+Inf": 200})
         restarted = counts(50, 50, {"0.1": 50, "+Inf": 50})
-        self.assertIsNone(judge(before, restarted, SPEC))
+        self.assertEqual(judge(before, restarted, SPEC),
+                         "counters went down since the last scrape (200 requests, 0 5xx; now 50, 50): it restarted, "
+                         "and what it answered before is no longer counted")
+
+    def test_a_restart_is_seen_against_the_last_scrape_even_above_the_start(self):
+        # A fresh canary starts near 0: after a restart its totals are soon above those at the start.
+        last = counts(300, 0, {"0.1": 300, "+Inf": 300})
+        restarted = counts(20, 0, {"0.1": 20, "+Inf": 20})
+        self.assertIsNone(judge(ZERO, last, SPEC))
+        self.assertIn("counters went down since the last scrape (300 requests", judge(ZERO, restarted, SPEC, last=last))
 
 
 PROMETHEUS = """\
@@ -125,8 +150,9 @@ class ScrapeTest(unittest.TestCase):
         self.assertEqual(c["errors"], 3.0)   # 5xx only: a 404 is the client's
         self.assertEqual(c["buckets"], {"0.1": 41.0, "0.5": 44.0, "+Inf": 45.0})
 
-    def test_a_page_that_does_not_answer_200_counts_nothing(self):
-        self.assertEqual(scrape_counters(self.serve(503, PROMETHEUS).port), counts(0))
+    def test_a_page_that_does_not_answer_200_is_no_answer(self):
+        self.assertIsNone(scrape_counters(self.serve(503, PROMETHEUS).port))
+        self.assertIsNone(scrape_counters(free_port()))
 
     def test_an_empty_page_counts_nothing(self):
         self.assertEqual(scrape_counters(self.serve(200, "").port), counts(0))

@@ -1,15 +1,20 @@
 """release: a release folder (.env, secrets, compose override), the health gate, the hook before
-the switch, the compose names a host already uses, and how a release ends before it starts."""
+the switch, the compose names a host already uses, how a release ends before it starts, and the
+canary's steps (a canary that does not answer, restarts or gets too few requests is not promoted)."""
+import contextlib
+import io
 import json
 import os
+import re
 import stat
 import time
+from unittest import mock
 
 from conveyor_host.common import Failure
 from conveyor_host.lock import Lock
 from conveyor_host.release import Release, before_switch_hook, gate, host_prefix, release_env, write_release_folder
 from conveyor_host.state import save_state
-from tests.support import AppTestCase, FakeHttp, captured, plan_for, result_of
+from tests.support import AppTestCase, FakeHaproxy, FakeHttp, captured, plan_for, result_of
 
 
 class HostPrefixTest(AppTestCase):
@@ -159,3 +164,91 @@ class ReleaseEndsEarlyTest(AppTestCase):
         self.assertEqual(code, 1)
         self.assertEqual(result_of(events)["error"], "the plan's secret API_KEY did not reach the host")
         self.assertFalse(os.path.exists(os.path.join(self.app, "secrets")))
+
+
+def prometheus(total, errors=0):
+    """An app's Prometheus text with `total` requests, `errors` of them answered 500."""
+    return "".join(
+        f'http_request_duration_seconds_{kind}{{{le}route="/api/items",status="{status}"}} {count}\n'
+        for status, count in (("200", total - errors), ("500", errors))
+        for kind, le in (("bucket", 'le="0.1",'), ("bucket", 'le="+Inf",'), ("count", ""))
+    )
+
+
+class CanaryTest(AppTestCase):
+    """Release.canary against a fake HAProxy and a fake canary whose counters follow a script:
+    `counters(n)` gives the nth scrape's (requests, 5xx), or None for no answer (503)."""
+
+    SPEC = {"steps": [10, 50, 100], "pause": 0.4, "interval": 0.05, "max_error_ratio": 0.05, "max_p99": 0.5, "min_requests": 5}
+
+    def setUp(self):
+        super().setUp()
+        self.haproxy = FakeHaproxy(self.paths.proxy_sock, live="blue")
+        self.addCleanup(self.haproxy.close)
+        self.drains = []
+        patcher = mock.patch("conveyor_host.release.schedule_drain_stop",
+                             lambda paths, plan, color, switch_id: self.drains.append(color))
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def run_canary(self, counters):
+        scrapes = []
+
+        def answer(path):
+            scrapes.append(path)
+            c = counters(len(scrapes))
+            return (503, "") if c is None else (200, prometheus(*c))
+
+        server = FakeHttp(answer)
+        self.addCleanup(server.close)
+        self.port = server.port
+        plan = plan_for(self.app, strategy="blue-green", canary=dict(self.SPEC))
+        plan["color_ports"]["green"]["backend"] = server.port
+        buffer = io.StringIO()
+        started = time.monotonic()
+        failure = None
+        with contextlib.redirect_stdout(buffer):
+            try:
+                Release(plan, {}).canary("blue", "green", self.paths.color_dir("green"), {})
+            except Failure as f:
+                failure = f
+        events = [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
+        return failure, events, time.monotonic() - started
+
+    def assert_aborted(self, failure, events, reason):
+        self.assertIsNotNone(failure, "the canary was promoted")
+        self.assertEqual(failure.phase, "canary")
+        self.assertRegex(str(failure), "^canary " + re.escape(reason) + r"; weight 0 since \d{4}-")
+        self.assertEqual([e["reason"] for e in events if e["event"] == "canary-abort"], [reason])
+        self.assertEqual((self.haproxy.weight[("backend", "green")], self.haproxy.op[("backend", "green")]), (0, 0))
+        self.assertEqual((self.haproxy.weight[("backend", "blue")], self.haproxy.op[("backend", "blue")]), (100, 2))
+        self.assertEqual(self.drains, ["green"])
+
+    def weights_set(self):
+        return [line for line in self.haproxy.lines if line.startswith("set weight backend/green")]
+
+    def test_a_healthy_canary_goes_through_its_steps(self):
+        failure, events, _ = self.run_canary(lambda n: (10 * n, 0))
+        self.assertIsNone(failure)
+        self.assertEqual([e["weight"] for e in events if e.get("phase") == "canary"], [10, 50])
+        self.assertEqual(self.drains, [])
+
+    def test_a_canary_that_stops_answering_its_metrics_fails(self):
+        failure, events, _ = self.run_canary(lambda n: (10 * n, 0) if n <= 3 else None)
+        self.assert_aborted(failure, events, f"does not answer /metrics on port {self.port}")
+
+    def test_a_canary_that_does_not_answer_from_the_start_takes_no_request(self):
+        failure, events, _ = self.run_canary(lambda n: None)
+        self.assert_aborted(failure, events, f"does not answer /metrics on port {self.port}")
+        self.assertEqual(self.weights_set(), ["set weight backend/green 0"])
+
+    def test_a_canary_that_restarts_fails(self):
+        failure, events, _ = self.run_canary(lambda n: (10 * n, 0) if n <= 4 else (n - 4, 0))
+        self.assert_aborted(failure, events, "counters went down since the last scrape (40 requests, 0 5xx; now 1, 0): "
+                                             "it restarted, and what it answered before is no longer counted")
+
+    def test_a_step_too_few_requests_reached_fails_at_its_end_not_before(self):
+        failure, events, elapsed = self.run_canary(lambda n: (2, 0))
+        self.assert_aborted(failure, events, "had only 0 requests in this step, fewer than min_requests 5 (no data counts as failure)")
+        self.assertGreaterEqual(elapsed, self.SPEC["pause"])
+        self.assertEqual(self.weights_set(), ["set weight backend/green 10", "set weight backend/green 0"])
