@@ -123,9 +123,12 @@ def switch_proxy(paths, plan, to_color):
     from_color = "green" if to_color == "blue" else "blue"
     # One line of commands, run back to back by HAProxy: no request lands between the new colour
     # becoming ready and the old one leaving (over separate connections, some did, and went back).
+    # The colour's weight goes back to 100 first: an aborted canary left it at 0, and ready at 0
+    # with the other colour in maintenance, HAProxy answers 503.
     commands = []
     for component in plan["components"]:
-        commands += [f"set server {component}/{to_color} state ready", f"set server {component}/{from_color} state maint"]
+        commands += [f"set weight {component}/{to_color} 100", f"set server {component}/{to_color} state ready",
+                     f"set server {component}/{from_color} state maint"]
     answer = admin(paths, "; ".join(commands))
     if answer:
         raise Failure(f"proxy refused '{'; '.join(commands)}': {answer}", "switch")

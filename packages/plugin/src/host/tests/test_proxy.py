@@ -125,8 +125,8 @@ class SwitchTest(AppTestCase):
         self.addCleanup(proxy.close)
         switch_id = switch_proxy(self.paths, PLAN, "green")
         self.assertEqual(proxy.lines[0], "; ".join([
-            "set server backend/green state ready", "set server backend/blue state maint",
-            "set server frontend/green state ready", "set server frontend/blue state maint",
+            "set weight backend/green 100", "set server backend/green state ready", "set server backend/blue state maint",
+            "set weight frontend/green 100", "set server frontend/green state ready", "set server frontend/blue state maint",
         ]))
         self.assertEqual(proxy_routes(self.paths, PLAN["components"]), "green")
         with open(self.paths.proxy_cfg) as f:
@@ -135,13 +135,24 @@ class SwitchTest(AppTestCase):
             self.assertEqual(f.read(), switch_id + "\n")
         self.assertRegex(switch_id, rf"^{os.getpid()}-\d+$")
 
+    def test_the_switch_gives_the_colour_back_its_weight(self):
+        # An aborted canary leaves its colour at weight 0: ready at 0 with the other colour in
+        # maintenance, HAProxy would answer 503.
+        proxy = FakeHaproxy(self.paths.proxy_sock, PLAN["components"], live="blue")
+        self.addCleanup(proxy.close)
+        proxy.weight[("backend", "green")] = proxy.weight[("frontend", "green")] = 0
+        switch_proxy(self.paths, PLAN, "green")
+        self.assertIn("set weight backend/green 100; set server backend/green state ready", proxy.lines[0])
+        self.assertIn("set weight frontend/green 100; set server frontend/green state ready", proxy.lines[0])
+        self.assertEqual((proxy.weight[("backend", "green")], proxy.weight[("frontend", "green")]), (100, 100))
+
     def test_a_refused_command_fails_the_switch_and_leaves_the_configuration(self):
         proxy = FakeHaproxy(self.paths.proxy_sock, PLAN["components"], live="blue", refuse=True)
         self.addCleanup(proxy.close)
         with self.assertRaises(Failure) as failed:
             switch_proxy(self.paths, PLAN, "green")
         self.assertEqual(failed.exception.phase, "switch")
-        self.assertIn("proxy refused 'set server backend/green state ready;", str(failed.exception))
+        self.assertIn("proxy refused 'set weight backend/green 100; set server backend/green state ready;", str(failed.exception))
         with open(self.paths.proxy_cfg) as f:
             self.assertIn("    server green 127.0.0.1:8082 disabled", f.read())
         self.assertFalse(os.path.exists(self.paths.last_switch))
