@@ -111,6 +111,12 @@ def read_env_file(folder):
         if line and not line.startswith("#") and "=" in line:
             k, v = line.split("=", 1)
             env[k] = v
+    # A file COMPOSE_FILE names that is gone from the folder (the user's override, removed from
+    # the workspace and so from every release folder, the running colour's too) is left out:
+    # compose refuses to run with one missing, and the colour could be neither stopped nor started.
+    present = [f for f in env.get("COMPOSE_FILE", "").split(":") if f and os.path.exists(os.path.join(folder, f))]
+    if present:
+        env["COMPOSE_FILE"] = ":".join(present)
     return env
 
 

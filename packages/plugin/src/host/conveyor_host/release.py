@@ -73,7 +73,13 @@ def write_secrets(folder, plan, values):
     for name in names:
         lines += [f"  {name}:", f"    file: ./secrets/{name}"]
     write_atomic(override, "\n".join(lines) + "\n")
-    return "docker-compose.yml:docker-compose.secrets.yml"
+    # With COMPOSE_FILE set, compose no longer reads docker-compose.override.yml by itself: the
+    # user's override (put in each release folder by the playbook or the release bundle) is named,
+    # between the two, so it still applies and the secrets still come last.
+    files = ["docker-compose.yml"]
+    if os.path.exists(os.path.join(folder, "docker-compose.override.yml")):
+        files.append("docker-compose.override.yml")
+    return ":".join(files + ["docker-compose.secrets.yml"])
 
 
 def write_release_folder(folder, plan, env, secret_values=None):

@@ -58,6 +58,16 @@ class FilesTest(unittest.TestCase):
         self.assertEqual(common.read_env_file(self.dir),
                          {"COMPOSE_PROJECT_NAME": "shop-staging-blue", "URL": "postgres://u:p@db/x?a=b"})
 
+    def test_read_env_file_leaves_out_a_compose_file_gone_from_the_folder(self):
+        # The user removed their override: the release bundle removed it from every folder, the
+        # colour still running keeps naming it, and compose would refuse to stop or start it.
+        for name in ("docker-compose.yml", "docker-compose.secrets.yml"):
+            with open(os.path.join(self.dir, name), "w") as f:
+                f.write("services: {}\n")
+        with open(os.path.join(self.dir, ".env"), "w") as f:
+            f.write("COMPOSE_FILE=docker-compose.yml:docker-compose.override.yml:docker-compose.secrets.yml\n")
+        self.assertEqual(common.read_env_file(self.dir), {"COMPOSE_FILE": "docker-compose.yml:docker-compose.secrets.yml"})
+
 
 class OutputTest(unittest.TestCase):
     def test_out_prints_one_json_line_with_every_field_escaped(self):

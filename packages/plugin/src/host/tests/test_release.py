@@ -72,6 +72,18 @@ class FolderTest(AppTestCase):
         with open(os.path.join(folder, ".env")) as f:
             self.assertNotIn("COMPOSE_FILE", f.read())
 
+    def test_secrets_keep_the_users_compose_override(self):
+        # The playbook and the release bundle put docker-compose.override.yml in every release
+        # folder; compose reads it by itself only while COMPOSE_FILE is unset.
+        plan = plan_for(self.app, secrets={"names": ["A_KEY"]})
+        self.write(plan["compose_file"], "services: {}\n")
+        folder = self.paths.color_dir("blue")
+        self.write(os.path.join(folder, "docker-compose.override.yml"), "services: {}\n")
+        env = release_env(plan, plan["target"], {"backend": 8081}, "127.0.0.1:", "shop-staging-blue")
+        write_release_folder(folder, plan, env, {"A_KEY": "a-1"})
+        with open(os.path.join(folder, ".env")) as f:
+            self.assertIn("COMPOSE_FILE=docker-compose.yml:docker-compose.override.yml:docker-compose.secrets.yml\n", f.read())
+
 
 class GateTest(AppTestCase):
     def serve(self, version, health=200):
