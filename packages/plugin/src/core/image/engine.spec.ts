@@ -3,8 +3,11 @@ import {
   buildCommand,
   declaredBuildArgs,
   loginCommand,
+  logoutCommand,
   ociLabels,
   parseEngine,
+  privateDockerConfig,
+  privateLoginEnv,
   probeCommand,
   pushCommand,
 } from './engine';
@@ -107,5 +110,39 @@ describe('probeCommand', () => {
   it('asks the engine for its version (Docker: from the daemon), as JSON', () => {
     expect(probeCommand('docker').argv).toEqual(['docker', 'version', '--format', '{{json .}}']);
     expect(probeCommand('podman').argv[1]).toBe('version');
+  });
+});
+
+describe('a private registry login', () => {
+  it('points each engine at a private folder for its logins, and logs out by registry', () => {
+    expect(privateLoginEnv('docker', '/tmp/x')).toEqual({ DOCKER_CONFIG: '/tmp/x' });
+    expect(privateLoginEnv('podman', '/tmp/x')).toEqual({ REGISTRY_AUTH_FILE: '/tmp/x/auth.json' });
+    expect(logoutCommand('docker', 'reg.example.com').argv).toEqual([
+      'docker',
+      'logout',
+      'reg.example.com',
+    ]);
+  });
+  it("keeps the user's docker settings and other logins, not its credential store nor this registry", () => {
+    const user = {
+      credsStore: 'osxkeychain',
+      currentContext: 'desktop-linux',
+      proxies: { default: { httpProxy: 'http://proxy:3128' } },
+      auths: {
+        'https://index.docker.io/v1/': { auth: 'aHViOng=' },
+        'reg.example.com:5000': { auth: 'b2xkOng=' },
+        'https://reg.example.com:5000/v2/': { auth: 'b2xkOng=' },
+      },
+      credHelpers: { 'reg.example.com:5000': 'ecr-login', 'gcr.io': 'gcloud' },
+    };
+    expect(privateDockerConfig(user, 'reg.example.com:5000')).toEqual({
+      currentContext: 'desktop-linux',
+      proxies: { default: { httpProxy: 'http://proxy:3128' } },
+      auths: { 'https://index.docker.io/v1/': { auth: 'aHViOng=' } },
+      credHelpers: { 'gcr.io': 'gcloud' },
+    });
+    expect(user.credsStore).toBe('osxkeychain');
+    expect(privateDockerConfig(undefined, 'reg.example.com')).toEqual({});
+    expect(privateDockerConfig('not json', 'reg.example.com')).toEqual({});
   });
 });

@@ -41,6 +41,43 @@ export function loginCommand(
   };
 }
 
+export function logoutCommand(engine: Engine, registry: string): Command {
+  return { argv: [engine, 'logout', registry] };
+}
+
+/**
+ * Where the engine keeps its registry logins, pointed at a private folder for one run: docker
+ * reads DOCKER_CONFIG (its config.json), podman REGISTRY_AUTH_FILE.
+ */
+export function privateLoginEnv(engine: Engine, dir: string): Record<string, string> {
+  return engine === 'docker' ? { DOCKER_CONFIG: dir } : { REGISTRY_AUTH_FILE: `${dir}/auth.json` };
+}
+
+/** Folders of the user's DOCKER_CONFIG a private one links to: contexts, CLI plugins (buildx), builders. */
+export const DOCKER_CONFIG_LINKS: readonly string[] = ['contexts', 'cli-plugins', 'buildx'];
+
+const hostOf = (key: string) => key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').split('/')[0];
+
+/**
+ * The config.json of a private DOCKER_CONFIG, from the user's: its settings (current context,
+ * proxies, ...) and logins to other registries stay; the credential store goes (a login would
+ * land in the keychain, outliving the run), and so does any login to `registry` (this run's own
+ * login is written to the private file).
+ */
+export function privateDockerConfig(user: unknown, registry: string): Record<string, unknown> {
+  if (!user || typeof user !== 'object' || Array.isArray(user)) return {};
+  const target = hostOf(registry);
+  const others = (v: unknown) =>
+    Object.fromEntries(
+      Object.entries(v && typeof v === 'object' ? v : {}).filter(([k]) => hostOf(k) !== target),
+    );
+  const config: Record<string, unknown> = { ...(user as Record<string, unknown>) };
+  delete config['credsStore'];
+  config['auths'] = others(config['auths']);
+  if (config['credHelpers']) config['credHelpers'] = others(config['credHelpers']);
+  return config;
+}
+
 export interface BuildRequest {
   dockerfile: string;
   contextDir: string;

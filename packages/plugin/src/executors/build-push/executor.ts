@@ -2,14 +2,7 @@ import { profileName } from '../../core/release/deploy-model';
 import type { ExecutorContext } from '@nx/devkit';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  buildArgsFor,
-  buildCommand,
-  Engine,
-  loginCommand,
-  ociLabels,
-  pushCommand,
-} from '../../core/image/engine';
+import { buildArgsFor, buildCommand, ociLabels, pushCommand } from '../../core/image/engine';
 import { contentHash } from '../../core/image/hash';
 import { planDockerfile } from '../../core/image/oci/dockerfile';
 import { APP_ENV, BUILD_INFO_FILE, registryHost, SECRET_ENV } from '../../core/config/names';
@@ -31,6 +24,7 @@ import {
   readContext,
   resolveBase,
 } from './lib/assemble';
+import { EngineSession, openEngineSession } from './lib/engine-session';
 import { ImagePlan, planImage, validateBuildArgs, validateImages } from './lib/plan';
 import type { BuildPushExecutorSchema } from './schema';
 
@@ -74,6 +68,8 @@ export default async function buildPush(
   const secrets = secretValues(env);
   const staged: string[] = [];
   const started = Date.now();
+  // The engine, found (and logged in, in a private folder) only when an image needs it.
+  let engineReady: Promise<EngineSession> | undefined;
   try {
     const app = context.projectName as string;
     const images = validateImages(options.images);
@@ -99,20 +95,16 @@ export default async function buildPush(
 
     const client = new RegistryClient(profile.registry, creds);
     if (push) await client.ping();
-    // The engine is found, and logged in, only when an image needs it.
-    let engineReady: Promise<Engine> | undefined;
     const engine = () =>
       (engineReady ??= (async () => {
         const found = await resolveEngine(options.engine, env);
         log.info(`  engine ${found}`);
-        if (push && creds) {
-          await runOrThrow(
-            loginCommand(found, registry, creds.user, creds.password),
-            `${found} login to ${registry}`,
-            { secrets, stream: false },
-          );
-        }
-        return found;
+        return openEngineSession(
+          found,
+          env,
+          push && creds ? { registry, ...creds } : undefined,
+          secrets,
+        );
       })());
 
     const source = await gitRemoteUrl(context.root);
@@ -193,12 +185,16 @@ export default async function buildPush(
     log.error(`build-push failed: ${(error as Error).message}`);
     return { success: false };
   } finally {
+    await engineReady?.then(
+      (session) => session.close(),
+      () => undefined,
+    );
     for (const dir of staged) rmSync(dir, { recursive: true, force: true });
   }
 }
 
 interface BuildContext {
-  engine: () => Promise<Engine>;
+  engine: () => Promise<EngineSession>;
   buildArgs: Record<string, string>;
   tag: string;
   gitSha?: string;
@@ -221,11 +217,11 @@ function labelsFor(plan: ImagePlan, c: BuildContext): Record<string, string> {
   });
 }
 
-async function build(plan: ImagePlan, c: BuildContext): Promise<Engine> {
-  const engine = await c.engine();
+async function build(plan: ImagePlan, c: BuildContext): Promise<EngineSession> {
+  const session = await c.engine();
   log.info(`  ${plan.spec.component}: building ${plan.ref}`);
   await runOrThrow(
-    buildCommand(engine, {
+    buildCommand(session.engine, {
       dockerfile: c.dockerfilePath,
       contextDir: c.contextDir,
       tags: [plan.ref],
@@ -233,9 +229,9 @@ async function build(plan: ImagePlan, c: BuildContext): Promise<Engine> {
       labels: labelsFor(plan, c),
     }),
     `Building the ${plan.spec.component} image (${plan.spec.dockerfile})`,
-    { secrets: c.secrets },
+    { secrets: c.secrets, env: session.env },
   );
-  return engine;
+  return session;
 }
 
 async function buildOnly(plan: ImagePlan, c: BuildContext): Promise<PushedImage> {
@@ -302,9 +298,12 @@ async function reuseOrBuildAndPush(
       assembled: true,
     };
   }
-  const engine = await build(plan, c);
+  const session = await build(plan, c);
   log.info(`  ${plan.spec.component}: pushing ${plan.ref}`);
-  await runOrThrow(pushCommand(engine, plan.ref), `Pushing ${plan.ref}`, { secrets: c.secrets });
+  await runOrThrow(pushCommand(session.engine, plan.ref), `Pushing ${plan.ref}`, {
+    secrets: c.secrets,
+    env: session.env,
+  });
   const manifest = await c.client.getManifest(plan.repository, c.tag);
   if (!manifest) throw new Error(`${plan.ref} was pushed but the registry does not list it.`);
   // The content tag goes last, added in the registry to the manifest just pushed (no second
