@@ -91,12 +91,48 @@ def write_release_folder(folder, plan, env, secret_values=None):
             env["COMPOSE_FILE"] = files
         else:
             env.pop("COMPOSE_FILE", None)
+    write_env(folder, plan, env)
+
+
+def write_env(folder, plan, env):
     body = "".join(f"{k}={v}\n" for k, v in env.items())
     write_atomic(
         os.path.join(folder, ".env"),
-        f"# Written by Conveyor: {plan['action']} of {env[plan['env_names']['image_tag']]} ({plan['app']}, {plan['env']}).\n" + body,
+        f"# Written by Conveyor: {plan['action']} of {env.get(plan['env_names']['image_tag'], '')} ({plan['app']}, {plan['env']}).\n" + body,
         0o600,
     )
+
+
+# What a release folder runs from besides its .env: a new release rewrites each of them.
+RELEASE_FILES = ("docker-compose.yml", "docker-compose.override.yml", "docker-compose.secrets.yml", "secrets")
+
+
+def keep_release_folder(folder):
+    """A copy of the files the folder's release runs from, taken before a new release rewrites
+    them: a failed recreate puts these back (the new plan's compose file and secrets would start
+    something else than what served). In a folder only the deploy user reads: it holds secrets."""
+    kept = tempfile.mkdtemp(prefix=".kept-", dir=folder)
+    for name in RELEASE_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            shutil.copytree(path, os.path.join(kept, name))
+        elif os.path.exists(path):
+            shutil.copy2(path, os.path.join(kept, name))
+    return kept
+
+
+def restore_release_folder(folder, kept, plan, env):
+    """Puts back exactly what keep_release_folder kept (a file the new release added goes), and
+    the .env that went with it."""
+    for name in RELEASE_FILES:
+        path, saved = os.path.join(folder, name), os.path.join(kept, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        if os.path.lexists(saved):
+            os.rename(saved, path)
+    write_env(folder, plan, env)
 
 
 def gate(plan, release, ports, deadline):
@@ -553,8 +589,9 @@ class Release:
             check_ports_free(engine, ports, folder, env, "public")
         before_switch_hook(plan, paths, None, ports["backend"])
         self.note("start")
-        write_release_folder(folder, plan, env, self.secret_values)
+        kept = keep_release_folder(folder) if old_env else None
         try:
+            write_release_folder(folder, plan, env, self.secret_values)
             engine.compose_run(folder, ["up", "-d", "--remove-orphans"], env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
             self.note("gate")
@@ -564,7 +601,7 @@ class Release:
             f.logs = container_logs(engine, folder, env)
             if old_env and current.get("tag"):
                 out("restore", tag=current["tag"])
-                write_release_folder(folder, plan, old_env)
+                restore_release_folder(folder, kept, plan, old_env)
                 engine.compose_run(folder, ["up", "-d", "--remove-orphans"], old_env, check=False)
                 write_atomic(os.path.join(folder, ".tag"), current["tag"] + "\n")
                 try:
@@ -575,6 +612,9 @@ class Release:
                 engine.compose_run(folder, ["down"], env, check=False)
                 run([engine.cli, "start", *held], check=False)
             raise
+        finally:
+            if kept:
+                shutil.rmtree(kept, ignore_errors=True)
         if self.foreign:
             self.retire_foreign()
         self.note("record")

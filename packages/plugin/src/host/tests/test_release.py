@@ -14,7 +14,7 @@ from conveyor_host.common import Failure
 from conveyor_host.lock import Lock
 from conveyor_host.release import Release, before_switch_hook, gate, host_prefix, release_env, write_release_folder
 from conveyor_host.state import save_state
-from tests.support import AppTestCase, FakeHaproxy, FakeHttp, captured, plan_for, result_of
+from tests.support import AppTestCase, FakeHaproxy, FakeHttp, captured, fake_command, plan_for, result_of
 
 
 class HostPrefixTest(AppTestCase):
@@ -147,6 +147,38 @@ class HookTest(AppTestCase):
             captured(before_switch_hook, plan_for(self.app), self.paths, None, 8080)
         self.assertEqual((str(failed.exception), failed.exception.phase),
                          ("the before-switch hook failed (exit 3): not today", "switch"))
+
+
+class RecreateRestoreTest(AppTestCase):
+    def read(self, *parts):
+        with open(os.path.join(self.app, *parts)) as f:
+            return f.read()
+
+    def test_a_failed_recreate_brings_back_the_compose_files_and_secrets_that_served(self):
+        log = os.path.join(self.tmp.name, "compose.log")
+        compose = fake_command(self.tmp.name, "compose", f'echo "$IMAGE_TAG $*" >> {log}\n')
+        plan = plan_for(self.app, compose_command=compose, secrets={"names": ["A_KEY", "B_KEY"], "hash": "sha256:new"})
+        self.write(plan["compose_file"], "# the new release's compose file\n")
+        self.write(os.path.join(self.app, "docker-compose.yml"), "# the compose file that served\n")
+        self.write(os.path.join(self.app, "docker-compose.secrets.yml"), "# the secrets that served\n")
+        self.write(os.path.join(self.app, "secrets", "A_KEY"), "old-a", 0o444)
+        os.chmod(os.path.join(self.app, "secrets"), 0o700)
+        self.write(os.path.join(self.app, ".env"), "IMAGE_TAG=v1\nCOMPOSE_FILE=docker-compose.yml:docker-compose.secrets.yml\n")
+        state = {"current": {"tag": "v1", "git_sha": "aaa1111", "color": None}}
+        release = Release(plan, {"secrets": {"A_KEY": "new-a", "B_KEY": "new-b"}})
+        with self.assertRaises(Failure):  # nothing answers on the public port: the gate fails
+            captured(release.recreate, state, state["current"], {})
+        self.assertEqual(self.read("docker-compose.yml"), "# the compose file that served\n")
+        self.assertEqual(self.read("docker-compose.secrets.yml"), "# the secrets that served\n")
+        self.assertEqual(os.listdir(os.path.join(self.app, "secrets")), ["A_KEY"])
+        self.assertEqual(self.read("secrets", "A_KEY"), "old-a")
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.app, "secrets")).st_mode), 0o700)
+        env = self.read(".env")
+        self.assertIn("IMAGE_TAG=v1\n", env)
+        self.assertIn("COMPOSE_FILE=docker-compose.yml:docker-compose.secrets.yml\n", env)
+        with open(log) as f:
+            self.assertEqual(f.read().splitlines()[-1], "v1 up -d --remove-orphans")
+        self.assertEqual(sorted(n for n in os.listdir(self.app) if n.startswith(".")), [".conveyor", ".env", ".tag"])  # no copy left
 
 
 class ReleaseEndsEarlyTest(AppTestCase):
