@@ -1,6 +1,8 @@
 """The lock: a folder made by one atomic rename, holding who took it and which process holds it.
 The holder's pid, the pid's start time and the boot id tell a dead holder (broken, and recorded)
-from a live one (waited for), even after a reboot or with its pid reused. Also the commands that
+from a live one (waited for), even after a reboot or with its pid reused. A dead holder's lock is
+broken by moving it aside (lock.breaking-*) and checking it was the one judged dead: a live lock
+moved aside by a waiter that came too late goes back, and holds meanwhile. Also the commands that
 work on the lock alone: `hold` (the environment's lock for a deploy to several hosts) and
 `break-lock`."""
 import errno
@@ -17,6 +19,10 @@ from .state import Paths
 
 
 LOCK_POLL = 0.2
+PUT_BACK_POLL = 0.01
+PUT_BACK_TIMEOUT = 30.0
+ASIDE = ".breaking-"  # lock<ASIDE><pid>-<ns>: a lock moved aside to be broken
+IDENTITY = ("run_id", "pid", "pid_start", "since", "boot", "who", "legacy")
 
 
 class LockHeld(Exception):
@@ -48,11 +54,35 @@ def holder_alive(holder):
 
 
 def read_holder(paths):
-    holder = read_json(os.path.join(paths.lock, "holder.json"))
-    if holder is None and os.path.isdir(paths.lock):
-        text = read_text(os.path.join(paths.lock, "holder"))  # older Conveyor: text only
+    return holder_in(paths.lock)
+
+
+def holder_in(folder):
+    """The holder written in a lock folder (the lock, or one moved aside); None: no such folder."""
+    holder = read_json(os.path.join(folder, "holder.json"))
+    if holder is None and os.path.isdir(folder):
+        text = read_text(os.path.join(folder, "holder"))  # older Conveyor: text only
         return {"who": text or "unknown", "legacy": True}
     return holder
+
+
+def same_holder(a, b):
+    return isinstance(a, dict) and isinstance(b, dict) and all(a.get(k) == b.get(k) for k in IDENTITY)
+
+
+def live_aside(paths):
+    """The live holder of a lock moved aside to be broken (a waiter took it for a dead one, then
+    found another in its place): it still holds, and goes back as soon as the lock is free."""
+    prefix = os.path.basename(paths.lock) + ASIDE
+    try:
+        names = sorted(n for n in os.listdir(paths.state_dir) if n.startswith(prefix))
+    except FileNotFoundError:
+        return None
+    for name in names:
+        holder = holder_in(os.path.join(paths.state_dir, name))
+        if holder_alive(holder):
+            return holder
+    return None
 
 
 def describe_holder(holder):
@@ -105,14 +135,20 @@ class Lock:
         deadline = time.monotonic() + max(wait_seconds, 0)
         while True:
             if self._try():
-                return
-            holder = read_holder(self.paths)
-            alive = holder_alive(holder)
-            if alive and self.hold_id and isinstance(holder, dict) and holder.get("run_id") == self.hold_id and holder.get("action") == "hold":
-                return  # the environment's lock, held for this very run (several hosts): not ours to release
-            if alive is False:
-                break_lock(self.paths, holder, f"{self.holder['who']} ({self.holder['action']})", "holder is dead")
-                continue
+                holder = live_aside(self.paths)
+                if holder is None:
+                    return
+                # Taken while a live holder's lock was aside (break_lock puts it back): given up.
+                self.release()
+            else:
+                holder = read_holder(self.paths)
+                alive = holder_alive(holder)
+                if alive and self.hold_id and isinstance(holder, dict) and holder.get("run_id") == self.hold_id and holder.get("action") == "hold":
+                    return  # the environment's lock, held for this very run (several hosts): not ours to release
+                if alive is False:
+                    # False: the lock changed hands since it was judged; the new holder is judged anew.
+                    break_lock(self.paths, holder, f"{self.holder['who']} ({self.holder['action']})", "holder is dead")
+                    continue
             if time.monotonic() >= deadline:
                 raise LockHeld(holder)
             time.sleep(LOCK_POLL)
@@ -129,16 +165,45 @@ class Lock:
 
 
 def break_lock(paths, holder, by, reason):
-    """Moves a dead holder's lock aside (atomic) and records it in the history."""
-    aside = f"{paths.lock}.broken-{time.time_ns()}"
+    """Moves the lock of the holder judged dead aside (atomic) and records it in the history. Only
+    that lock: between the judgement and the move, another waiter may have broken it and taken the
+    lock itself. What was moved is checked; another holder's lock goes back (False)."""
+    aside = f"{paths.lock}{ASIDE}{os.getpid()}-{time.time_ns()}"
     try:
         os.rename(paths.lock, aside)
     except FileNotFoundError:
+        return False
+    moved = holder_in(aside)
+    if not same_holder(moved, holder):
+        put_back(paths, aside, moved)
         return False
     shutil.rmtree(aside, ignore_errors=True)
     append_history(paths, {"action": "lock-break", "result": "ok", "who": by, "holder": holder, "reason": reason})
     out("lock-broken", holder=describe_holder(holder), reason=reason)
     return True
+
+
+def put_back(paths, aside, holder):
+    """A lock moved aside by mistake goes back. The lock is free but for a taker that came in
+    between, which gives way (Lock.acquire: a live lock aside still holds); a holder that ended
+    meanwhile has nothing to go back to. An older helper does not give way: after PUT_BACK_TIMEOUT
+    the lock stays aside, where it still holds for this helper."""
+    deadline = time.monotonic() + PUT_BACK_TIMEOUT
+    while True:
+        try:
+            os.rename(aside, paths.lock)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise
+        if holder_alive(holder) is False:
+            shutil.rmtree(aside, ignore_errors=True)
+            return False
+        if time.monotonic() >= deadline:
+            out("warning", what=f"the lock of {describe_holder(holder)} was moved aside to {aside} and could not go back: "
+                                f"another process holds {paths.lock}")
+            return False
+        time.sleep(PUT_BACK_POLL)
 
 
 def hold(app_path, run_id, who, wait_seconds):
@@ -207,15 +272,16 @@ def releases_running(paths, run_id, grace=10.0):
 
 def break_lock_command(app_path, who):
     paths = Paths(app_path)
-    holder = read_holder(paths)
-    if holder is None:
-        out("result", status="ok", broken=False, message="the lock is free")
-        return 0
-    alive = holder_alive(holder)
-    if alive:
-        out("result", status="lock-held", holder=describe_holder(holder), alive=True,
-            message=f"the holder is alive (pid {holder.get('pid')}): wait for it, or stop that process first")
-        return 4
-    break_lock(paths, holder, who, "broken on request" if alive is None else "holder is dead")
-    out("result", status="ok", broken=True, holder=describe_holder(holder))
-    return 0
+    while True:  # again when the lock changed hands between the judgement and the break
+        holder = read_holder(paths)
+        if holder is None:
+            out("result", status="ok", broken=False, message="the lock is free")
+            return 0
+        alive = holder_alive(holder)
+        if alive:
+            out("result", status="lock-held", holder=describe_holder(holder), alive=True,
+                message=f"the holder is alive (pid {holder.get('pid')}): wait for it, or stop that process first")
+            return 4
+        if break_lock(paths, holder, who, "broken on request" if alive is None else "holder is dead"):
+            out("result", status="ok", broken=True, holder=describe_holder(holder))
+            return 0

@@ -5,6 +5,7 @@ import os
 import subprocess
 import time
 import unittest
+from unittest import mock
 
 from conveyor_host.lock import (
     Lock, LockHeld, boot_id, break_lock_command, describe_holder, holder_alive, process_start, read_holder,
@@ -117,6 +118,80 @@ class LockTest(AppTestCase):
         lock.release()
         self.assertEqual(holder_file(self.paths)["who"], "carol")
 
+    def test_a_lock_taken_since_the_dead_one_was_judged_is_not_broken(self):
+        # Another waiter broke the dead lock and took a fresh one between this waiter's judgement
+        # and its break: the live lock survives, and this waiter goes on waiting for it.
+        self.write_holder({"who": "dan", "action": "deploy", "pid": self.dead_pid(), "pid_start": "1", "boot": boot_id(), "run_id": "d"})
+        real = holder_alive
+        other = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+
+        def judged_then_raced(holder):
+            verdict = real(holder)
+            if not other.held and holder and holder.get("run_id") == "d":
+                os.rename(self.paths.lock, self.paths.lock + ".gone")
+                other.acquire(0)
+            return verdict
+
+        with mock.patch("conveyor_host.lock.holder_alive", judged_then_raced):
+            with self.assertRaises(LockHeld) as held:
+                captured(Lock(self.paths, "anna", "deploy", "v2", "run-a").acquire, 0.3)
+        self.assertTrue(other.held)
+        self.assertEqual(held.exception.holder["run_id"], "run-b")
+        self.assertEqual(holder_file(self.paths)["run_id"], "run-b")
+        self.assertEqual(self.history_lines(), [])  # nothing was broken
+        with self.assertRaises(LockHeld):
+            Lock(self.paths, "carol", "deploy", "v3", "run-c").acquire(0)
+        other.release()
+        self.assertFalse(os.path.exists(self.paths.lock))
+
+    def test_a_taker_meanwhile_gives_way_to_the_live_lock_going_back(self):
+        # As above, and a third process takes the lock in the moment the live one is aside: it
+        # sees a live lock moved aside, gives its own up, and the live one goes back.
+        self.write_holder({"who": "dan", "action": "deploy", "pid": self.dead_pid(), "pid_start": "1", "boot": boot_id(), "run_id": "d"})
+        other = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+        taker = Lock(self.paths, "carol", "deploy", "v3", "run-c")
+        real_alive, real_rename = holder_alive, os.rename
+        outcome = []
+
+        def judged_then_raced(holder):
+            verdict = real_alive(holder)
+            if not other.held and holder and holder.get("run_id") == "d":
+                real_rename(self.paths.lock, self.paths.lock + ".gone")
+                other.acquire(0)
+            return verdict
+
+        def rename(src, dst, *args, **kwargs):
+            real_rename(src, dst, *args, **kwargs)
+            if src == self.paths.lock and ".gone" not in dst and ".released-" not in dst and not outcome:
+                try:  # the lock is aside: the third process takes it now
+                    taker.acquire(0)
+                    outcome.append("taken")
+                except LockHeld as held:
+                    outcome.append(held.holder.get("run_id"))
+
+        with mock.patch("conveyor_host.lock.holder_alive", judged_then_raced), mock.patch("os.rename", rename):
+            with self.assertRaises(LockHeld):
+                captured(Lock(self.paths, "anna", "deploy", "v2", "run-a").acquire, 0.3)
+        self.assertEqual(outcome, ["run-b"])  # it gave way, naming the holder whose lock was aside
+        self.assertFalse(taker.held)
+        self.assertEqual(holder_file(self.paths)["run_id"], "run-b")
+        self.assertEqual([n for n in os.listdir(self.paths.state_dir) if n != "lock.gone"], ["lock"])
+        other.release()
+
+    def test_a_live_lock_moved_aside_holds_a_dead_one_does_not(self):
+        aside = os.path.join(self.paths.state_dir, "lock.breaking-1-2")
+        self.write(os.path.join(aside, "holder.json"), json.dumps(
+            {"who": "bob", "pid": os.getpid(), "pid_start": process_start(os.getpid()), "boot": boot_id(), "run_id": "run-b"}))
+        with self.assertRaises(LockHeld) as held:
+            Lock(self.paths, "anna", "deploy", "v2", "run-a").acquire(0.2)
+        self.assertEqual(held.exception.holder["run_id"], "run-b")
+        self.assertFalse(os.path.exists(self.paths.lock))
+        self.write(os.path.join(aside, "holder.json"), json.dumps({"who": "bob", "pid": self.dead_pid(), "pid_start": "1", "boot": boot_id()}))
+        lock = Lock(self.paths, "anna", "deploy", "v2", "run-a")
+        lock.acquire(0)
+        self.assertTrue(lock.held)
+        lock.release()
+
     def test_describe_holder(self):
         self.assertEqual(describe_holder(None), "nobody")
         self.assertEqual(describe_holder({"who": "bob", "action": "deploy", "tag": "v9", "since": "T", "pid": 12, "run_id": "r"}),
@@ -149,6 +224,26 @@ class BreakLockCommandTest(AppTestCase):
         self.assertFalse(os.path.exists(self.paths.lock))
         self.assertEqual(self.history_lines()[-1]["reason"], "broken on request")
         self.assertEqual(self.history_lines()[-1]["who"], "carol")
+
+    def test_a_lock_taken_since_the_judgement_is_judged_again_not_broken(self):
+        self.write(os.path.join(self.paths.lock, "holder.json"),
+                   json.dumps({"who": "dan", "pid": os.getpid(), "pid_start": "1", "boot": "another-boot", "run_id": "d"}))
+        real = holder_alive
+        other = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+
+        def judged_then_raced(holder):
+            verdict = real(holder)
+            if not other.held and holder and holder.get("run_id") == "d":
+                os.rename(self.paths.lock, self.paths.lock + ".gone")
+                other.acquire(0)
+            return verdict
+
+        with mock.patch("conveyor_host.lock.holder_alive", judged_then_raced):
+            code, events, _ = captured(break_lock_command, self.app, "carol")
+        self.assertEqual((code, events[-1]["status"]), (4, "lock-held"))
+        self.assertEqual(holder_file(self.paths)["run_id"], "run-b")
+        self.assertEqual(self.history_lines(), [])
+        other.release()
 
     def test_a_dead_holder_is_broken_and_recorded(self):
         self.write(os.path.join(self.paths.lock, "holder.json"),
