@@ -1,7 +1,7 @@
 /** Runs a command: argv only (no shell), optional stdin, output streamed and redacted. */
 import { spawn } from 'node:child_process';
 import type { Command } from '../core/image/engine';
-import { redact, Secrets } from '../core/config/redact';
+import { redactStream, Secrets } from '../core/config/redact';
 
 export interface RunOptions {
   cwd?: string;
@@ -45,8 +45,10 @@ export function run(command: Command, options: RunOptions = {}): Promise<RunResu
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const onData = (which: 'out' | 'err') => (chunk: Buffer) => {
-      const text = redact(chunk.toString('utf8'), secrets);
+    // One redactor per stream: a secret split across two chunks is masked all the same.
+    const redactors = { out: redactStream(secrets), err: redactStream(secrets) };
+    const show = (which: 'out' | 'err', text: string) => {
+      if (!text) return;
       if (which === 'out') {
         stdout += text;
         if (options.onLine) {
@@ -58,13 +60,22 @@ export function run(command: Command, options: RunOptions = {}): Promise<RunResu
       output += text;
       if (stream) (which === 'out' ? process.stdout : process.stderr).write(text);
     };
-    child.stdout.on('data', onData('out'));
-    child.stderr.on('data', onData('err'));
+    const flush = () => {
+      show('out', redactors.out.end());
+      show('err', redactors.err.end());
+    };
+    // Text, not bytes: a character split across two chunks is decoded whole.
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (text: string) => show('out', redactors.out.push(text)));
+    child.stderr.on('data', (text: string) => show('err', redactors.err.push(text)));
     child.on('error', (error: NodeJS.ErrnoException) => {
+      flush();
       const message = error.code === 'ENOENT' ? `${bin}: command not found` : error.message;
       resolve({ code: 127, stdout, stderr: stderr + message, output: output + message });
     });
     child.on('close', (code) => {
+      flush();
       if (partial && options.onLine) options.onLine(partial);
       resolve({ code: code ?? 1, stdout, stderr, output });
     });

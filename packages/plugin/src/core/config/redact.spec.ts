@@ -1,4 +1,10 @@
-import { publicRemoteUrl, redact, redactUrlCredentials, secretValues } from './redact';
+import {
+  publicRemoteUrl,
+  redact,
+  redactStream,
+  redactUrlCredentials,
+  secretValues,
+} from './redact';
 
 describe('redact', () => {
   const key =
@@ -66,5 +72,38 @@ describe('publicRemoteUrl', () => {
     ]) {
       expect(publicRemoteUrl(url)).toBe(url);
     }
+  });
+});
+
+describe('redactStream', () => {
+  const feed = (secrets: string[], pieces: string[]) => {
+    const r = redactStream(secrets);
+    const shown = pieces.map((p) => r.push(p));
+    return { shown, all: shown.join('') + r.end() };
+  };
+  it('masks a secret split across pieces, wherever it is cut', () => {
+    const text = 'login with hunter2-pass then go\n';
+    for (let i = 1; i < text.length; i++) {
+      const { all } = feed(['hunter2-pass'], [text.slice(0, i), text.slice(i)]);
+      expect(all).toBe('login with *** then go\n');
+    }
+    expect(feed(['hunter2-pass'], [...text]).all).toBe('login with *** then go\n');
+  });
+  it('masks a secret of several lines split across pieces', () => {
+    const key = 'line-one-secret\nline-two-secret';
+    expect(feed([key], ['a line-one-', 'secret\nline-two', '-secret b']).all).toBe('a *** b');
+  });
+  it('shows at once what cannot start a secret, and holds only a possible start', () => {
+    const { shown, all } = feed(['hunter2-pass'], ['progress 50%\n', 'progress hun', 'gry\n']);
+    expect(shown).toEqual(['progress 50%\n', 'progress ', 'hungry\n']);
+    expect(all).toBe('progress 50%\nprogress hungry\n');
+  });
+  it('holds a whole secret across the cut with the longer secret that starts in it', () => {
+    const { all } = feed(['abcd', 'cdefgh'], ['xxabcd', 'efgh yy']);
+    expect(all).not.toContain('cdefgh');
+    expect(all).not.toContain('abcd');
+  });
+  it('passes text through without secrets', () => {
+    expect(feed([], ['a', 'b']).shown).toEqual(['a', 'b']);
   });
 });

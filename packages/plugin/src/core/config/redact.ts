@@ -36,6 +36,57 @@ export function redact(text: string, secrets: Secrets): string {
   return out;
 }
 
+/**
+ * Where text that arrives in pieces can be cut: before a tail that may still grow into a secret,
+ * and never inside a whole secret.
+ */
+function safeCut(text: string, secrets: Secrets): number {
+  const longest = Math.max(0, ...secrets.map((s) => s.length));
+  let cut = text.length;
+  for (let p = Math.max(0, text.length - longest + 1); p < text.length; p++) {
+    const tail = text.slice(p);
+    if (secrets.some((s) => s.startsWith(tail))) {
+      cut = p;
+      break;
+    }
+  }
+  for (let moved = true; moved; ) {
+    moved = false;
+    for (const s of secrets) {
+      const at = text.indexOf(s, Math.max(0, cut - s.length + 1));
+      if (at !== -1 && at < cut && at + s.length > cut) {
+        cut = at;
+        moved = true;
+      }
+    }
+  }
+  return cut;
+}
+
+/**
+ * Redacts a stream that arrives in pieces (a process's output): a secret split across two pieces
+ * is masked all the same. push() returns what can be shown now; a tail that may be the start of a
+ * secret is held until the next piece, and end() returns it.
+ */
+export function redactStream(secrets: Secrets): { push(text: string): string; end(): string } {
+  const list = secrets.filter((s) => s.length > 0);
+  let held = '';
+  return {
+    push(text) {
+      held += text;
+      const cut = safeCut(held, list);
+      const out = redact(held.slice(0, cut), list);
+      held = held.slice(cut);
+      return out;
+    },
+    end() {
+      const out = redact(held, list);
+      held = '';
+      return out;
+    },
+  };
+}
+
 /** A registry URL as it may be shown: without user:password. */
 export function redactUrlCredentials(url: string): string {
   return url.replace(
