@@ -52,22 +52,27 @@ class Engine:
 
 class RegistryLogin:
     """Pull credentials for this run only: a private DOCKER_CONFIG removed afterwards (nothing
-    is kept in ~/.docker on the host)."""
+    is kept in ~/.docker on the host). The folder is made when a pull first needs it (env), so a
+    run that pulls nothing (a held lock, a fault before the pull) writes no credentials at all."""
 
     def __init__(self, registry, auth):
         self.dir = None
+        self.config = None
         if auth and auth.get("user") and auth.get("password"):
-            self.dir = tempfile.mkdtemp(prefix="conveyor-pull-")
-            os.chmod(self.dir, 0o700)
             token = base64.b64encode(f"{auth['user']}:{auth['password']}".encode()).decode()
-            write_json(os.path.join(self.dir, "config.json"), {"auths": {registry: {"auth": token}}}, 0o600)
+            self.config = {"auths": {registry: {"auth": token}}}
 
     def env(self):
+        if self.config and not self.dir:
+            self.dir = tempfile.mkdtemp(prefix="conveyor-pull-")  # named first: close() removes it even half written
+            os.chmod(self.dir, 0o700)
+            write_json(os.path.join(self.dir, "config.json"), self.config, 0o600)
         return {"DOCKER_CONFIG": self.dir} if self.dir else {}
 
     def close(self):
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
 
 
 def pull_release(engine, plan, release, login):

@@ -271,6 +271,15 @@ class Release:
     # -- the sequence
 
     def run(self):
+        """The release, from the lock to the record. The registry login's folder is removed on
+        every way out: a held lock, a fault before the lock (a folder that cannot be made), the
+        release's own end."""
+        try:
+            return self.carry_out()
+        finally:
+            self.login.close()
+
+    def carry_out(self):
         plan, paths = self.plan, self.paths
         os.makedirs(paths.releases, mode=0o750, exist_ok=True)
         lock = Lock(paths, plan["deployer"], plan["action"], self.target["tag"], plan["run_id"], plan.get("hold_id", ""))
@@ -310,7 +319,6 @@ class Release:
         except Exception as e:  # noqa: BLE001 - any fault ends as a recorded, reported failure
             return self.failed(Failure(f"{type(e).__name__}: {e}", self.phase), load_state(paths))
         finally:
-            self.login.close()
             if old_lock:
                 old_lock.release()
             lock.release()

@@ -4,6 +4,8 @@ import json
 import os
 import socket
 import stat
+import tempfile
+from unittest import mock
 
 from conveyor_host.common import Failure
 from conveyor_host.engine import Engine, RegistryLogin, check_image_ids, check_ports_free, pull_release, run
@@ -99,6 +101,18 @@ class RegistryLoginTest(AppTestCase):
         self.assertEqual(base64.b64decode(auth).decode(), "ci:s3cret")
         login.close()
         self.assertFalse(os.path.exists(folder))
+
+    def test_the_folder_is_made_only_when_a_pull_needs_it(self):
+        tempdir = os.path.join(self.tmp.name, "tmp")
+        os.makedirs(tempdir)
+        with mock.patch.object(tempfile, "tempdir", tempdir):
+            login = RegistryLogin("r", {"user": "ci", "password": "s3cret"})
+            self.assertEqual(os.listdir(tempdir), [])
+            folder = login.env()["DOCKER_CONFIG"]
+            self.assertEqual(login.env(), {"DOCKER_CONFIG": folder})  # one folder for every pull
+            self.assertEqual(os.listdir(tempdir), [os.path.basename(folder)])
+            login.close()
+            self.assertEqual(os.listdir(tempdir), [])
 
     def test_no_credentials_no_folder(self):
         for auth in (None, {}, {"user": "ci"}, {"user": "", "password": "x"}):

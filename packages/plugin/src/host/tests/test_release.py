@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import time
 from unittest import mock
 
@@ -201,6 +202,50 @@ class ReleaseEndsEarlyTest(AppTestCase):
         self.assertIn("holds shop of environment 'production'; this 'staging' deploy would replace it", result["error"])
         self.assertEqual(self.history_lines()[-1]["result"], "failed")
         self.assertFalse(os.path.exists(self.paths.lock))
+
+    def pull_folders(self):
+        """The registry logins' folders (conveyor-pull-*) left in the temp dir of this test."""
+        return [n for n in os.listdir(self.tempdir) if n.startswith("conveyor-pull-")]
+
+    def login_in_tempdir(self):
+        self.tempdir = os.path.join(self.tmp.name, "tmp")
+        os.makedirs(self.tempdir)
+        patcher = mock.patch.object(tempfile, "tempdir", self.tempdir)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        return {"user": "ci", "password": "s3cret"}
+
+    def test_a_held_lock_leaves_no_registry_login_on_the_host(self):
+        auth = self.login_in_tempdir()
+        holder = Lock(self.paths, "bob", "deploy", "v9", "run-b")
+        holder.acquire(0)
+        self.addCleanup(holder.release)
+        code, _, _ = captured(Release(plan_for(self.app), auth).run)
+        self.assertEqual(code, 4)
+        self.assertEqual(self.pull_folders(), [])
+
+    def test_a_host_folder_that_cannot_be_made_leaves_no_registry_login(self):
+        auth = self.login_in_tempdir()
+        release = Release(plan_for(self.app), auth)
+        with mock.patch("os.makedirs", side_effect=PermissionError(13, "Permission denied")):
+            with self.assertRaises(PermissionError):
+                captured(release.run)
+        self.assertEqual(self.pull_folders(), [])
+
+    def test_a_lock_that_cannot_be_taken_leaves_no_registry_login(self):
+        auth = self.login_in_tempdir()
+        release = Release(plan_for(self.app), auth)
+        with mock.patch.object(Lock, "acquire", side_effect=OSError(28, "No space left on device")):
+            with self.assertRaises(OSError):
+                captured(release.run)
+        self.assertEqual(self.pull_folders(), [])
+
+    def test_a_release_that_ends_before_its_pull_leaves_no_registry_login(self):
+        auth = self.login_in_tempdir()
+        save_state(self.paths, {"env": "production", "current": {"tag": "v5"}})
+        code, _, _ = captured(Release(plan_for(self.app), auth).run)
+        self.assertEqual(code, 1)
+        self.assertEqual(self.pull_folders(), [])
 
     def test_a_secret_that_did_not_arrive_is_refused_before_anything_changes(self):
         plan = plan_for(self.app, secrets={"names": ["API_KEY"], "hash": "sha256:x"})
