@@ -440,7 +440,7 @@ class Release:
                 raise
         elif plan.get("canary") and old_color:
             self.canary(old_color, new_color, folder, env)
-            return self.canary_promoted(state, current, old_color, new_color)
+            return self.canary_promoted(state, current, old_color, new_color, folder, env)
         else:
             try:
                 switch_id = switch_proxy(paths, plan, new_color)
@@ -516,16 +516,33 @@ class Release:
                 if step_over:
                     break
 
-    def canary_promoted(self, state, current, old_color, new_color):
+    def canary_promoted(self, state, current, old_color, new_color, folder, env):
+        """The canary passed: every request goes to it. A switch or a public check that fails puts
+        every request back on the old colour (at its full weight) and stops the canary, so the
+        proxy serves what the state still names."""
         plan, paths = self.plan, self.paths
-        for component in plan["components"]:
-            admin(paths, f"set weight {component}/{new_color} 100")
-            admin(paths, f"set weight {component}/{old_color} 100")
-        switch_id = switch_proxy(paths, plan, new_color)
-        self.check_public()
+        try:
+            for component in plan["components"]:
+                admin(paths, f"set weight {component}/{new_color} 100")
+                admin(paths, f"set weight {component}/{old_color} 100")
+            switch_id = switch_proxy(paths, plan, new_color)
+            self.check_public()
+        except (Failure, OSError):
+            self.switch_back(old_color)
+            self.engine.compose_run(folder, ["stop"], env, check=False)
+            raise
         schedule_drain_stop(paths, plan, old_color, switch_id)
         self.note("record")
         return self.finish("ok", self.record(state, current, new_color))
+
+    def switch_back(self, color):
+        """After a failed switch, every request back on the colour that served. A switch back that
+        fails too is reported, never raised over the failure that called for it."""
+        try:
+            switch_proxy(self.paths, self.plan, color)
+            out("restore", color=color)
+        except (Failure, OSError) as e:
+            out("warning", what=f"the proxy could not be switched back to {color}: {e}")
 
     def first_proxy(self, new_color, folder, env):
         """The proxy starts once. A recreate-style release holding the public ports is stopped only
