@@ -6,6 +6,11 @@ import { fleetHosts, InventoryList } from '../core/release/fleet';
 import type { Profile } from '../core/config/profile';
 import { run } from '../shell/run';
 
+/** The inventory as messages name it: workspace-relative (apps/shop/infra/ansible/inventory/staging). */
+function inventoryName(ansibleDir: string, profile: Profile): string {
+  return join(ansibleDir, inventoryFor(profile.name));
+}
+
 /** The inventory of the profile's environment in `ansibleDir`, as Ansible reads it. */
 export async function readInventory(
   ansibleDir: string,
@@ -46,7 +51,8 @@ export async function loadDeployModel(
   const inventory = options.ansibleDir
     ? await readInventory(resolve(root, options.ansibleDir), profile, env, secrets)
     : undefined;
-  return deployModel({ app, options, profile, env, inventory });
+  const inventoryFile = options.ansibleDir ? inventoryName(options.ansibleDir, profile) : undefined;
+  return deployModel({ app, options, profile, env, inventory, inventoryFile });
 }
 
 /**
@@ -62,5 +68,11 @@ export async function hostProfiles(
 ): Promise<Profile[]> {
   if (!ansibleDir) return [profile];
   const inventory = await readInventory(resolve(root, ansibleDir), profile, env, secrets);
-  return fleetHosts(inventory, 'app', profile, { backendPort: 0 }).map((h) => h.profile);
+  return fleetHosts(
+    inventory,
+    'app',
+    profile,
+    { backendPort: 0 },
+    inventoryName(ansibleDir, profile),
+  ).map((h) => h.profile);
 }

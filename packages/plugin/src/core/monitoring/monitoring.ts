@@ -140,7 +140,12 @@ export function environmentTargets(input: {
     const address = hostAddress(host, input.profileHost);
     if ('value' in address && address.value !== '') {
       // A host that publishes the backend on a port of its own is scraped there (the deploy's rule).
-      const { backendPort } = hostPorts(host.vars, host.name, { backendPort: input.port });
+      const { backendPort } = hostPorts(
+        host.vars,
+        host.name,
+        { backendPort: input.port },
+        input.inventory?.file,
+      );
       const target = `${address.value}:${backendPort}`;
       if (!targets.includes(target)) targets.push(target);
     } else {

@@ -156,9 +156,41 @@ describe('the deploy model', () => {
         profile: staging,
         env: {},
         inventory: inventory({ 'staging-2': { conveyor_backend_port: 5173 } }),
+        inventoryFile: 'apps/shop/infra/ansible/inventory/staging',
       }),
-    ).toThrow('Inventory host staging-2: The backend and frontend ports must differ');
+    ).toThrow(
+      'apps/shop/infra/ansible/inventory/staging: host staging-2: The backend and frontend ports must differ',
+    );
+    expect(() =>
+      deployModel({
+        app: 'shop',
+        options: { backendPort: 8080 },
+        profile: staging,
+        env: {},
+        inventory: inventory({ 'staging-2': { ansible_user: 'root;reboot' } }),
+        inventoryFile: 'apps/shop/infra/ansible/inventory/staging',
+      }),
+    ).toThrow(
+      'apps/shop/infra/ansible/inventory/staging: host staging-2: ansible_user is "root;reboot"',
+    );
   });
+
+  it.each([0, -1, 70000, 80.5])(
+    'refuses the port %p from the target and from BACKEND_PORT / FRONTEND_PORT, naming where it came from',
+    (bad) => {
+      const rule = `must be a port number (an integer from 1 to 65535), got "${bad}".`;
+      expect(() => appPorts({ backendPort: bad }, {})).toThrow(`--backendPort ${rule}`);
+      expect(() => appPorts({ backendPort: 8080, frontendPort: bad }, {})).toThrow(
+        `--frontendPort ${rule}`,
+      );
+      expect(() => appPorts({ backendPort: 8080 }, { BACKEND_PORT: String(bad) })).toThrow(
+        `BACKEND_PORT ${rule}`,
+      );
+      expect(() =>
+        appPorts({ backendPort: 8080, frontendPort: 5173 }, { FRONTEND_PORT: String(bad) }),
+      ).toThrow(`FRONTEND_PORT ${rule}`);
+    },
+  );
 
   it('is the profile host alone without an inventory', () => {
     const m = deployModel({

@@ -117,16 +117,20 @@ export function deployHosts(
   inventory: InventoryList | undefined,
   profile: Profile,
   ports: AppPorts,
+  inventoryFile = 'the inventory',
 ): DeployHost[] {
   if (!inventory) return [{ name: profile.ssh_host || 'localhost', profile, ports }];
-  return fleetHosts(inventory, 'app', profile, {
-    backendPort: ports.backend,
-    frontendPort: ports.frontend,
-  }).map((h) => {
+  return fleetHosts(
+    inventory,
+    'app',
+    profile,
+    { backendPort: ports.backend, frontendPort: ports.frontend },
+    inventoryFile,
+  ).map((h) => {
     const own: AppPorts = { backend: h.backendPort };
     if (h.frontendPort !== undefined) own.frontend = h.frontendPort;
     const clash = checkPortPlan(own.backend, own.frontend);
-    if (clash) throw new Error(`Inventory host ${h.name}: ${clash}`);
+    if (clash) throw new Error(`${inventoryFile}: host ${h.name}: ${clash}`);
     const host: DeployHost = { name: h.name, profile: h.profile, ports: own };
     if (h.projectPrefix) host.projectPrefix = h.projectPrefix;
     return host;
@@ -149,6 +153,8 @@ export interface DeployModelInput {
   env: NodeJS.ProcessEnv;
   /** `ansible-inventory --list` of the target's inventory; undefined: the profile's host alone. */
   inventory?: InventoryList;
+  /** The inventory as messages name it (workspace-relative). */
+  inventoryFile?: string;
 }
 
 export function deployModel(input: DeployModelInput): DeployModel {
@@ -161,7 +167,7 @@ export function deployModel(input: DeployModelInput): DeployModel {
     profile,
     strategy: strategyOf(options, profile),
     ports,
-    hosts: deployHosts(input.inventory, profile, ports),
+    hosts: deployHosts(input.inventory, profile, ports, input.inventoryFile),
     healthTimeout: options.healthTimeout ?? DEPLOY_DEFAULTS.healthTimeout,
     lockTimeout: options.lockTimeout ?? DEPLOY_DEFAULTS.lockTimeout,
     engineCommand: options.loginCommand ?? DEPLOY_DEFAULTS.loginCommand,

@@ -1,4 +1,4 @@
-import { batches, batchSizes, fleetHosts } from './fleet';
+import { batches, batchSizes, fleetHosts, hostPorts } from './fleet';
 import type { Profile } from '../config/profile';
 
 const staging: Profile = {
@@ -75,7 +75,7 @@ describe('fleet hosts from the inventory', () => {
   it('names a bad port and an empty group', () => {
     const bad = { ...inventory, _meta: { hostvars: { 'staging-1': { ansible_port: 'x' } } } };
     expect(() => fleetHosts(bad, 'app', staging, { backendPort: 1 })).toThrow(
-      'Inventory host staging-1: ansible_port "x" is not a port.',
+      'the inventory: host staging-1: ansible_port must be a port number (an integer from 1 to 65535), got "x".',
     );
     expect(() => fleetHosts({}, 'app', staging, { backendPort: 1 })).toThrow(
       'no host in group [app]',
@@ -91,5 +91,56 @@ describe('fleet hosts from the inventory', () => {
       },
     );
     expect(hosts.map((h) => h.name)).toEqual(['mon-1']);
+  });
+});
+
+describe('what an inventory host may set', () => {
+  const FILE = 'apps/shop/infra/ansible/inventory/staging';
+  const one = (vars: Record<string, unknown>) => ({
+    app: { hosts: ['staging-1'] },
+    _meta: { hostvars: { 'staging-1': vars } },
+  });
+  const hosts = (vars: Record<string, unknown>) =>
+    fleetHosts(one(vars), 'app', staging, { backendPort: 8080, frontendPort: 5173 }, FILE);
+
+  it.each([0, -1, 70000, 80.5, '80.5', '0x50'])(
+    'refuses the port %p, naming the file, the host and the value',
+    (value) => {
+      for (const key of ['conveyor_backend_port', 'conveyor_frontend_port', 'ansible_port'])
+        expect(() => hosts({ [key]: value })).toThrow(
+          `${FILE}: host staging-1: ${key} must be a port number (an integer from 1 to 65535), got "${value}".`,
+        );
+    },
+  );
+
+  it.each(['evil host', 'a;reboot', '$(id)', 'h`id`', '-oProxyCommand=sh', 'h|x', "h'x", 'h\nx'])(
+    'refuses the ansible_host %j, naming the file, the host and the value',
+    (value) => {
+      expect(() => hosts({ ansible_host: value })).toThrow(
+        `${FILE}: host staging-1: ansible_host is "${value}": `,
+      );
+    },
+  );
+
+  it.each(['root; reboot', '-l', 'de ploy', 'deploy@x', '$(id)', '.hidden', 'a'.repeat(65)])(
+    'refuses the ansible_user %p, naming the file, the host and the value',
+    (value) => {
+      expect(() => hosts({ ansible_user: value })).toThrow(
+        `${FILE}: host staging-1: ansible_user is "${value}": `,
+      );
+    },
+  );
+
+  it('takes host names, IP addresses and POSIX user names', () => {
+    for (const host of ['web-1.example.com', '10.0.0.5', 'fe80::1', 'fe80::1%eth0', 'web_1'])
+      expect(hosts({ ansible_host: host })[0].profile.ssh_host).toBe(host);
+    for (const user of ['deploy', 'svc_deploy', 'deploy-1', '_ci', 'u.x'])
+      expect(hosts({ ansible_user: user })[0].profile.ssh_user).toBe(user);
+  });
+
+  it('names the file in the port rule of the monitoring targets too', () => {
+    expect(() =>
+      hostPorts({ conveyor_backend_port: 70000 }, 'staging-1', { backendPort: 8080 }, FILE),
+    ).toThrow(`${FILE}: host staging-1: conveyor_backend_port must be a port number`);
   });
 });

@@ -5,8 +5,8 @@
  * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port, and
  * conveyor_compose_project where several hosts share one container engine). Pure.
  */
-import type { Profile } from '../config/profile';
-import { parsePort } from '../config/ports';
+import { Profile, sshHostError, sshUserError } from '../config/profile';
+import { validatePort } from '../config/ports';
 
 export interface FleetHost {
   /** The inventory name (what Ansible's --limit and the messages use). */
@@ -32,13 +32,34 @@ function own(vars: Record<string, unknown>, key: string): string | undefined {
   return text.includes('{{') ? undefined : text;
 }
 
-function ownPort(vars: Record<string, unknown>, key: string, host: string): number | undefined {
+/** Where a host's value comes from, for messages: `<inventory file>: host <name>: <key>`. */
+const whereIn = (file: string, host: string, key: string) => `${file}: host ${host}: ${key}`;
+
+function ownPort(
+  vars: Record<string, unknown>,
+  key: string,
+  host: string,
+  file: string,
+): number | undefined {
+  const text = own(vars, key);
+  return text === undefined ? undefined : validatePort(text, whereIn(file, host, key));
+}
+
+/**
+ * A host's own SSH address or login, held to the profile's rule for ssh_host / ssh_user: a host
+ * name or IP address, a POSIX user name; no spaces, shell metacharacters or leading "-".
+ */
+function ownSsh(
+  vars: Record<string, unknown>,
+  key: 'ansible_host' | 'ansible_user',
+  host: string,
+  file: string,
+): string | undefined {
   const text = own(vars, key);
   if (text === undefined) return undefined;
-  const port = parsePort(text);
-  if (port === undefined)
-    throw new Error(`Inventory host ${host}: ${key} "${text}" is not a port.`);
-  return port;
+  const problem = (key === 'ansible_host' ? sshHostError : sshUserError)(text);
+  if (problem) throw new Error(`${whereIn(file, host, key)} is "${text}": ${problem}`);
+  return text;
 }
 
 /**
@@ -50,12 +71,13 @@ export function hostPorts(
   vars: Record<string, unknown>,
   host: string,
   ports: { backendPort: number; frontendPort?: number },
+  file = 'the inventory',
 ): { backendPort: number; frontendPort?: number } {
-  const backendPort = ownPort(vars, 'conveyor_backend_port', host) ?? ports.backendPort;
+  const backendPort = ownPort(vars, 'conveyor_backend_port', host, file) ?? ports.backendPort;
   if (ports.frontendPort === undefined) return { backendPort };
   return {
     backendPort,
-    frontendPort: ownPort(vars, 'conveyor_frontend_port', host) ?? ports.frontendPort,
+    frontendPort: ownPort(vars, 'conveyor_frontend_port', host, file) ?? ports.frontendPort,
   };
 }
 
@@ -64,6 +86,8 @@ export function fleetHosts(
   group: string,
   profile: Profile,
   ports: { backendPort: number; frontendPort?: number },
+  /** The inventory as messages name it (e.g. apps/shop/infra/ansible/inventory/staging). */
+  file = 'the inventory',
 ): FleetHost[] {
   const entry = inventory[group] as { hosts?: string[] } | undefined;
   // An inventory without that group (the monitoring stack's is [monitoring]): every host it lists.
@@ -83,12 +107,12 @@ export function fleetHosts(
       name,
       profile: {
         ...profile,
-        ssh_host: own(vars, 'ansible_host') ?? profile.ssh_host,
-        ssh_port: ownPort(vars, 'ansible_port', name) ?? profile.ssh_port,
-        ssh_user: own(vars, 'ansible_user') ?? profile.ssh_user,
+        ssh_host: ownSsh(vars, 'ansible_host', name, file) ?? profile.ssh_host,
+        ssh_port: ownPort(vars, 'ansible_port', name, file) ?? profile.ssh_port,
+        ssh_user: ownSsh(vars, 'ansible_user', name, file) ?? profile.ssh_user,
         deploy_path: own(vars, 'conveyor_deploy_path') ?? profile.deploy_path,
       },
-      ...hostPorts(vars, name, ports),
+      ...hostPorts(vars, name, ports, file),
       projectPrefix: own(vars, 'conveyor_compose_project'),
     };
   });

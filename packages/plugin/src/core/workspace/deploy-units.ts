@@ -5,7 +5,7 @@
  */
 import type { ProjectConfiguration } from '@nx/devkit';
 import { PLUGIN_NAME } from '../config/names';
-import { parsePort } from '../config/ports';
+import { validatePort } from '../config/ports';
 
 export const DEPLOY_EXECUTOR = `${PLUGIN_NAME}:deploy`;
 
@@ -14,7 +14,7 @@ export interface DeployUnit {
   project: ProjectConfiguration;
   /** The deploy target's options (without a configuration). */
   options: Record<string, unknown>;
-  /** The target's public ports, when its options give valid ones. */
+  /** The target's public ports, when its options give them (checked: a bad one is refused). */
   backendPort?: number;
   frontendPort?: number;
   /** Profiles the deploy target names: its default and its configurations'. */
@@ -33,10 +33,14 @@ export function deployUnit(name: string, project: ProjectConfiguration): DeployU
     if (typeof p === 'string') profiles.add(p);
   }
   const unit: DeployUnit = { name, project, options, profiles: [...profiles] };
-  const backendPort = parsePort(options['backendPort']);
-  if (backendPort !== undefined) unit.backendPort = backendPort;
-  const frontendPort = parsePort(options['frontendPort']);
-  if (frontendPort !== undefined) unit.frontendPort = frontendPort;
+  for (const key of ['backendPort', 'frontendPort'] as const) {
+    const value = options[key];
+    if (value !== undefined && value !== null)
+      unit[key] = validatePort(
+        value,
+        `${project.root}/project.json: targets.deploy.options.${key}`,
+      );
+  }
   return unit;
 }
 
