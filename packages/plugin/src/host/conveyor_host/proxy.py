@@ -1,12 +1,13 @@
 """The proxy (blue-green): HAProxy on the host network; its configuration on disk always routes
 where the runtime does, so a restarted proxy serves the same colour. Its files, its runtime API
-(admin.sock), where it routes now, the switch, and the canary's weights."""
+(admin.sock), where it routes now, the switch, a reload in place, and the canary's weights."""
 import json
 import os
 import socket
 import time
 
 from .common import COLORS, Failure, write_atomic
+from .engine import run
 
 
 def proxy_config(plan, live_color):
@@ -73,24 +74,45 @@ def admin(paths, command):
     return b"".join(chunks).decode().strip()
 
 
-def proxy_routes(paths, components):
-    """The colour the proxy routes every component to (None: proxy down or colours mixed)."""
-    try:
-        answer = admin(paths, "show servers state")
-    except OSError:
+def proxy_servers(paths, attempts=1, pause=1.0):
+    """{backend: {colour: (operational state, weight)}} as the runtime API shows them; None when
+    it does not answer, after `attempts` questions `pause` seconds apart (one timeout, or a worker
+    leaving during a reload, is not a proxy that is down). HAProxy always answers this question
+    with at least its format version: an empty answer is no answer."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(pause)
+        try:
+            answer = admin(paths, "show servers state")
+        except OSError:
+            continue
+        if not answer:
+            continue
+        servers = {}
+        for line in answer.splitlines():
+            f = line.split()
+            # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...
+            if len(f) > 7 and f[0] != "#" and f[3] in COLORS:
+                servers.setdefault(f[1], {})[f[3]] = (f[5], f[7])
+        return servers
+    return None
+
+
+def proxy_routes(paths, components, attempts=1):
+    """The colour the proxy routes every component to (None: proxy down, colours mixed, or a
+    component that no single colour serves). A server takes requests when its operational state
+    is 2 (running; one enabled at run time keeps the "disabled in the configuration" admin bit on
+    display) and its weight is not 0 (an aborted canary's colour)."""
+    servers = proxy_servers(paths, attempts)
+    if servers is None:
         return None
-    ready = {}
-    for line in answer.splitlines():
-        f = line.split()
-        # be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state ...; an operational
-        # state of 2 (running) is what takes traffic (a server enabled at run time keeps the
-        # "disabled in the configuration" admin bit on display).
-        if len(f) > 6 and f[1] in components and f[3] in COLORS and f[5] == "2":
-            ready.setdefault(f[1], set()).add(f[3])
-    colors = {c for comp in components for c in ready.get(comp, set())}
-    if len(colors) != 1 or any(len(ready.get(comp, ())) != 1 for comp in components):
-        return None
-    return colors.pop()
+    colors = set()
+    for component in components:
+        ready = {c for c, (op, weight) in servers.get(component, {}).items() if op == "2" and weight != "0"}
+        if len(ready) != 1:
+            return None
+        colors |= ready
+    return colors.pop() if len(colors) == 1 else None
 
 
 def proxy_env(plan):
@@ -117,6 +139,37 @@ def start_proxy(engine, paths, plan, timeout=30):
     raise Failure(f"the proxy's runtime API ({paths.proxy_sock}) did not answer within {timeout}s", "proxy")
 
 
+def reload_proxy(engine, paths, plan, components, to_color, timeout=10):
+    """Makes the running proxy load its configuration file again (written by the caller), and
+    waits until it routes `components` to to_color (None: until it answers). HAProxy runs with
+    -W: on SIGUSR2 its master (the container's first process) starts a worker on the new file,
+    which takes the listening sockets over, while the old worker ends its connections; the public
+    ports keep answering, which a recreated container would not. For a configuration whose shape
+    changed (a component added): the runtime API can only change servers that exist."""
+    ids = engine.compose_run(paths.proxy, ["ps", "-q"], proxy_env(plan), check=False).stdout.split()
+    if not ids:
+        raise Failure("the proxy container does not run: there is nothing to reload", "switch")
+    run([engine.cli, "kill", "--signal", "USR2", *ids])
+    deadline = time.monotonic() + timeout
+    while True:
+        if to_color is None and proxy_servers(paths) is not None:
+            return
+        routed = proxy_routes(paths, components)
+        if to_color is not None and routed == to_color:
+            return
+        if time.monotonic() >= deadline:
+            raise Failure(f"the proxy did not route {', '.join(components)} to {to_color or 'any colour'} within {timeout}s "
+                          f"of its reload (now: {routed or 'no single colour'})", "switch")
+        time.sleep(0.2)
+
+
+def new_switch(paths):
+    """Names a switch (last-switch): a drain stop acts only if no later switch happened."""
+    switch_id = f"{os.getpid()}-{time.time_ns()}"
+    write_atomic(paths.last_switch, switch_id + "\n")
+    return switch_id
+
+
 def switch_proxy(paths, plan, to_color):
     """Routes every component to to_color (runtime API: no reload, open connections stay),
     writes the configuration to match, and checks where the proxy routes now."""
@@ -136,9 +189,7 @@ def switch_proxy(paths, plan, to_color):
     routed = proxy_routes(paths, plan["components"])
     if routed != to_color:
         raise Failure(f"the proxy routes to {routed or 'no single colour'} after the switch to {to_color}", "switch")
-    switch_id = f"{os.getpid()}-{time.time_ns()}"
-    write_atomic(paths.last_switch, switch_id + "\n")
-    return switch_id
+    return new_switch(paths)
 
 
 def set_weights(paths, plan, new_color, new_weight, old_color, old_weight):

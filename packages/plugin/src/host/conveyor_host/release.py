@@ -18,7 +18,10 @@ from .engine import (
 )
 from .history import append_history
 from .lock import describe_holder, holder_alive, Lock, LockHeld
-from .proxy import admin, proxy_env, proxy_routes, set_weights, start_proxy, switch_proxy, write_proxy_files
+from .proxy import (
+    admin, new_switch, proxy_config, proxy_env, proxy_routes, proxy_servers, reload_proxy, set_weights, start_proxy,
+    switch_proxy, write_proxy_files,
+)
 from .state import load_state, Paths, save_state
 from .takeover import check_projects, remove_containers
 
@@ -246,6 +249,12 @@ class Release:
                     time.sleep(0.25)
         current = state.get("current") or {}
         if tag and (current.get("tag") != tag or current.get("color") != routed):
+            # Recorded only when it serves: a proxy started from files a failed release left, or
+            # routing to a colour that does not run its release, is no state to follow.
+            if not self.serves(read_text(os.path.join(folder, ".port")), tag):
+                out("repair", what=f"the proxy routes to {routed} ({tag}), which does not answer as {tag}: {routed} stays "
+                                   f"unrecorded (the state names {current.get('tag') or 'no release'})")
+                return state
             info = read_json(paths.release_file(tag), {"tag": tag})
             previous = current if current.get("tag") and current.get("tag") != tag else state.get("previous")
             state = {**state, "current": {**info, "color": routed}, "previous": previous}
@@ -254,6 +263,12 @@ class Release:
                                    "reason": f"the proxy routes to {routed} ({tag}); the state said {current.get('color')} ({current.get('tag')})"})
             out("repair", what=f"state now names what the proxy routes to: {tag} on {routed}")
         return state
+
+    def serves(self, port, tag):
+        """Whether the release on port answers (as tag, when the plan checks versions)."""
+        if self.plan.get("version_check"):
+            return (served_version(port) or {}).get("image_tag") == tag
+        return http_get(port, self.plan["gate"]["backend"])[0] == 200
 
     def live_and_healthy(self, state):
         current = state.get("current") or {}
@@ -430,14 +445,28 @@ class Release:
             f.logs = container_logs(engine, folder, env)
             engine.compose_run(folder, ["stop"], env, check=False)
             raise
-        # The new colour is healthy: now the proxy (first blue-green release: after a recreate one).
+        # The new colour is healthy: now the proxy, as it answers. None runs (the first blue-green
+        # release, after a recreate one; or it stopped): it starts. It lacks a component of this
+        # release: its configuration is reloaded in place. Else a switch, which also ends a state
+        # with both colours taking requests (a canary that died mid-step).
         self.note("switch", color=new_color)
-        if not os.path.exists(os.path.join(paths.proxy, "docker-compose.yml")) or proxy_routes(paths, plan["components"]) is None:
+        has_proxy = os.path.exists(os.path.join(paths.proxy, "docker-compose.yml"))
+        servers = proxy_servers(paths, attempts=2) if has_proxy else None
+        if servers is None and has_proxy and engine.running_images(paths.proxy, proxy_env(plan)):
+            engine.compose_run(folder, ["stop"], env, check=False)
+            raise Failure(f"the proxy runs but its runtime API ({paths.proxy_sock}) does not answer: nothing was switched and the "
+                          f"proxy was left as it is. Restart it (in {paths.proxy}: {' '.join(engine.compose)} restart), then deploy again",
+                          "switch")
+        if servers is None:
             try:
                 self.first_proxy(new_color, folder, env)
             except Failure:
                 engine.compose_run(folder, ["stop"], env, check=False)
                 raise
+        elif any(component not in servers for component in plan["components"]):
+            switch_id = self.reshape_proxy(servers, new_color, folder, env)
+            if old_color:
+                schedule_drain_stop(paths, plan, old_color, switch_id)
         elif plan.get("canary") and old_color:
             self.canary(old_color, new_color, folder, env)
             return self.canary_promoted(state, current, old_color, new_color, folder, env)
@@ -445,9 +474,9 @@ class Release:
             try:
                 switch_id = switch_proxy(paths, plan, new_color)
                 self.check_public()
-            except Failure:
+            except (Failure, OSError):
                 if old_color:
-                    switch_proxy(paths, plan, old_color)
+                    self.switch_back(old_color)
                 engine.compose_run(folder, ["stop"], env, check=False)
                 raise
             if old_color:
@@ -544,14 +573,47 @@ class Release:
         except (Failure, OSError) as e:
             out("warning", what=f"the proxy could not be switched back to {color}: {e}")
 
+    def reshape_proxy(self, servers, new_color, folder, env):
+        """The proxy runs but has no backend for a component of this release (the app gained one):
+        its configuration, rewritten for every component on the new colour, is loaded in place
+        (reload_proxy: the public ports keep answering). On failure the previous configuration
+        comes back and is loaded again (or the proxy starts from it if it no longer runs): the
+        proxy is never taken down, and serves the old colour as before."""
+        plan, paths, engine = self.plan, self.paths, self.engine
+        had = sorted(servers)
+        routed_before = proxy_routes(paths, had)
+        previous = read_raw(paths.proxy_cfg) or proxy_config({**plan, "components": had}, routed_before) + "\n"
+        out("proxy", what=f"the proxy has no backend for {', '.join(c for c in plan['components'] if c not in servers)}: "
+                          "its configuration is reloaded in place")
+        try:
+            write_atomic(paths.proxy_cfg, proxy_config(plan, new_color) + "\n")
+            reload_proxy(engine, paths, plan, plan["components"], new_color)
+            self.check_public()
+        except (Failure, OSError):
+            out("restore", what="the proxy's previous configuration", color=routed_before)
+            write_atomic(paths.proxy_cfg, previous)
+            try:
+                reload_proxy(engine, paths, plan, had, routed_before)
+            except (Failure, OSError):
+                try:
+                    start_proxy(engine, paths, plan)
+                except Failure as e:
+                    out("warning", what=f"the proxy's previous configuration is back in {paths.proxy_cfg}, but the proxy did not load it: {e}")
+            engine.compose_run(folder, ["stop"], env, check=False)
+            raise
+        return new_switch(paths)
+
     def first_proxy(self, new_color, folder, env):
         """The proxy starts once. A recreate-style release holding the public ports is stopped only
         now (its replacement is healthy, the proxy image is on the host) and restarted if the
-        proxy cannot take over."""
+        proxy cannot take over. A proxy whose files are there but that does not run (it stopped
+        since the release began) starts on this release's colour; if it cannot, its files come
+        back as they were and it starts on them: a proxy of this app is never taken down."""
         plan, paths, engine = self.plan, self.paths, self.engine
         legacy = os.path.join(paths.app, "docker-compose.yml")
         legacy_env = read_env_file(paths.app) if os.path.exists(legacy) else None
-        write_proxy_files(paths, plan, new_color)
+        kept = {path: read_raw(path) for path in (paths.proxy_cfg, os.path.join(paths.proxy, "docker-compose.yml"),
+                                                  os.path.join(paths.proxy, ".env"))}
         # A release taken over still holds the public ports: stopped only now, the switch of the ports.
         old_proxy = [cid for f in self.foreign if f.project.endswith("-proxy") or f.project == plan["project_prefix"]
                      for cid in f.ids(running_only=True)]
@@ -562,12 +624,24 @@ class Release:
         else:
             engine.compose_run(paths.app, ["stop"], legacy_env, check=False)
         try:
+            # Written only now: a check above that fails leaves the files as they were.
+            write_proxy_files(paths, plan, new_color)
             start_proxy(engine, paths, plan)
             if proxy_routes(paths, plan["components"]) != new_color:
                 raise Failure(f"the new proxy does not route to {new_color}", "switch")
             self.check_public()
-        except Failure:
-            engine.compose_run(paths.proxy, ["down"], proxy_env(plan), check=False)
+        except (Failure, OSError):
+            if kept[os.path.join(paths.proxy, "docker-compose.yml")] is not None and not old_proxy and legacy_env is None:
+                out("restore", what="the proxy's previous files")
+                for path, text in kept.items():
+                    if text is not None:
+                        write_atomic(path, text)
+                try:
+                    start_proxy(engine, paths, plan)
+                except Failure as e:
+                    out("warning", what=f"the proxy's previous files are back in {paths.proxy}, but it did not start from them: {e}")
+            else:
+                engine.compose_run(paths.proxy, ["down"], proxy_env(plan), check=False)
             if old_proxy:
                 run([engine.cli, "start", *old_proxy], check=False)
             if legacy_env is not None:
@@ -703,6 +777,15 @@ class Release:
         alive = holder_alive(holder)
         out("result", status="lock-held", holder=describe_holder(holder), alive=alive, pid=(holder or {}).get("pid"))
         return 4
+
+
+def read_raw(path):
+    """A file's text as it is (None when absent), to be written back unchanged."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
 
 
 def host_prefix(state, paths, planned, strategy):

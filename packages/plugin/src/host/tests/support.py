@@ -71,11 +71,16 @@ class FakeHaproxy:
     """HAProxy's runtime API on a unix socket, as the helper uses it: `show info`, `show servers
     state`, `set server B/S state ready|maint` and `set weight B/S N`, several on one line joined
     by "; ". Every server starts in maintenance except those of `live`; `refuse` answers every set
-    command with an error, as HAProxy does for an unknown server."""
+    command with an error, as HAProxy does for an unknown server. The first `hang_up` connections
+    are closed unanswered (a timeout, a worker leaving). With `reload_on` = (signal file, haproxy.cfg),
+    once the signal file appears (the fake engine's `kill`), the next connection meets a new worker
+    on that configuration: its servers, ready unless disabled, at weight 100."""
 
-    def __init__(self, sock_path, components=("backend",), live=None, refuse=False):
+    def __init__(self, sock_path, components=("backend",), live=None, refuse=False, hang_up=0, reload_on=None):
         self.path = sock_path
         self.refuse = refuse
+        self.hang_up = hang_up
+        self.reload_on = reload_on
         self.lines = []
         self.op = {(c, color): 2 if color == live else 0 for c in components for color in ("blue", "green")}
         self.weight = {k: 100 for k in self.op}
@@ -92,6 +97,13 @@ class FakeHaproxy:
                 conn, _ = self.server.accept()
             except OSError:
                 return
+            if self.hang_up:
+                self.hang_up -= 1
+                conn.close()
+                continue
+            if self.reload_on and os.path.exists(self.reload_on[0]):
+                os.unlink(self.reload_on[0])
+                self._load(self.reload_on[1])
             with conn:
                 data = b""
                 while not data.endswith(b"\n"):
@@ -102,6 +114,16 @@ class FakeHaproxy:
                 line = data.decode().strip()
                 self.lines.append(line)
                 conn.sendall("".join(self._answer(c.strip()) for c in line.split(";")).encode())
+
+    def _load(self, config):
+        self.op, backend = {}, None
+        with open(config) as f:
+            for words in (line.split() for line in f):
+                if words[:1] == ["backend"]:
+                    backend = words[1]
+                elif words[:1] == ["server"] and backend:
+                    self.op[(backend, words[1])] = 0 if "disabled" in words else 2
+        self.weight = {k: 100 for k in self.op}
 
     def _answer(self, command):
         words = command.split()

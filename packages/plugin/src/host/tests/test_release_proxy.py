@@ -22,12 +22,13 @@ case "$1" in
 esac
 exit 0
 """
-# The engine: every container inspected runs; `kill` fails while a kill-fails file is beside it.
+# The engine: every container inspected runs; `kill` (the proxy's reload) leaves a usr2 file beside
+# it for the fake HAProxy, or fails while a kill-fails file is there.
 ENGINE = """\
 echo "engine $*" >> "{log}"
 case "$1" in
   inspect) echo "true sha256:0 backend";;
-  kill) [ ! -e "$(dirname "$0")/kill-fails" ] || exit 1;;
+  kill) [ ! -e "$(dirname "$0")/kill-fails" ] || exit 1; touch "$(dirname "$0")/usr2";;
 esac
 exit 0
 """
@@ -99,3 +100,133 @@ class CanaryPromotedTest(ReleaseAtTheProxyTestCase):
         self.assertIn("green stop", self.commands())
         self.assertEqual(load_state(self.paths)["current"]["tag"], "v1")
         self.assertEqual(self.drains, [])
+
+
+class SwitchTest(ReleaseAtTheProxyTestCase):
+    """What the proxy answers decides the switch; a proxy that serves is never taken down."""
+
+    def release(self):
+        release = Release(self.plan, {})
+        code, events, _ = captured(release.blue_green, self.state, self.state["current"], {})
+        return code, events
+
+    def assert_switched_to_green(self):
+        self.assertEqual(proxy_routes(self.paths, self.plan["components"]), "green")
+        self.assertEqual(self.proxy_cfg(), proxy_config(self.plan, "green") + "\n")
+        current = load_state(self.paths)["current"]
+        self.assertEqual((current["tag"], current["color"]), ("v2", "green"))
+        self.assertEqual(self.drains, ["blue"])
+
+    def assert_proxy_left_running(self):
+        self.assertEqual([c for c in self.commands() if c.startswith(("proxy up", "proxy down", "proxy stop"))], [])
+
+    def test_both_colours_ready_is_resolved_by_a_switch(self):
+        # A canary that died mid-step: both colours take requests.
+        haproxy = self.proxy()
+        haproxy.op[("backend", "green")] = 2
+        self.plan["public_ports"]["backend"] = self.v2.port
+        self.release()
+        self.assert_switched_to_green()
+        self.assert_proxy_left_running()
+
+    def test_a_question_the_proxy_leaves_unanswered_once_is_asked_again(self):
+        self.proxy(hang_up=1)
+        self.plan["public_ports"]["backend"] = self.v2.port
+        self.release()
+        self.assert_switched_to_green()
+        self.assert_proxy_left_running()
+
+    def with_frontend(self):
+        # A frontend added to an app that had a backend only: the proxy has no backend for it.
+        front = self.serve("v2")
+        self.plan["components"] = ["backend", "frontend"]
+        self.plan["public_ports"].update(backend=self.v2.port, frontend=free_port())
+        self.plan["color_ports"]["blue"]["frontend"] = free_port()
+        self.plan["color_ports"]["green"]["frontend"] = front.port
+        self.plan["env_names"]["ports"]["frontend"] = "FRONTEND_PORT"
+        return self.proxy(components=("backend",), reload_on=(os.path.join(self.tmp.name, "usr2"), self.paths.proxy_cfg))
+
+    def test_a_component_the_proxy_lacks_comes_with_a_reload_in_place(self):
+        self.with_frontend()
+        self.release()
+        self.assertIn("engine kill --signal USR2 p1", self.commands())
+        self.assert_switched_to_green()
+        self.assert_proxy_left_running()
+
+    def test_a_reload_that_fails_leaves_the_previous_configuration_serving(self):
+        before = (self.with_frontend(), self.proxy_cfg())[1]
+        self.write(os.path.join(self.tmp.name, "kill-fails"), "")
+        with self.assertRaises(Failure):
+            self.release()
+        self.assertEqual(self.proxy_cfg(), before)
+        self.assertEqual(proxy_routes(self.paths, ["backend"]), "blue")
+        self.assertNotIn("proxy down", self.commands())
+        self.assertIn("green stop", self.commands())
+        self.assertEqual(load_state(self.paths)["current"]["tag"], "v1")
+
+    def test_a_proxy_that_runs_without_answering_is_left_alone(self):
+        write_proxy_files(self.paths, self.plan, "blue")
+        self.write(os.path.join(self.paths.proxy, ".running"), "p1\n")
+        with self.assertRaises(Failure) as failed:
+            self.release()
+        self.assertIn("the proxy runs but its runtime API", str(failed.exception))
+        self.assertEqual(self.proxy_cfg(), proxy_config(self.plan, "blue") + "\n")
+        self.assert_proxy_left_running()
+        self.assertIn("green stop", self.commands())
+
+    def test_a_stopped_proxy_that_cannot_start_gets_its_previous_configuration_back(self):
+        write_proxy_files(self.paths, self.plan, "blue")
+        self.write(os.path.join(self.paths.proxy, ".up-fails"), "")
+        with self.assertRaises(Failure):
+            self.release()
+        self.assertEqual(self.proxy_cfg(), proxy_config(self.plan, "blue") + "\n")
+        self.assertNotIn("proxy down", self.commands())
+        self.assertIn("green stop", self.commands())
+
+    def test_a_stopped_proxy_whose_ports_are_taken_keeps_its_files(self):
+        self.plan["public_ports"]["backend"] = self.v1.port  # something else listens there
+        write_proxy_files(self.paths, self.plan, "blue")
+        with self.assertRaises(Failure) as failed:
+            self.release()
+        self.assertIn("already in use", str(failed.exception))
+        self.assertEqual(self.proxy_cfg(), proxy_config(self.plan, "blue") + "\n")
+
+
+class ReconcileTest(ReleaseAtTheProxyTestCase):
+    """Before a release, the state follows the proxy only when the proxy routes to one colour that
+    serves its release."""
+
+    def setUp(self):
+        super().setUp()
+        green = self.paths.color_dir("green")
+        self.write(os.path.join(green, ".tag"), "v2\n")
+        self.write(os.path.join(green, ".port"), f"{self.v2.port}\n")
+        self.write(os.path.join(green, ".env"), "IMAGE_TAG=v2\n")
+
+    def reconcile(self):
+        _, events, _ = captured(Release(self.plan, {}).reconcile, self.state)
+        return load_state(self.paths)["current"], events
+
+    def test_a_colour_the_proxy_routes_to_and_that_serves_is_recorded(self):
+        haproxy = self.proxy()
+        haproxy.op[("backend", "blue")], haproxy.op[("backend", "green")] = 0, 2
+        current, _ = self.reconcile()
+        self.assertEqual((current["tag"], current["color"]), ("v2", "green"))
+
+    def test_a_colour_ready_at_weight_0_is_not_recorded(self):
+        # A switch to an aborted canary's colour left it ready at weight 0: it takes no request.
+        haproxy = self.proxy()
+        haproxy.op[("backend", "blue")], haproxy.op[("backend", "green")] = 0, 2
+        haproxy.weight[("backend", "green")] = 0
+        current, _ = self.reconcile()
+        self.assertEqual((current["tag"], current["color"]), ("v1", "blue"))
+        self.assertEqual(self.history_lines(), [])
+
+    def test_a_routed_colour_that_does_not_serve_its_release_is_not_recorded(self):
+        haproxy = self.proxy()
+        haproxy.op[("backend", "blue")], haproxy.op[("backend", "green")] = 0, 2
+        self.write(os.path.join(self.paths.color_dir("green"), ".port"), f"{free_port()}\n")
+        current, events = self.reconcile()
+        self.assertEqual((current["tag"], current["color"]), ("v1", "blue"))
+        self.assertEqual(self.history_lines(), [])
+        self.assertIn("green stays unrecorded", [e for e in events if e["event"] == "repair"][-1]["what"])
