@@ -73,6 +73,16 @@ describe('canary releases judged by the canary’s metrics', () => {
     writeFileSync(file, v3);
     sha.push(gitCommitAll(ws, 'v3 fails 30 %'));
     await ok(ws, ['run', 'cana:build-push', '--configuration=staging', ...buildArgs]);
+    // v4 passes its gate, then dies after 40 requests of the app's traffic (its engine restarts
+    // it: counters start again from zero).
+    const v4 = src.replace(
+      /app\.get<\{ Querystring: \{ format\?: unknown \} \}>\('\/metrics'/,
+      "let served = 0; app.addHook('onResponse', async (req) => { if (!req.url.startsWith('/health') && !req.url.includes('format=prometheus') && ++served === 40) setTimeout(() => process.exit(1), 5); });\n  $&",
+    );
+    expect(v4).not.toBe(src);
+    writeFileSync(file, v4);
+    sha.push(gitCommitAll(ws, 'v4 dies after its gate'));
+    await ok(ws, ['run', 'cana:build-push', '--configuration=staging', ...buildArgs]);
     await ok(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[0]}`]);
     expect(await live()).toBe(sha[0]);
   });
@@ -120,5 +130,19 @@ describe('canary releases judged by the canary’s metrics', () => {
     expect(status.code).toBe(0);
     const history = readFileSync(join(server, 'cana/.conveyor/history.jsonl'), 'utf8');
     expect(history).toContain('"phase": "canary"');
+  });
+
+  it('a canary that dies after its gate is aborted, not promoted', async () => {
+    const load = startLoad(`http://127.0.0.1:${port}/metrics`, 8);
+    const r = await nx(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[3]}`]);
+    await new Promise((res) => setTimeout(res, 1000));
+    await load.stop();
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/canary color=\w+ weight=10/);
+    expect(r.output).toMatch(/canary (does not answer \/metrics|counters went down)/);
+    expect(await live()).toBe(sha[1]);
+    const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
+    expect(status.code).toBe(0);
+    expect(status.output).toMatch(new RegExp(`live: +${sha[1]}`));
   });
 });
