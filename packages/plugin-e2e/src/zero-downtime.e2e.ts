@@ -4,7 +4,7 @@
  * exactly once per successful operation. The same load against recreate sees failures, which
  * proves the load test can see downtime.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLoad, switchedOnce } from './load';
 import {
@@ -159,5 +159,48 @@ describe('zero-downtime deploys under load', () => {
     expect(run.code).toBe(0);
     expect(stats.failed).toBeGreaterThan(0);
     expect(stats.versions).toEqual([sha[0], sha[1]]);
+  });
+
+  it('blue-green: a frontend added to a backend-only app comes with its release; the proxy keeps serving, no failed request', async () => {
+    const app = apps.bluegreen;
+    const appDir = join(server(), app.name);
+    downApp(appDir, env);
+    rmSync(appDir, { recursive: true, force: true });
+    const projectFile = join(ws, `apps/${app.name}/project.json`);
+    const project = readFileSync(projectFile, 'utf8');
+    const json = JSON.parse(project) as {
+      targets: { deploy: { options: Record<string, unknown> } };
+    };
+    delete json.targets.deploy.options['frontendPort'];
+    try {
+      writeFileSync(projectFile, JSON.stringify(json, null, 2));
+      const first = await nxAsync(
+        ws,
+        ['run', `${app.name}:deploy`, `--tag=${sha[0]}`, '--outputStyle=static'],
+        localEnv(app.strategy, app.port),
+      );
+      expect(first.code).toBe(0);
+      const frontend = `http://127.0.0.1:${app.port + 1}/`;
+      await expect(fetch(frontend, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
+    } finally {
+      writeFileSync(projectFile, project);
+    }
+    const { stats, run } = await underLoad(app, ['run', `${app.name}:deploy`, `--tag=${sha[1]}`]);
+    expect(run.code).toBe(0);
+    expect({ failed: stats.failed, last: stats.versions[stats.versions.length - 1] }).toEqual({
+      failed: 0,
+      last: sha[1],
+    });
+    const page = await fetch(`http://127.0.0.1:${app.port + 1}/`, {
+      signal: AbortSignal.timeout(5000),
+    });
+    expect(page.status).toBe(200);
+    const status = await nxAsync(
+      ws,
+      ['run', `${app.name}:status`, '--outputStyle=static'],
+      localEnv(app.strategy, app.port),
+    );
+    expect(status.code).toBe(0);
+    expect(status.output).toMatch(new RegExp(`live: +${sha[1]}`));
   });
 });
