@@ -4,7 +4,8 @@
  * whose /metrics answers 500 to 30 % of requests is aborted at its first step, and the share of
  * requests that reached it stays near that step's weight.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { poll, spawnNx } from './faults-lib';
 import { join } from 'node:path';
 import { serverDir, stagingSshEnv } from './host';
 import { startLoad } from './load';
@@ -141,6 +142,51 @@ describe('canary releases judged by the canary’s metrics', () => {
     expect(r.output).toMatch(/canary color=\w+ weight=10/);
     expect(r.output).toMatch(/canary (does not answer \/metrics|counters went down)/);
     expect(await live()).toBe(sha[1]);
+    const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
+    expect(status.code).toBe(0);
+    expect(status.output).toMatch(new RegExp(`live: +${sha[1]}`));
+  });
+
+  it('Ctrl-C during a canary aborts it: weight 0, the stable release serves, the history names who', async () => {
+    const runs = join(server, 'cana/.conveyor/runs');
+    const earlier = new Set(readdirSync(runs));
+    const load = startLoad(`http://127.0.0.1:${port}/metrics`, 4);
+    const deploy = spawnNx(
+      ws,
+      ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[0]}`],
+      stagingEnv(),
+    );
+    await poll(
+      'the canary to take its first share of requests',
+      () =>
+        readdirSync(runs)
+          .filter((f) => f.endsWith('.log') && !earlier.has(f))
+          .some((f) =>
+            /"phase": "canary".*"weight": 10/.test(readFileSync(join(runs, f), 'utf8')),
+          ) || undefined,
+      120_000,
+    );
+    deploy.signal('SIGINT');
+    const r = await deploy.done;
+    expect(r.code).not.toBe(0);
+    const history = () => readFileSync(join(server, 'cana/.conveyor/history.jsonl'), 'utf8');
+    await poll(
+      'the aborted canary in the history',
+      () => history().includes('aborted on request by e2e (Ctrl-C)') || undefined,
+      30_000,
+      250,
+    );
+    await new Promise((res) => setTimeout(res, 1000));
+    const stats = await load.stop();
+    expect(stats.failed).toBe(0);
+    expect(stats.versions[stats.versions.length - 1]).toBe(sha[1]);
+    expect(await live()).toBe(sha[1]);
+    const entry = history()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((e) => String(e['error']).includes('Ctrl-C'));
+    expect(entry).toMatchObject({ result: 'failed', phase: 'canary', tag: sha[0] });
     const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
     expect(status.code).toBe(0);
     expect(status.output).toMatch(new RegExp(`live: +${sha[1]}`));

@@ -18,6 +18,8 @@ export interface Running {
   done: Promise<Result>;
   /** SIGKILL to the whole process group: nx, the executor, ansible-playbook, its ssh. */
   kill(): void;
+  /** A signal to the whole process group, as a terminal's Ctrl-C (SIGINT) sends it. */
+  signal(name: NodeJS.Signals): void;
 }
 
 /** Starts nx in a process group of its own (detached), collecting its output. */
@@ -48,6 +50,13 @@ export function spawnNx(ws: string, args: string[], env: NodeJS.ProcessEnv): Run
     kill() {
       try {
         process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    },
+    signal(name) {
+      try {
+        process.kill(-pid, name);
       } catch {
         /* already gone */
       }

@@ -14,7 +14,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz history APP_PATH [N]    the last N history entries, one JSON object per line
   conveyor-host.pyz follow APP_PATH RUN_ID  a run's progress lines as they come, until its result
   conveyor-host.pyz hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
-  conveyor-host.pyz abort|promote APP_PATH  a running canary goes back to stable, or to every request
+  conveyor-host.pyz abort|promote APP_PATH [WHO]  a running canary goes back to stable, or to every request
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
 
@@ -51,7 +51,9 @@ def main(argv):
     if command == "switch-back":
         return switch_back(load_plan(args[0]))
     if command in ("abort", "promote"):
-        write_atomic(os.path.join(Paths(args[0]).state_dir, command), now() + "\n")
+        # The file names when and who (the canary's abort records it in the history).
+        who = args[1] if len(args) > 1 else ""
+        write_atomic(os.path.join(Paths(args[0]).state_dir, command), f"{now()} {who}".rstrip() + "\n")
         goes = "back to stable" if command == "abort" else "to every request, skipping its remaining steps"
         out("result", status="ok", message=f"a running canary goes {goes} at its next analysis")
         return 0

@@ -539,6 +539,9 @@ class Release:
                 after = scrape_counters(port)
                 verdict = judge(before, after, spec, port, last, step_start, step_over)
                 aborted = os.path.exists(abort_file)
+                if aborted and not verdict:
+                    who = read_text(abort_file).partition(" ")[2]
+                    verdict = f"aborted on request{f' by {who}' if who else ''}"
                 if verdict or aborted:
                     abort(verdict, aborted)
                 last = after

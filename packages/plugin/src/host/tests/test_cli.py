@@ -35,6 +35,9 @@ class CliTest(AppTestCase):
                                    "message": "a running canary goes back to stable at its next analysis"}])
         with open(os.path.join(self.paths.state_dir, "abort")) as f:
             self.assertRegex(f.read(), r"^\d{4}-.*Z\n$")
+        self.main("abort", self.app, "anna (Ctrl-C)")
+        with open(os.path.join(self.paths.state_dir, "abort")) as f:
+            self.assertRegex(f.read(), r"^\d{4}-.*Z anna \(Ctrl-C\)\n$")
         _, events, _, _ = self.main("promote", self.app)
         self.assertEqual(events[0]["message"],
                          "a running canary goes to every request, skipping its remaining steps at its next analysis")

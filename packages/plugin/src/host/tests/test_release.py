@@ -336,6 +336,19 @@ class CanaryTest(AppTestCase):
         self.assert_aborted(failure, events, "counters went down since the last scrape (40 requests, 0 5xx; now 1, 0): "
                                              "it restarted, and what it answered before is no longer counted")
 
+    def test_an_abort_on_request_names_who_asked(self):
+        abort_file = os.path.join(self.paths.state_dir, "abort")
+
+        def counters(n):
+            if n == 2:  # once the canary takes requests: what `abort APP anna` writes
+                with open(abort_file, "w") as f:
+                    f.write("2026-12-06T03:00:00Z anna (Ctrl-C)\n")
+            return (10 * n, 0)
+
+        failure, events, _ = self.run_canary(counters)
+        self.assert_aborted(failure, events, "aborted on request by anna (Ctrl-C)")
+        self.assertFalse(os.path.exists(abort_file))
+
     def test_a_step_too_few_requests_reached_fails_at_its_end_not_before(self):
         failure, events, elapsed = self.run_canary(lambda n: (2, 0))
         self.assert_aborted(failure, events, "had only 0 requests in this step, fewer than min_requests 5 (no data counts as failure)")
