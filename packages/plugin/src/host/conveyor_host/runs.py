@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from .common import out, read_json, self_command, write_atomic, write_json
+from .common import now, out, read_json, self_command, write_atomic, write_json
 from .lock import record_worker
 from .release import Release
 from .state import Paths
@@ -49,6 +49,7 @@ def detached_release(plan_path, auth):
     os.write(auth_fd_w, json.dumps(auth or {}).encode())
     os.close(auth_fd_w)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    watched = Watch(paths, plan)
     with open(log_path) as f:
         while True:
             line = f.readline()
@@ -57,8 +58,9 @@ def detached_release(plan_path, auth):
                     sys.stdout.write(line)
                     sys.stdout.flush()
                 except (BrokenPipeError, OSError):
-                    pass
+                    watched.caller_gone()
                 continue
+            watched.beat()
             if child.poll() is not None:
                 rest = f.read()
                 if rest:
@@ -71,6 +73,38 @@ def detached_release(plan_path, auth):
             time.sleep(0.05)
     prune_runs(paths)
     return child.returncode
+
+
+class Watch:
+    """A canary is watched by its deploy: once the caller's connection is gone (Ctrl-C, a killed
+    deploy, a lost network), the canary is aborted (weight 0, the stable colour serving) rather
+    than promoted with nobody watching. Any other release goes on to its end. The connection is
+    probed with an empty line every second (the caller skips lines that are not JSON): a write
+    to a connection that closed fails."""
+
+    def __init__(self, paths, plan, every=1.0):
+        self.paths, self.plan, self.every = paths, plan, every
+        self.canary = bool(plan.get("canary"))
+        self.gone = False
+        self.last = time.monotonic()
+
+    def beat(self, stream=None):
+        if not self.canary or self.gone or time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        try:
+            (stream or sys.stdout).write("\n")
+            (stream or sys.stdout).flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.caller_gone()
+
+    def caller_gone(self):
+        if self.gone or not self.canary:
+            self.gone = True
+            return
+        self.gone = True
+        who = f"{self.plan.get('deployer') or 'unknown'} (its deploy's connection closed: Ctrl-C, or a cut)"
+        write_atomic(os.path.join(self.paths.state_dir, "abort"), f"{now()} {who}\n")
 
 
 def self_archive():

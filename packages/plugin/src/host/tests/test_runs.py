@@ -9,7 +9,7 @@ import time
 import unittest.mock
 
 from conveyor_host import runs
-from conveyor_host.runs import follow, load_plan, prune_runs
+from conveyor_host.runs import follow, load_plan, prune_runs, Watch
 from tests.support import AppTestCase, captured, helper, plan_for, stop
 
 
@@ -133,3 +133,42 @@ class BundleReleaseTest(AppTestCase):
                 unittest.mock.patch("sys.stdin", io.StringIO("[1]")), self.assertRaises(SystemExit) as refused:
             runs.bundle_release("sha256:x")
         self.assertIn("not a Conveyor release bundle", str(refused.exception))
+
+
+
+class WatchTest(AppTestCase):
+    """A canary is watched by its deploy: a caller gone aborts it; other releases go on."""
+
+    def closed_stream(self):
+        r, w = os.pipe()
+        os.close(r)
+        stream = os.fdopen(w, "w")
+        self.addCleanup(self.close_quietly, stream)
+        return stream
+
+    @staticmethod
+    def close_quietly(stream):
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+    def test_a_canary_whose_caller_is_gone_is_asked_to_abort_naming_who(self):
+        watch = Watch(self.paths, plan_for(self.app, strategy="blue-green", canary={"steps": [10]}), every=0)
+        watch.beat(self.closed_stream())
+        with open(os.path.join(self.paths.state_dir, "abort")) as f:
+            self.assertRegex(f.read(), r"^\d{4}-\S+Z anna \(its deploy's connection closed: Ctrl-C, or a cut\)\n$")
+
+    def test_a_caller_still_there_aborts_nothing(self):
+        watch = Watch(self.paths, plan_for(self.app, strategy="blue-green", canary={"steps": [10]}), every=0)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        with os.fdopen(w, "w") as stream:
+            watch.beat(stream)
+        self.assertFalse(os.path.exists(os.path.join(self.paths.state_dir, "abort")))
+
+    def test_a_release_without_a_canary_goes_on_without_its_caller(self):
+        watch = Watch(self.paths, plan_for(self.app, strategy="blue-green"), every=0)
+        watch.beat(self.closed_stream())
+        watch.caller_gone()
+        self.assertFalse(os.path.exists(os.path.join(self.paths.state_dir, "abort")))
