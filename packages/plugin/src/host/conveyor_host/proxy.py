@@ -30,6 +30,9 @@ def proxy_config(plan, live_color):
         "    retries 3",
         "    option redispatch 1",
         "    retry-on conn-failure empty-response",
+        "    # A reload (a component added) lets the old worker answer the next request of an idle",
+        "    # keep-alive connection with 'Connection: close' rather than close it under the client.",
+        "    option idle-close-on-response",
         "",
     ]
     for component in plan["components"]:

@@ -3,6 +3,7 @@ canary, recreate, the take-over of a release that runs from another folder), end
 consistent state whatever fails; and one release folder (a colour, or the app folder with
 recreate): its .env, its secrets, its health gate and the before-switch hook."""
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -83,6 +84,19 @@ def write_secrets(folder, plan, values):
     if os.path.exists(os.path.join(folder, "docker-compose.override.yml")):
         files.append("docker-compose.override.yml")
     return ":".join(files + ["docker-compose.secrets.yml"])
+
+
+def up_command(plan, folder):
+    """`up -d` of the release: a component of the compose file that this plan does not deploy (an
+    app's frontend before it has a port) is scaled to 0, so it never runs on its default port, the
+    one the proxy takes once the component is deployed."""
+    try:
+        with open(os.path.join(folder, "docker-compose.yml")) as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    idle = [c for c in ("backend", "frontend") if c not in plan["components"] and re.search(rf"^  {c}:\s*$", text, re.M)]
+    return ["up", "-d", "--remove-orphans", *(arg for c in idle for arg in ("--scale", f"{c}=0"))]
 
 
 def write_release_folder(folder, plan, env, secret_values=None):
@@ -207,6 +221,7 @@ class Release:
         self.foreign = []  # compose projects of this app and environment taken over from another folder
         self.target = plan["target"]
         self.phase = "lock"
+        self.started = time.time()
 
     def note(self, phase, **fields):
         self.phase = phase
@@ -434,7 +449,7 @@ class Release:
         check_ports_free(engine, ports, folder, read_env_file(folder) or env, f"colour {new_color}")
         write_release_folder(folder, plan, env, self.secret_values)
         try:
-            engine.compose_run(folder, ["up", "-d", "--remove-orphans"], env)
+            engine.compose_run(folder, up_command(plan, folder), env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
             write_atomic(os.path.join(folder, ".port"), str(ports["backend"]) + "\n")
             self.note("gate", color=new_color)
@@ -500,8 +515,10 @@ class Release:
         port = plan["color_ports"][new_color]["backend"]
         abort_file = os.path.join(paths.state_dir, "abort")
         promote_file = os.path.join(paths.state_dir, "promote")
+        # Left by an earlier run: gone. One asked for during this run (its caller went away while
+        # it pulled) stays, and aborts the canary at its first analysis.
         for stale in (abort_file, promote_file):
-            if os.path.exists(stale):
+            if os.path.exists(stale) and os.path.getmtime(stale) < self.started:
                 os.unlink(stale)
 
         def abort(verdict, aborted=False):
@@ -694,7 +711,7 @@ class Release:
         kept = keep_release_folder(folder) if old_env else None
         try:
             write_release_folder(folder, plan, env, self.secret_values)
-            engine.compose_run(folder, ["up", "-d", "--remove-orphans"], env)
+            engine.compose_run(folder, up_command(plan, folder), env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
             self.note("gate")
             gate(plan, self.target, ports, time.monotonic() + plan["health_timeout"])

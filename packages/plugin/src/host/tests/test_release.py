@@ -13,7 +13,9 @@ from unittest import mock
 
 from conveyor_host.common import Failure
 from conveyor_host.lock import Lock
-from conveyor_host.release import Release, before_switch_hook, gate, host_prefix, release_env, write_release_folder
+from conveyor_host.release import (
+    Release, before_switch_hook, gate, host_prefix, release_env, up_command, write_release_folder,
+)
 from conveyor_host.state import save_state
 from tests.support import AppTestCase, FakeHaproxy, FakeHttp, captured, fake_command, plan_for, result_of
 
@@ -37,6 +39,19 @@ class HostPrefixTest(AppTestCase):
 
 
 class FolderTest(AppTestCase):
+    def test_a_component_the_plan_does_not_deploy_is_scaled_to_0(self):
+        # A frontend before the app has a frontend port would run on its default port: the
+        # public port the proxy takes once the frontend is deployed.
+        folder = self.write(os.path.join(self.app, "blue", "docker-compose.yml"),
+                            "services:\n  backend:\n    image: b\n  frontend:\n    image: f\n")
+        folder = os.path.dirname(folder)
+        self.assertEqual(up_command(plan_for(self.app, components=["backend"]), folder),
+                         ["up", "-d", "--remove-orphans", "--scale", "frontend=0"])
+        self.assertEqual(up_command(plan_for(self.app, components=["backend", "frontend"]), folder),
+                         ["up", "-d", "--remove-orphans"])
+        self.write(os.path.join(folder, "docker-compose.yml"), "services:\n  backend:\n    image: b\n")
+        self.assertEqual(up_command(plan_for(self.app, components=["backend"]), folder), ["up", "-d", "--remove-orphans"])
+
     def test_release_env(self):
         plan = plan_for(self.app)
         env = release_env(plan, plan["target"], {"backend": 8081}, "127.0.0.1:", "shop-staging-blue")
