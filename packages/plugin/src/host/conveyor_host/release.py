@@ -638,6 +638,10 @@ class Release:
         old_proxy = [cid for f in self.foreign if f.project.endswith("-proxy") or f.project == plan["project_prefix"]
                      for cid in f.ids(running_only=True)]
         if old_proxy:
+            # SIGTERM is HAProxy's hard stop: the ports are free at once. (Its image's stop signal is
+            # the soft stop, which waits for idle keep-alive connections to send a request: with
+            # `idle-close-on-response` that is up to the stop timeout under load.)
+            run([engine.cli, "kill", "--signal", "TERM", *old_proxy], check=False)
             run([engine.cli, "stop", "-t", "2", *old_proxy], check=False)
         elif legacy_env is None:
             check_ports_free(engine, plan["public_ports"], paths.proxy, proxy_env(plan), "public")
