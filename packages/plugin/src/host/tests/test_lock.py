@@ -20,6 +20,21 @@ def holder_file(paths):
         return json.load(f)
 
 
+def raced_after_judging(paths, run_id, other):
+    """holder_alive, after which another waiter takes the lock (the dead one moved away, the
+    other's fresh one in its place) when the holder judged is run_id's."""
+    real = holder_alive
+
+    def judged_then_raced(holder):
+        verdict = real(holder)
+        if not other.held and holder and holder.get("run_id") == run_id:
+            os.rename(paths.lock, paths.lock + ".gone")
+            other.acquire(0)
+        return verdict
+
+    return judged_then_raced
+
+
 class LockTest(AppTestCase):
     def write_holder(self, holder):
         self.write(os.path.join(self.paths.lock, "holder.json"), json.dumps(holder))
@@ -122,17 +137,8 @@ class LockTest(AppTestCase):
         # Another waiter broke the dead lock and took a fresh one between this waiter's judgement
         # and its break: the live lock survives, and this waiter goes on waiting for it.
         self.write_holder({"who": "dan", "action": "deploy", "pid": self.dead_pid(), "pid_start": "1", "boot": boot_id(), "run_id": "d"})
-        real = holder_alive
         other = Lock(self.paths, "bob", "deploy", "v9", "run-b")
-
-        def judged_then_raced(holder):
-            verdict = real(holder)
-            if not other.held and holder and holder.get("run_id") == "d":
-                os.rename(self.paths.lock, self.paths.lock + ".gone")
-                other.acquire(0)
-            return verdict
-
-        with mock.patch("conveyor_host.lock.holder_alive", judged_then_raced):
+        with mock.patch("conveyor_host.lock.holder_alive", raced_after_judging(self.paths, "d", other)):
             with self.assertRaises(LockHeld) as held:
                 captured(Lock(self.paths, "anna", "deploy", "v2", "run-a").acquire, 0.3)
         self.assertTrue(other.held)
@@ -228,17 +234,8 @@ class BreakLockCommandTest(AppTestCase):
     def test_a_lock_taken_since_the_judgement_is_judged_again_not_broken(self):
         self.write(os.path.join(self.paths.lock, "holder.json"),
                    json.dumps({"who": "dan", "pid": os.getpid(), "pid_start": "1", "boot": "another-boot", "run_id": "d"}))
-        real = holder_alive
         other = Lock(self.paths, "bob", "deploy", "v9", "run-b")
-
-        def judged_then_raced(holder):
-            verdict = real(holder)
-            if not other.held and holder and holder.get("run_id") == "d":
-                os.rename(self.paths.lock, self.paths.lock + ".gone")
-                other.acquire(0)
-            return verdict
-
-        with mock.patch("conveyor_host.lock.holder_alive", judged_then_raced):
+        with mock.patch("conveyor_host.lock.holder_alive", raced_after_judging(self.paths, "d", other)):
             code, events, _ = captured(break_lock_command, self.app, "carol")
         self.assertEqual((code, events[-1]["status"]), (4, "lock-held"))
         self.assertEqual(holder_file(self.paths)["run_id"], "run-b")
