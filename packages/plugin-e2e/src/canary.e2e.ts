@@ -172,7 +172,7 @@ describe('canary releases judged by the canary’s metrics', () => {
     const r = await deploy.done;
     expect(r.code).not.toBe(0);
     const history = () => readFileSync(join(server, 'cana/.conveyor/history.jsonl'), 'utf8');
-    // The executor asks the host to abort (its SIGINT handler), or the host finds its caller gone.
+    // Nx ends the executor's process tree: the host finds the deploy's connection gone.
     await poll(
       'the aborted canary in the history',
       () => history().includes('aborted on request by e2e (') || undefined,

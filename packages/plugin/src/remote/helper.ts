@@ -14,7 +14,6 @@ import {
 import type { Profile } from '../core/config/profile';
 import type { Secrets } from '../core/config/redact';
 import { HistoryEntry, HostStatus, parseHistory } from '../core/release/release';
-import { spawnSync } from 'node:child_process';
 import { run } from '../shell/run';
 import { explainSshFailure } from './connection';
 
@@ -114,19 +113,4 @@ export async function awaitRun(
 ): Promise<HostEvent | undefined> {
   const a = await askHelper(call, 'follow', [runId, String(waitSeconds)]).catch(() => undefined);
   return a?.result;
-}
-
-/**
- * Asks the host to abort a running canary, synchronously: for a signal handler (Ctrl-C), where
- * nothing asynchronous may still run. The canary goes back to stable at its next analysis (a
- * second or so), and the history names `who`.
- */
-export function abortCanaryNow(call: HelperCall, who: string): boolean {
-  const command = helperCommand(call.profile, call.app, call.ssh, 'abort', [who]);
-  const r = spawnSync(command.argv[0], command.argv.slice(1), {
-    input: command.stdin ?? '',
-    stdio: ['pipe', 'ignore', 'ignore'],
-    timeout: 15_000,
-  });
-  return r.status === 0;
 }

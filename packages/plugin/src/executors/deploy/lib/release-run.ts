@@ -30,13 +30,7 @@ import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from '../../../remote/connection';
 import { checkHost } from '../../../remote/check-host';
-import {
-  abortCanaryNow,
-  askHelper,
-  awaitRun,
-  expectOk,
-  readHostStatus,
-} from '../../../remote/helper';
+import { askHelper, awaitRun, expectOk, readHostStatus } from '../../../remote/helper';
 import { loadDeployModel } from '../../../remote/inventory';
 import {
   holdAll,
@@ -64,8 +58,6 @@ interface Context {
   host: DeployHost;
   /** Several hosts: the environment lock's run id. */
   holdId?: string;
-  /** The signal (Ctrl-C) that aborted a running canary. */
-  interrupted?: NodeJS.Signals;
   env: NodeJS.ProcessEnv;
   /** Values to redact from every line printed (the app's secrets join them once read). */
   secrets: string[];
@@ -303,11 +295,11 @@ async function promoteOrAbort(ctx: Context, say: Say): Promise<void> {
   const what = ctx.req.abort ? 'abort' : 'promote';
   const fleet = ctx.model.hosts.length > 1;
   for (const h of ctx.model.hosts) {
-    const answer = await expectOk({ ...ctx, profile: h.profile, app: ctx.req.app }, what).catch(
-      (error: Error) => {
-        throw new Error(`--${what} on ${h.name}: ${error.message}`);
-      },
-    );
+    const call = { ...ctx, profile: h.profile, app: ctx.req.app };
+    // The host's history names who aborted.
+    const answer = await expectOk(call, what, [ctx.deployer]).catch((error: Error) => {
+      throw new Error(`--${what} on ${h.name}: ${error.message}`);
+    });
     say(`${fleet ? `${h.name}: ` : ''}${String(answer['message'])}.`);
   }
 }
@@ -421,9 +413,8 @@ async function failed(
   base: NoticeBase,
   say: Say,
 ): Promise<Notice> {
-  // A connection that dropped (or a Ctrl-C that ended it): each host's own end is read first.
-  const settled =
-    rc.fleet || ctx.interrupted ? await settleUnanswered(ctx, run.outcomes, say) : run.outcomes;
+  // A fleet host whose connection dropped: its own end is read first.
+  const settled = rc.fleet ? await settleUnanswered(ctx, run.outcomes, say) : run.outcomes;
   const failedAt = settled.find((o) => o.host.name === run.failedAt.host.name) ?? run.failedAt;
   const failure = hostFailure(ctx, failedAt);
   let message = rc.fleet ? `${failedAt.host.name}: ${failure.message}` : failure.message;
@@ -443,43 +434,6 @@ async function failed(
 }
 
 type NoticeBase = Omit<Notice, 'tag' | 'outcome'> & { seconds: number };
-
-/**
- * Ctrl-C (SIGINT, or SIGTERM) while a canary runs aborts it on every host: its weight goes to 0
- * and the stable colour serves, the history naming who aborted. Without it the canary, detached
- * on the host, would go on to be promoted unwatched. Other releases go on to their end on the host.
- */
-async function abortCanaryOnSignal<T>(
-  ctx: Context,
-  work: Work,
-  body: () => Promise<T>,
-): Promise<T> {
-  if (!work.some((w) => w.plan.canary)) return body();
-  const onSignal = (signal: NodeJS.Signals) => {
-    for (const w of work) {
-      const call = { ...ctx, profile: w.host.profile, app: ctx.req.app };
-      const asked = abortCanaryNow(
-        call,
-        `${ctx.deployer} (${signal === 'SIGINT' ? 'Ctrl-C' : signal})`,
-      );
-      log.error(
-        asked
-          ? `${signal}: the canary on ${w.host.name} goes back to stable (weight 0).`
-          : `${signal}: the canary on ${w.host.name} could not be aborted: run nx run ${ctx.req.app}:deploy --configuration=${ctx.profile.name} --abort`,
-      );
-    }
-    // The release's own end (its abort) is then read from the host; a second signal stops at once.
-    ctx.interrupted = signal;
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    return await body();
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
 
 /**
  * A host that gave no result (its connection dropped) still runs its release: its end is waited
@@ -555,9 +509,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
         const rc = runContext(ctx, ctx.model.hosts.length > 1);
         if (rc.fleet)
           holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
-        const rolled = await abortCanaryOnSignal(ctx, work, () =>
-          rollOut(ctx, rc, work, appSecrets, say),
-        );
+        const rolled = await rollOut(ctx, rc, work, appSecrets, say);
         const base: NoticeBase = {
           app: req.app,
           environment: work[0].plan.env,
