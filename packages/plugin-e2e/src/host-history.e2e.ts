@@ -84,8 +84,9 @@ async function underLoad(run: () => Promise<Result>): Promise<{ r: Result; stats
 }
 
 /**
- * The failed requests of a take-over lie in one window, the switch of the ports (the old proxy
- * stops, the new one starts): none before it, none after it. Returns the window in ms.
+ * The failed requests of a take-over lie in one window, the hand-over of the ports (a hand-over
+ * proxy listens beside the old one, then beside the new one: usually none at all), none before it,
+ * none after it. Returns the window in ms.
  */
 function switchWindow(stats: LoadStats): number {
   const failed = stats.samples.filter((s) => s.error || s.status < 200 || s.status > 299);

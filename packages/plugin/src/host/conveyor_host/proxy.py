@@ -5,9 +5,12 @@ import json
 import os
 import socket
 import time
+from types import SimpleNamespace
 
 from .common import COLORS, Failure, write_atomic
 from .engine import run
+
+HAPROXY_COMMAND = ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
 
 
 def proxy_config(plan, live_color):
@@ -54,7 +57,7 @@ def proxy_compose(plan):
             "    restart: unless-stopped",
             "    network_mode: host",
             '    user: "0:0"',
-            '    command: ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]',
+            f"    command: {json.dumps(HAPROXY_COMMAND)}",
             "    volumes:",
             "      - ./conf:/usr/local/etc/haproxy:ro",
             "      - ./run:/run/haproxy",
@@ -140,6 +143,44 @@ def start_proxy(engine, paths, plan, timeout=30):
         except OSError:
             time.sleep(0.2)
     raise Failure(f"the proxy's runtime API ({paths.proxy_sock}) did not answer within {timeout}s", "proxy")
+
+
+class Handover:
+    """A proxy on the new configuration outside compose, for a take-over: compose knows a
+    project's containers by its name alone, so the new proxy cannot start under the project name
+    while the old release's proxy (same name, another folder) exists. HAProxy binds with
+    SO_REUSEPORT, and both run on the host's network as the same user: this one listens beside
+    the old proxy while that one stops and goes, then beside the new proxy until it answers. The
+    public ports never go unanswered. Its runtime socket is its own (run-handover/)."""
+
+    def __init__(self, engine, paths, plan):
+        self.engine, self.plan = engine, plan
+        self.name = f"{plan['project_prefix']}-proxy-handover"
+        self.paths = SimpleNamespace(proxy_sock=os.path.join(paths.proxy, "run-handover", "admin.sock"))
+        self.conf, self.run_dir = os.path.join(paths.proxy, "conf"), os.path.dirname(self.paths.proxy_sock)
+
+    def start(self, color, timeout=15):
+        """Starts it and waits until it routes to color; a Failure (and nothing left) if it cannot."""
+        os.makedirs(self.run_dir, mode=0o750, exist_ok=True)
+        self.remove()
+        run([self.engine.cli, "run", "-d", "--name", self.name, "--network", "host", "--user", "0:0",
+             "-v", f"{self.conf}:/usr/local/etc/haproxy:ro", "-v", f"{self.run_dir}:/run/haproxy",
+             self.plan["proxy_image"], *HAPROXY_COMMAND])
+        deadline = time.monotonic() + timeout
+        while (routed := proxy_routes(self.paths, self.plan["components"])) != color:
+            if time.monotonic() >= deadline:
+                self.remove()
+                raise Failure(f"the hand-over proxy did not route to {color} within {timeout}s (now: {routed or 'no answer'})", "switch")
+            time.sleep(0.2)
+
+    def running(self):
+        p = run([self.engine.cli, "inspect", "--format", "{{.State.Running}}", self.name], check=False)
+        return p.returncode == 0 and p.stdout.strip() == "true"
+
+    def remove(self, stop_timeout=None):
+        if stop_timeout is not None:  # its image's stop signal is HAProxy's soft stop
+            run([self.engine.cli, "stop", "-t", str(stop_timeout), self.name], check=False)
+        run([self.engine.cli, "rm", "-f", self.name], check=False)
 
 
 def reload_proxy(engine, paths, plan, components, to_color, timeout=10):

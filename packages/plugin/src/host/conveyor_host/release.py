@@ -20,7 +20,7 @@ from .engine import (
 from .history import append_history
 from .lock import describe_holder, holder_alive, Lock, LockHeld
 from .proxy import (
-    admin, new_switch, proxy_config, proxy_env, proxy_routes, proxy_servers, reload_proxy, set_weights, start_proxy,
+    admin, Handover, new_switch, proxy_config, proxy_env, proxy_routes, proxy_servers, reload_proxy, set_weights, start_proxy,
     switch_proxy, write_proxy_files,
 )
 from .state import load_state, Paths, save_state
@@ -634,28 +634,38 @@ class Release:
         legacy_env = read_env_file(paths.app) if os.path.exists(legacy) else None
         kept = {path: read_raw(path) for path in (paths.proxy_cfg, os.path.join(paths.proxy, "docker-compose.yml"),
                                                   os.path.join(paths.proxy, ".env"))}
-        # A release taken over still holds the public ports: stopped only now, the switch of the ports.
-        old_proxy = [cid for f in self.foreign if f.project.endswith("-proxy") or f.project == plan["project_prefix"]
-                     for cid in f.ids(running_only=True)]
-        if old_proxy:
+        # A release taken over still holds the public ports. Its proxy: the new one starts beside it
+        # (proxy_beside). Its containers publish the ports themselves (a recreate release): they
+        # stop only now, and the switch of the ports is the time the new proxy takes to start.
+        old_proxy = [cid for f in self.foreign if f.project.endswith("-proxy") for cid in f.ids(running_only=True)]
+        old_direct = [cid for f in self.foreign if f.project == plan["project_prefix"] for cid in f.ids(running_only=True)]
+        handover = Handover(engine, paths, plan)
+        if not old_proxy and handover.running():  # left by a take-over whose new proxy did not start
+            return self.replace_handover(handover, new_color)
+        beside = bool(old_proxy) and not old_direct and self.proxy_beside(new_color, old_proxy)
+        old = [] if beside else old_proxy + old_direct
+        if old:
             # SIGTERM is HAProxy's hard stop: the ports are free at once. (Its image's stop signal is
             # the soft stop, which waits for idle keep-alive connections to send a request: with
             # `idle-close-on-response` that is up to the stop timeout under load.)
-            run([engine.cli, "kill", "--signal", "TERM", *old_proxy], check=False)
-            run([engine.cli, "stop", "-t", "2", *old_proxy], check=False)
-        elif legacy_env is None:
-            check_ports_free(engine, plan["public_ports"], paths.proxy, proxy_env(plan), "public")
-        else:
+            run([engine.cli, "kill", "--signal", "TERM", *old], check=False)
+            run([engine.cli, "stop", "-t", "2", *old], check=False)
+        elif legacy_env is not None:
             engine.compose_run(paths.app, ["stop"], legacy_env, check=False)
+        elif not beside:
+            check_ports_free(engine, plan["public_ports"], paths.proxy, proxy_env(plan), "public")
         try:
-            # Written only now: a check above that fails leaves the files as they were.
-            write_proxy_files(paths, plan, new_color)
-            start_proxy(engine, paths, plan)
+            if not beside:
+                # Written only now: a check above that fails leaves the files as they were.
+                write_proxy_files(paths, plan, new_color)
+                start_proxy(engine, paths, plan)
             if proxy_routes(paths, plan["components"]) != new_color:
                 raise Failure(f"the new proxy does not route to {new_color}", "switch")
             self.check_public()
-        except (Failure, OSError):
-            if kept[os.path.join(paths.proxy, "docker-compose.yml")] is not None and not old_proxy and legacy_env is None:
+        except (Failure, OSError) as e:
+            if getattr(e, "serving", False):
+                raise
+            if kept[os.path.join(paths.proxy, "docker-compose.yml")] is not None and not old_proxy and not old_direct and legacy_env is None:
                 out("restore", what="the proxy's previous files")
                 for path, text in kept.items():
                     if text is not None:
@@ -666,8 +676,8 @@ class Release:
                     out("warning", what=f"the proxy's previous files are back in {paths.proxy}, but it did not start from them: {e}")
             else:
                 engine.compose_run(paths.proxy, ["down"], proxy_env(plan), check=False)
-            if old_proxy:
-                run([engine.cli, "start", *old_proxy], check=False)
+            if old_proxy or old_direct:
+                run([engine.cli, "start", *old_proxy, *old_direct], check=False)
             if legacy_env is not None:
                 engine.compose_run(paths.app, ["up", "-d"], legacy_env, check=False)
             engine.compose_run(folder, ["stop"], env, check=False)
@@ -678,6 +688,43 @@ class Release:
         if self.foreign:
             self.retire_foreign()
         write_atomic(paths.last_switch, f"{os.getpid()}-{time.time_ns()}\n")
+
+    def proxy_beside(self, new_color, old_proxy):
+        """A take-over of a release whose proxy runs: a hand-over proxy on the new configuration
+        listens beside the old proxy, which then gets its soft stop (it stops listening at once,
+        and closes each keep-alive connection with its next response) and goes; the new proxy
+        starts under the project's name beside the hand-over one, which then goes too. False, the
+        old proxy untouched, when the hand-over proxy cannot start (an old proxy that binds
+        without SO_REUSEPORT): the old proxy then stops before the new one starts."""
+        plan, paths, engine = self.plan, self.paths, self.engine
+        write_proxy_files(paths, plan, new_color)
+        handover = Handover(engine, paths, plan)
+        try:
+            handover.start(new_color)
+        except Failure as e:
+            out("warning", what=f"{e}: the old proxy stops before the new one starts")
+            return False
+        run([engine.cli, "stop", "-t", "5", *old_proxy], check=False)
+        remove_containers(engine, old_proxy)
+        try:
+            start_proxy(engine, paths, plan)
+        except Failure as e:
+            failure = Failure(f"{e}. The hand-over proxy {handover.name} (outside compose) serves {new_color} on the "
+                              "public ports: deploy again to replace it", "switch")
+            failure.serving = True  # the new colour serves through it: not to be stopped
+            raise failure from e
+        handover.remove(stop_timeout=5)
+        return True
+
+    def replace_handover(self, handover, new_color):
+        """The new proxy starts beside a hand-over proxy left running, which then goes."""
+        write_proxy_files(self.paths, self.plan, new_color)
+        start_proxy(self.engine, self.paths, self.plan)
+        handover.remove(stop_timeout=5)
+        if proxy_routes(self.paths, self.plan["components"]) != new_color:
+            raise Failure(f"the new proxy does not route to {new_color}", "switch")
+        self.check_public()
+        write_atomic(self.paths.last_switch, f"{os.getpid()}-{time.time_ns()}\n")
 
     def check_public(self):
         plan = self.plan

@@ -4,30 +4,34 @@ the release the state names. HAProxy is the fake runtime API; compose and the en
 that log their command lines."""
 import json
 import os
+from types import SimpleNamespace
 from unittest import mock
 
 from conveyor_host.common import Failure
-from conveyor_host.proxy import proxy_config, proxy_routes, write_proxy_files
+from conveyor_host.proxy import Handover, proxy_config, proxy_routes, write_proxy_files
 from conveyor_host.release import Release
 from conveyor_host.state import load_state, save_state
 from tests.support import AppTestCase, FakeHaproxy, FakeHttp, captured, fake_command, free_port, plan_for
 
 # compose in a folder: `ps -q` lists what the folder's .running file says runs there; `up` fails
-# where an .up-fails file is.
+# where an .up-fails file is (once where an .up-fails-once file is).
 COMPOSE = """\
 echo "$(basename "$PWD") $*" >> "{log}"
 case "$1" in
   ps) cat .running 2>/dev/null;;
-  up) [ ! -e .up-fails ] || exit 1;;
+  up) if [ -e .up-fails-once ]; then rm .up-fails-once; exit 1; fi; [ ! -e .up-fails ] || exit 1;;
 esac
 exit 0
 """
-# The engine: every container inspected runs; `kill` (the proxy's reload) leaves a usr2 file beside
+# The engine: every container inspected runs, a hand-over proxy where a handover-runs file is; `kill` (the proxy's reload) leaves a usr2 file beside
 # it for the fake HAProxy, or fails while a kill-fails file is there.
 ENGINE = """\
 echo "engine $*" >> "{log}"
 case "$1" in
-  inspect) echo "true sha256:0 backend";;
+  inspect) case "$*" in
+    *-proxy-handover) [ -e "$(dirname "$0")/handover-runs" ] && echo true || exit 1;;
+    *) echo "true sha256:0 backend";;
+  esac;;
   kill) [ ! -e "$(dirname "$0")/kill-fails" ] || exit 1; touch "$(dirname "$0")/usr2";;
 esac
 exit 0
@@ -230,3 +234,62 @@ class ReconcileTest(ReleaseAtTheProxyTestCase):
         self.assertEqual((current["tag"], current["color"]), ("v1", "blue"))
         self.assertEqual(self.history_lines(), [])
         self.assertIn("green stays unrecorded", [e for e in events if e["event"] == "repair"][-1]["what"])
+
+
+class TakeOverAtTheProxyTest(ReleaseAtTheProxyTestCase):
+    """A release taken over (its folder gone, or a deploy_path moved) still serves through its own
+    proxy, under the project name the new proxy needs: a hand-over proxy listens beside it while
+    it goes, then beside the new proxy until that one answers."""
+
+    def setUp(self):
+        super().setUp()
+        self.state = {"env": "staging", "strategy": "blue-green", "current": None}
+        save_state(self.paths, self.state)
+        self.plan["take_over"] = {"kind": "abandoned"}
+        self.plan["public_ports"]["backend"] = self.v2.port
+        for sock in (self.paths.proxy_sock, Handover(None, self.paths, self.plan).paths.proxy_sock):
+            haproxy = FakeHaproxy(sock, ("backend",), live="green")
+            self.addCleanup(haproxy.close)
+
+    def first_proxy(self, foreign=("op1",)):
+        release = Release(self.plan, {})
+        release.foreign = [SimpleNamespace(project="shop-staging-proxy", app_path="/gone/shop",
+                                           ids=lambda running_only=False: list(foreign))] if foreign else []
+        try:
+            captured(release.first_proxy, "green", self.paths.color_dir("green"), {})
+        finally:
+            self.log_lines = self.commands()
+        return self.log_lines
+
+    def at(self, command):
+        return self.log_lines.index(next(c for c in self.log_lines if c.startswith(command)))
+
+    def test_the_old_proxy_goes_while_a_hand_over_proxy_listens_beside_it(self):
+        self.first_proxy()
+        self.assertLess(self.at("engine run -d --name shop-staging-proxy-handover --network host"), self.at("engine stop -t 5 op1"))
+        self.assertLess(self.at("engine stop -t 5 op1"), self.at("engine rm -f op1"))
+        self.assertLess(self.at("engine rm -f op1"), self.at("proxy up -d"))
+        self.assertLess(self.at("proxy up -d"), self.at("engine stop -t 5 shop-staging-proxy-handover"))
+        self.assertNotIn("engine kill --signal TERM op1", self.log_lines)
+        self.assertEqual(self.proxy_cfg(), proxy_config(self.plan, "green") + "\n")
+
+    def test_without_a_hand_over_proxy_the_old_one_stops_before_the_new_one_starts(self):
+        with mock.patch.object(Handover, "start", side_effect=Failure("the hand-over proxy did not route to green")):
+            self.first_proxy()
+        self.assertLess(self.at("engine kill --signal TERM op1"), self.at("proxy up -d"))
+        self.assertNotIn("engine stop -t 5 op1", self.log_lines)
+        self.assertIn("engine rm -f op1", self.log_lines)
+
+    def test_a_new_proxy_that_does_not_start_leaves_the_hand_over_proxy_serving_the_new_colour(self):
+        self.write(os.path.join(self.paths.proxy, ".up-fails"), "")
+        with self.assertRaises(Failure) as failed:
+            self.first_proxy()
+        self.assertIn("The hand-over proxy shop-staging-proxy-handover (outside compose) serves green", str(failed.exception))
+        self.assertNotIn("green stop", self.log_lines)
+        self.assertFalse([c for c in self.log_lines if c.startswith("engine stop -t 5 shop-staging-proxy-handover")])
+
+    def test_the_next_release_starts_its_proxy_beside_a_hand_over_proxy_left_running(self):
+        self.write(os.path.join(self.tmp.name, "handover-runs"), "")
+        self.first_proxy(foreign=())
+        self.assertLess(self.at("proxy up -d"), self.at("engine stop -t 5 shop-staging-proxy-handover"))
+        self.assertFalse([c for c in self.log_lines if c.startswith(("engine run", "engine kill"))])
