@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,6 +113,66 @@ describe('doctor script', () => {
     expect(by['registry']).toMatchObject({ status: 'fail' });
     expect(by['ports']).toMatchObject({ status: 'skip' });
   });
+});
+
+describe('the ports check against an engine busy with another release (run by sh)', () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server.close());
+
+  /** The doctor with a fake docker first on PATH whose `ps` of the blue colour's project fails
+   * `failures` times, then lists its container c1 (which publishes the port). */
+  function portsCheck(failures: number) {
+    const bin = mkdtempSync(join(tmpdir(), 'conveyor-doctor-engine-'));
+    const count = join(bin, 'ps-calls');
+    writeFileSync(
+      join(bin, 'docker'),
+      `#!/bin/sh
+case "$1" in
+  version) echo 1.0 ;;
+  ps) case "$*" in *=market-staging-blue) ;; *) exit 0 ;; esac
+      n=$(($(cat ${count} 2>/dev/null || echo 0) + 1)); echo $n > ${count}
+      [ $n -le ${failures} ] && { echo 'database is locked' >&2; exit 125; }
+      echo c1 ;;
+  inspect) echo ':${port}-> ' ;;
+esac
+`,
+    );
+    chmodSync(join(bin, 'docker'), 0o755);
+    const s = doctorScript({
+      ...input,
+      ports: [port],
+      publicPorts: [],
+      registry: 'http://127.0.0.1:1',
+    });
+    // Asynchronous: this process's listening socket stays open while sh looks at /proc/net/tcp.
+    return new Promise<{ status: string; detail: string }>((resolve) => {
+      const child = spawn('sh', ['-s'], {
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', () => resolve(parseDoctorOutput(out).find((c) => c.check === 'ports')!));
+      child.stdin.end(s);
+    });
+  }
+
+  it("a ps that fails once is asked again: the app's own port is its own", async () => {
+    expect(await portsCheck(1)).toMatchObject({ status: 'ok' });
+  }, 30_000);
+
+  it('an engine that never lists the containers is named, not taken for a stranger on the port', async () => {
+    const c = await portsCheck(1000);
+    expect(c.status).toBe('fail');
+    expect(c.detail).toBe(
+      `${port} (the engine did not list the containers of market-staging-blue, so these may be the app's own; run the doctor again)`,
+    );
+  }, 60_000);
 });
 
 describe('parsing and report', () => {

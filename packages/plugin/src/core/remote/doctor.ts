@@ -200,19 +200,34 @@ listening() {
   hex=$(printf '%04X' "$1")
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v h="$hex" '$4 == "0A" { n = split($2, a, ":"); if (a[n] == h) f = 1 } END { exit !f }'
 }
+# The engine's answer about a project's running containers, asked up to three times: an engine
+# busy with another release can fail a ps, and an empty answer would make the app's own ports look
+# taken by something else. NOT_LISTED names the projects it never answered about (the caller's
+# list: the function runs in a subshell).
+NOT_LISTED=''
+running_in() {
+  for try in 1 2 3; do
+    if ids=$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$1" 2>/dev/null); then
+      printf '%s' "$ids"
+      return 0
+    fi
+    [ "$try" = 3 ] || sleep 1
+  done
+  return 1
+}
 if [ -n "$ENGINE" ]; then
   for pr in $PROJECTS; do
-    # The published host ports of each container (Podman's ps shows a 0.0.0.0 binding without its port).
-    ids=$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$pr" 2>/dev/null)
-    if [ -n "$ids" ]; then
-      # shellcheck disable=SC2016,SC2086 # a Go template, not shell; one word per container id
-      mine="$mine $("$ENGINE" inspect --format '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}:{{.HostPort}}-> {{end}}{{end}}' $ids 2>/dev/null | tr '\\n' ' ')"
-    fi
+    ids=$(running_in "$pr") || NOT_LISTED="$NOT_LISTED $pr"
+    [ -n "$ids" ] || continue
+    # The published host ports of each container (Podman's ps shows a 0.0.0.0 binding without its
+    # port), one container at a time: one that went away since the ps takes no other's ports along.
+    for id in $ids; do
+      # shellcheck disable=SC2016 # a Go template, not shell
+      mine="$mine $("$ENGINE" inspect --format '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}:{{.HostPort}}-> {{end}}{{end}}' "$id" 2>/dev/null | tr '\\n' ' ')"
+    done
     # The proxy runs on the host network: its public ports show in no port mapping.
     case "$pr" in
-      *-proxy) if [ -n "$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$pr" 2>/dev/null)" ]; then
-          for p in $PUBLIC; do mine="$mine :$p->"; done
-        fi ;;
+      *-proxy) for p in $PUBLIC; do mine="$mine :$p->"; done ;;
     esac
   done
 fi
@@ -226,6 +241,7 @@ for port in $PORTS; do
 done
 if [ -z "$PORTS" ]; then say ports skip "no ports given"
 elif [ -z "$busy" ]; then say ports ok "$PORTS free or the app's own"
+elif [ -n "$NOT_LISTED" ]; then say ports fail "\${busy# } (the engine did not list the containers of\${NOT_LISTED}, so these may be the app's own; run the doctor again)"
 else say ports fail "\${busy# }"
 fi
 
