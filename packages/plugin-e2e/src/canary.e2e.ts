@@ -1,14 +1,18 @@
 /**
- * Canary releases over the real sshd as the non-root deploy user, under load on the public port:
- * a healthy release goes through every step (10 -> 50 -> 100 %) with 0 failed requests; a release
- * whose /metrics answers 500 to 30 % of requests is aborted at its first step, and the share of
- * requests that reached it stays near that step's weight.
+ * Canary releases over the real sshd as the non-root deploy user, under load on the public port,
+ * judged with PromQL by a real Prometheus that scrapes both colours (the monitoring generator's
+ * config, run here on the host's loopback): a healthy release goes through every step
+ * (10 -> 50 -> 100 %) with 0 failed requests; a release whose /metrics answers 500 to 30 % of
+ * requests is aborted at its first step within a few analysis intervals, and the share of
+ * requests that reached it stays near that step's weight; a canary that dies after its gate is
+ * aborted. Ctrl-C aborts a canary judged by its own counters (the profile without Prometheus).
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { poll, spawnNx } from './faults-lib';
 import { join } from 'node:path';
 import { serverDir, stagingSshEnv } from './host';
 import { startLoad } from './load';
+import { Prometheus, startPrometheus } from './prometheus';
 import {
   downApp,
   getJson,
@@ -28,14 +32,17 @@ const server = serverDir('canary');
 const port = portBlock('canary');
 const buildArgs = imageBuildArgs(env);
 
-const stagingEnv = (): NodeJS.ProcessEnv => ({
+let prometheus: Prometheus | undefined;
+/** With `judge: 'own'`, the profile names no Prometheus: the canary's own counters judge it. */
+const stagingEnv = (judge: 'promql' | 'own' = 'promql'): NodeJS.ProcessEnv => ({
   ...stagingSshEnv({ ns, deployPath: server, backendPort: port }),
   STAGING_DEPLOY_STRATEGY: 'canary',
   STAGING_DRAIN_SECONDS: '2',
+  CANARY_PROMETHEUS: judge === 'promql' && prometheus ? prometheus.url : '',
 });
 
-async function nx(ws: string, args: string[]): Promise<Result> {
-  return nxAsync(ws, [...args, '--outputStyle=static'], stagingEnv());
+async function nx(ws: string, args: string[], judge: 'promql' | 'own' = 'promql'): Promise<Result> {
+  return nxAsync(ws, [...args, '--outputStyle=static'], stagingEnv(judge));
 }
 async function ok(ws: string, args: string[]): Promise<Result> {
   const r = await nx(ws, args);
@@ -46,18 +53,42 @@ const live = async () =>
   ((await getJson(`http://127.0.0.1:${port}/metrics`))['version'] as { image_tag: string })
     .image_tag;
 
-describe('canary releases judged by the canary’s metrics', () => {
+describe('canary releases judged by Prometheus (PromQL) or by the canary’s own metrics', () => {
   let ws: string;
   const sha: string[] = [];
 
   beforeAll(async () => {
     ws = newWorkspace('canary');
-    mustNx(ws, ['g', '@conveyor/plugin:app', 'cana', '--no-interactive']);
+    // The ports the deploy gets from BACKEND_PORT / FRONTEND_PORT, in the project too: the
+    // monitoring generator derives the colours' scrape ports from the project's.
+    mustNx(ws, [
+      'g',
+      '@conveyor/plugin:app',
+      'cana',
+      `--backendPort=${port}`,
+      `--frontendPort=${port + 1}`,
+      '--no-interactive',
+    ]);
     const profile = join(ws, 'config/profiles/staging.yml');
     writeFileSync(
       profile,
-      `${readFileSync(profile, 'utf8')}canary_steps: 10, 50, 100\ncanary_pause: 5\n`,
+      `${readFileSync(profile, 'utf8')}canary_steps: 10, 50, 100\ncanary_pause: 5\n` +
+        'canary_prometheus: ${CANARY_PROMETHEUS:-}\ncanary_window: 5\n',
     );
+    // The generated Prometheus config: the app's job and its colours' job, scraped every second.
+    mustNx(
+      ws,
+      [
+        'g',
+        '@conveyor/plugin:monitoring',
+        '--environments=staging',
+        '--scrapeInterval=1s',
+        '--evaluationInterval=1s',
+        '--no-interactive',
+      ],
+      stagingEnv('own'),
+    );
+    prometheus = await startPrometheus(join(ws, 'monitoring/prometheus/prometheus.yml'));
     const file = join(ws, 'apps/cana/backend/src/app.ts');
     const src = readFileSync(file, 'utf8');
     sha.push(gitCommitAll(ws, 'v1'));
@@ -88,7 +119,10 @@ describe('canary releases judged by the canary’s metrics', () => {
     expect(await live()).toBe(sha[0]);
   });
 
-  afterAll(() => downApp(join(server, 'cana'), env));
+  afterAll(async () => {
+    await prometheus?.stop();
+    downApp(join(server, 'cana'), env);
+  });
 
   it('a healthy release goes through every step with 0 failed requests', async () => {
     const load = startLoad(`http://127.0.0.1:${port}/metrics`, 8);
@@ -97,6 +131,13 @@ describe('canary releases judged by the canary’s metrics', () => {
     const stats = await load.stop();
     expect(r.output).toMatch(/canary color=\w+ weight=10/);
     expect(r.output).toMatch(/canary color=\w+ weight=50/);
+    expect(r.output).toContain(`analysis=PromQL on ${prometheus?.url} over 5s`);
+    // Prometheus scraped the canary's colour and counted the requests that reached it.
+    const color = /canary color=(\w+) weight=10/.exec(r.output)?.[1];
+    const served = await prometheus?.query(
+      `sum(http_request_duration_seconds_count{job="cana-colors",color="${color}",route!="/health"})`,
+    );
+    expect(Number(served?.[0]?.value[1])).toBeGreaterThan(20);
     expect(stats.failed).toBe(0);
     expect(stats.requests).toBeGreaterThan(500);
     expect(stats.versions[0]).toBe(sha[0]);
@@ -104,7 +145,7 @@ describe('canary releases judged by the canary’s metrics', () => {
     expect(await live()).toBe(sha[1]);
   });
 
-  it('a release failing 30 % of requests is aborted at its first step; few requests reach it', async () => {
+  it('a release failing 30 % of requests is aborted by PromQL at its first step; few requests reach it', async () => {
     const load = startLoad(`http://127.0.0.1:${port}/metrics`, 8);
     const r = await nx(ws, ['run', 'cana:deploy', '--configuration=staging', `--tag=${sha[2]}`]);
     await new Promise((res) => setTimeout(res, 1000));
@@ -112,7 +153,9 @@ describe('canary releases judged by the canary’s metrics', () => {
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/canary color=\w+ weight=10/);
     expect(r.output).not.toMatch(/canary color=\w+ weight=50/);
-    expect(r.output).toMatch(/canary 5xx ratio 0\.\d+ > 0\.05/);
+    expect(r.output).toMatch(
+      /canary 5xx ratio 0\.\d+ > 0\.05 \(PromQL over 5s, colour \w+; stable \w+: 0\.000\)/,
+    );
     // Only v3 answers 500 (without a version) or reports its tag.
     const bad = stats.samples.filter((s) => s.version === sha[2] || s.status === 500);
     expect(bad.length).toBeGreaterThan(0);
@@ -126,6 +169,8 @@ describe('canary releases judged by the canary’s metrics', () => {
         `${seconds.toFixed(1)} s from its first request to weight 0\n`,
     );
     expect(share).toBeLessThanOrEqual(0.2);
+    // Prometheus scrapes every second and the analysis runs every second: a few of each.
+    expect(seconds).toBeLessThanOrEqual(8);
     expect(await live()).toBe(sha[1]);
     const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
     expect(status.code).toBe(0);
@@ -140,14 +185,16 @@ describe('canary releases judged by the canary’s metrics', () => {
     await load.stop();
     expect(r.code).not.toBe(0);
     expect(r.output).toMatch(/canary color=\w+ weight=10/);
-    expect(r.output).toMatch(/canary (does not answer \/metrics|counters went down)/);
+    expect(r.output).toMatch(
+      /canary (does not answer Prometheus's scrapes|restarted: process_start_time_seconds)/,
+    );
     expect(await live()).toBe(sha[1]);
     const status = await nx(ws, ['run', 'cana:status', '--configuration=staging']);
     expect(status.code).toBe(0);
     expect(status.output).toMatch(new RegExp(`live: +${sha[1]}`));
   });
 
-  it('Ctrl-C during a canary aborts it: weight 0, the stable release serves, the history names who', async () => {
+  it('Ctrl-C during a canary judged by its own counters aborts it: weight 0, the stable release serves, the history names who', async () => {
     const runs = join(server, 'cana/.conveyor/runs');
     const earlier = new Set(readdirSync(runs));
     const stable = await live();
@@ -156,18 +203,19 @@ describe('canary releases judged by the canary’s metrics', () => {
     const deploy = spawnNx(
       ws,
       ['run', 'cana:deploy', '--configuration=staging', `--tag=${canary}`],
-      stagingEnv(),
+      stagingEnv('own'),
     );
-    await poll(
+    const runLog = await poll(
       'the canary to take its first share of requests',
       () =>
         readdirSync(runs)
           .filter((f) => f.endsWith('.log') && !earlier.has(f))
-          .some((f) =>
-            /"phase": "canary".*"weight": 10/.test(readFileSync(join(runs, f), 'utf8')),
-          ) || undefined,
+          .map((f) => readFileSync(join(runs, f), 'utf8'))
+          .find((text) => /"phase": "canary".*"weight": 10/.test(text)),
       120_000,
     );
+    // The host's own log of the run (the killed executor's output may not reach us).
+    expect(runLog).toContain("the canary's own /metrics counters");
     deploy.signal('SIGINT');
     const r = await deploy.done;
     expect(r.code).not.toBe(0);

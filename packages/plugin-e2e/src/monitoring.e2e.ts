@@ -7,12 +7,11 @@
  * as the apps (recreate, whatever the profile says), keeping its data and its Telegram token on
  * the host.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { freePort, Prometheus, Sample, startPrometheus } from './prometheus';
 import {
   imageBuildArgs,
   e2eDir,
@@ -41,17 +40,6 @@ const buildArgs = imageBuildArgs(env);
 /** Built by tools/env/up.sh from Debian's prometheus and prometheus-alertmanager (lib/prometheus.sh). */
 const PROMETHEUS_IMAGE = env['CONVEYOR_PROMETHEUS_IMAGE'];
 const ALERTMANAGER_IMAGE = env['CONVEYOR_ALERTMANAGER_IMAGE'];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const ports = { backend: 0, prometheus: 0, stackPrometheus: 0, stackAlertmanager: 0 };
 
@@ -132,15 +120,10 @@ function hostHistory(dir: string): HistoryEntry[] {
     .map((line) => JSON.parse(line) as HistoryEntry);
 }
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-async function query(expr: string): Promise<Sample[]> {
-  const url = `http://127.0.0.1:${ports.prometheus}/api/v1/query?query=${encodeURIComponent(expr)}`;
-  const body = await getJson(url);
-  return (body['data'] as { result: Sample[] }).result;
+let prometheus: Prometheus | undefined;
+function query(expr: string): Promise<Sample[]> {
+  if (!prometheus) throw new Error('Prometheus is not started');
+  return prometheus.query(expr);
 }
 
 /** What Prometheus says about its targets, for failure messages. */
@@ -176,8 +159,6 @@ async function until(
 
 describe('monitoring: a real Prometheus scrapes a deployed app', () => {
   let ws: string;
-  let prometheus: ChildProcess | undefined;
-  let prometheusLog = '';
   const sha: string[] = [];
   const appDir = join(host, APP);
   const stackDir = join(host, STACK);
@@ -217,10 +198,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
   });
 
   afterAll(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      prometheus.kill('SIGTERM');
-      await new Promise((r) => prometheus?.once('exit', r));
-    }
+    await prometheus?.stop();
     for (const [dir, project] of [...composeProjects(appDir), ...composeProjects(stackDir)]) {
       const down = compose(dir, ['--project-name', project, 'down', '-v']);
       if (down.code !== 0) console.warn(`compose down in ${dir} failed:\n${down.output}`);
@@ -246,26 +224,9 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     const deployedFrom = Math.floor(Date.now() / 1000) - 2;
     ok(ws, ['run', `${APP}:deploy`]);
 
-    const data = mkdtempSync(join(e2eDir(), 'prometheus-data-'));
-    prometheus = spawn(
-      'prometheus',
-      [
-        `--config.file=${join(ws, 'monitoring/prometheus/prometheus.yml')}`,
-        `--storage.tsdb.path=${data}`,
-        `--web.listen-address=127.0.0.1:${ports.prometheus}`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prometheus.stdout?.on('data', (c: Buffer) => (prometheusLog += c.toString()));
-    prometheus.stderr?.on('data', (c: Buffer) => (prometheusLog += c.toString()));
-    await waitFor(
-      'Prometheus to be ready',
-      async () => {
-        if (prometheus?.exitCode !== null) throw new Error(`prometheus exited:\n${prometheusLog}`);
-        const res = await fetch(`http://127.0.0.1:${ports.prometheus}/-/ready`);
-        return res.ok ? true : undefined;
-      },
-      30_000,
+    prometheus = await startPrometheus(
+      join(ws, 'monitoring/prometheus/prometheus.yml'),
+      ports.prometheus,
     );
 
     for (let i = 0; i < 5; i++) {
@@ -273,7 +234,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     }
 
     const [info] = await until(
-      `${BUILD_INFO}{git_sha="${sha[0]}"} == 1`,
+      `${BUILD_INFO}{job="${APP}", git_sha="${sha[0]}"} == 1`,
       `${BUILD_INFO} of ${sha[0]}`,
     );
     expect(info.metric).toMatchObject({
@@ -297,7 +258,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     expect(Number(requests.value[1])).toBeGreaterThanOrEqual(5);
 
     const [deployed] = await until(
-      `conveyor_deploy_timestamp_seconds{app="${APP}", env="local", tag="${sha[0]}"}`,
+      `conveyor_deploy_timestamp_seconds{job="${APP}", app="${APP}", env="local", tag="${sha[0]}"}`,
       'the deploy time',
     );
     const at = Number(deployed.value[1]);
@@ -313,13 +274,25 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     ok(ws, ['run', `${APP}:deploy`]);
 
     const [info] = await until(
-      `${BUILD_INFO}{git_sha="${sha[1]}"} == 1`,
+      `${BUILD_INFO}{job="${APP}", git_sha="${sha[1]}"} == 1`,
       `${BUILD_INFO} of ${sha[1]}`,
     );
     expect(info.metric).toMatchObject({ app: APP, env: 'local', image_tag: sha[1] });
-    await until(`${BUILD_INFO}{git_sha="${sha[0]}"}`, `${sha[0]} to go stale`, 30_000, true);
     await until(
-      `conveyor_deploy_timestamp_seconds{app="${APP}", env="local", tag="${sha[1]}"}`,
+      `${BUILD_INFO}{job="${APP}", git_sha="${sha[0]}"}`,
+      `${sha[0]} to go stale`,
+      30_000,
+      true,
+    );
+    // The colours' job scrapes the colour that serves v2 on its own port, labelled for a canary's query.
+    const [colour] = await until(
+      `${BUILD_INFO}{job="${APP}-colors", git_sha="${sha[1]}"} == 1`,
+      `the colour of ${sha[1]} in job ${APP}-colors`,
+    );
+    expect(colour.metric).toMatchObject({ app: APP, env: 'local', host: 'local-1' });
+    expect(['blue', 'green']).toContain(colour.metric['color']);
+    await until(
+      `conveyor_deploy_timestamp_seconds{job="${APP}", app="${APP}", env="local", tag="${sha[1]}"}`,
       'the deploy time of v2',
     );
     // The dashboard's deploy annotation: one value per release, the time it went live.
@@ -426,6 +399,7 @@ describe('monitoring: a real Prometheus scrapes a deployed app', () => {
     const config = (await getJson(`${base}/api/v1/status/config`))['data'] as { yaml: string };
     expect(parse(config.yaml).scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
       APP,
+      `${APP}-colors`,
     ]);
     const rules = (await getJson(`${base}/api/v1/rules`))['data'] as {
       groups: { rules: { name: string }[] }[];

@@ -168,7 +168,7 @@ export function envVarDocs(): EnvVarDoc[] {
     docs.push(
       {
         name: v.strategy,
-        doc: `Deploy strategy of ${profile}: blue-green (default, zero downtime), canary (blue-green in steps judged by the canary's metrics: profile keys canary_steps, canary_pause, canary_max_error_ratio, canary_max_p99) or recreate`,
+        doc: `Deploy strategy of ${profile}: blue-green (default, zero downtime), canary (blue-green in steps judged by the canary's metrics: profile keys canary_steps, canary_pause, canary_max_error_ratio, canary_max_p99, and canary_prometheus with canary_window to judge it with PromQL) or recreate`,
         example: 'blue-green',
       },
       {

@@ -53,6 +53,7 @@ describe('parseProfile', () => {
       canary_pause: 30,
       canary_max_error_ratio: 0.05,
       canary_max_p99: 1,
+      canary_window: 60,
     });
   });
 
@@ -78,6 +79,22 @@ describe('parseProfile', () => {
     );
     expect(() => parseProfile('s', 's.yml', `${STAGING}drain_seconds: soon\n`, env)).toThrow(
       /key "drain_seconds" must be a number/,
+    );
+  });
+
+  it('reads where the canary is judged: a Prometheus address and a window, or its own counters', () => {
+    const own = parseProfile('s', 's.yml', STAGING, env);
+    expect(own.canary_prometheus).toBeUndefined();
+    expect(own.canary_window).toBe(60);
+    const text = `${STAGING}canary_prometheus: \${PROM_URL}\ncanary_window: 10\n`;
+    expect(
+      parseProfile('s', 's.yml', text, { ...env, PROM_URL: 'http://127.0.0.1:9090/' }),
+    ).toMatchObject({ canary_prometheus: 'http://127.0.0.1:9090', canary_window: 10 });
+    expect(() => parseProfile('s', 's.yml', text, { ...env, PROM_URL: '127.0.0.1:9090' })).toThrow(
+      's.yml: key "canary_prometheus" must be the http(s) address of a Prometheus, e.g. "http://127.0.0.1:9090", got "127.0.0.1:9090".',
+    );
+    expect(() => parseProfile('s', 's.yml', `${STAGING}canary_window: 0\n`, env)).toThrow(
+      's.yml: key "canary_window" must be at least 1 second, got "0".',
     );
   });
 

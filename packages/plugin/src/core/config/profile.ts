@@ -27,6 +27,8 @@ export const PROFILE_KEYS = [
   'canary_pause',
   'canary_max_error_ratio',
   'canary_max_p99',
+  'canary_prometheus',
+  'canary_window',
   'secrets_command',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
@@ -61,6 +63,14 @@ export interface Profile {
   /** A canary whose p99 latency in seconds is above this is aborted (the alert rule's default). */
   canary_max_p99: number;
   /**
+   * A Prometheus the app's host reaches (e.g. http://127.0.0.1:9090) that scrapes each colour (the
+   * monitoring generator's `<app>-colors` job): the canary is judged with PromQL there. Unset:
+   * by the canary's own /metrics counters.
+   */
+  canary_prometheus?: string;
+  /** Seconds of the PromQL range the canary's rates are taken over (at least 2 scrapes). */
+  canary_window: number;
+  /**
    * A command printing the app's secrets (dotenv or JSON) from a secret store, run with `sh -c`;
    * unset: the encrypted file config/secrets/<profile>.vault.
    */
@@ -84,6 +94,8 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   canary_pause: '30',
   canary_max_error_ratio: '0.05',
   canary_max_p99: '1',
+  canary_prometheus: '',
+  canary_window: '60',
   secrets_command: '',
 };
 
@@ -289,6 +301,16 @@ export function parseProfile(
       `${file}: key "canary_steps" must list rising percentages from 1 to 100, e.g. "10, 50, 100", got "${values.canary_steps}".`,
     );
   if (steps[steps.length - 1] !== 100) steps.push(100);
+  const prometheus = values.canary_prometheus.trim().replace(/\/+$/, '');
+  if (prometheus && !/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(prometheus))
+    throw new ProfileError(
+      `${file}: key "canary_prometheus" must be the http(s) address of a Prometheus, e.g. "http://127.0.0.1:9090", got "${values.canary_prometheus}".`,
+    );
+  const window = number('canary_window', 3600);
+  if (window < 1)
+    throw new ProfileError(
+      `${file}: key "canary_window" must be at least 1 second, got "${values.canary_window}".`,
+    );
   return {
     name,
     file,
@@ -309,6 +331,8 @@ export function parseProfile(
     canary_pause: number('canary_pause', 3600),
     canary_max_error_ratio: number('canary_max_error_ratio', 1),
     canary_max_p99: number('canary_max_p99', 600),
+    ...(prometheus ? { canary_prometheus: prometheus } : {}),
+    canary_window: window,
     ...(values.secrets_command ? { secrets_command: values.secrets_command } : {}),
   };
 }

@@ -1,10 +1,12 @@
 import { parse } from 'yaml';
 import { buildInfoMetric, metricPrefix, METRIC_NAME } from './metrics';
+import { COLOR_TARGET_LABELS, colorJob } from './colors';
 import {
   ALERTS,
   alertmanagerConfig,
   alertRules,
   appAlertRules,
+  colorTargetFile,
   dashboardExpressions,
   dashboardProblems,
   DEFAULT_THRESHOLDS,
@@ -181,8 +183,77 @@ describe('target files', () => {
   });
 });
 
+describe('colour target files', () => {
+  const t = environmentTargets({
+    app: 'shop',
+    env: 'staging',
+    port: 8080,
+    profileHost: { value: '10.0.0.5' },
+    inventory: {
+      file: 'apps/shop/infra/ansible/inventory/staging',
+      text: '[app]\nstaging-1 ansible_host="{{ conveyor_ssh_host }}"\nstaging-2 ansible_host=10.0.0.6 conveyor_backend_port=9090\n',
+    },
+    profileFile: 'config/profiles/staging.yml',
+  });
+
+  it('keeps every resolved host with its address and its own backend port', () => {
+    expect(t.hosts).toEqual([
+      { host: 'staging-1', address: '10.0.0.5', backendPort: 8080 },
+      { host: 'staging-2', address: '10.0.0.6', backendPort: 9090 },
+    ]);
+  });
+
+  it("lists each host's blue and green port (from its own backend port), labelled app, env, host, color", () => {
+    const labels = (host: string, color: string) => ({ app: 'shop', env: 'staging', host, color });
+    const groups = parse(colorTargetFile(t));
+    expect(groups).toEqual([
+      { targets: ['10.0.0.5:18080'], labels: labels('staging-1', 'blue') },
+      { targets: ['10.0.0.5:28080'], labels: labels('staging-1', 'green') },
+      { targets: ['10.0.0.6:19090'], labels: labels('staging-2', 'blue') },
+      { targets: ['10.0.0.6:29090'], labels: labels('staging-2', 'green') },
+    ]);
+    for (const g of groups) expect(Object.keys(g.labels)).toEqual([...COLOR_TARGET_LABELS]);
+  });
+
+  it('says what the file is: loopback ports, down when not running, no alerts', () => {
+    const text = colorTargetFile(t);
+    expect(text).toContain(`job ${colorJob('shop')}`);
+    expect(text).toContain('loopback ports of the host');
+    expect(text).toContain('simply down here');
+    expect(text).toContain('no alert rules');
+  });
+
+  it('leaves out a host whose variable is not set, and says which', () => {
+    const partial = environmentTargets({
+      app: 'shop',
+      env: 'staging',
+      port: 8080,
+      profileHost: { variable: 'STAGING_SSH_HOST' },
+      inventory: {
+        file: 'apps/shop/infra/ansible/inventory/staging',
+        text: '[app]\nstaging-1 ansible_host="{{ conveyor_ssh_host }}"\nstaging-2 ansible_host=10.0.0.6\n',
+      },
+      profileFile: 'config/profiles/staging.yml',
+    });
+    const text = colorTargetFile(partial);
+    expect(parse(text).map((g: { labels: { host: string } }) => g.labels.host)).toEqual([
+      'staging-2',
+      'staging-2',
+    ]);
+    expect(text).toContain('Host staging-1 is left out: STAGING_SSH_HOST was not set');
+    const none = environmentTargets({
+      app: 'shop',
+      env: 'production',
+      port: 8080,
+      profileHost: { variable: 'PRODUCTION_SSH_HOST' },
+      profileFile: 'config/profiles/production.yml',
+    });
+    expect(parse(colorTargetFile(none))).toEqual([]);
+  });
+});
+
 describe('prometheusConfig', () => {
-  it('has one job per app reading its file_sd targets, asking for the Prometheus format', () => {
+  it('has one job per app and one for its colours, reading their file_sd targets, asking for the Prometheus format', () => {
     const doc = parse(
       prometheusConfig({
         apps: ['shop', 'shop-api'],
@@ -202,10 +273,22 @@ describe('prometheusConfig', () => {
         file_sd_configs: [{ files: ['targets/shop.*.yml'], refresh_interval: '1m' }],
       },
       {
+        job_name: 'shop-colors',
+        metrics_path: '/metrics',
+        params: { format: ['prometheus'] },
+        file_sd_configs: [{ files: ['targets/colors/shop.*.yml'], refresh_interval: '1m' }],
+      },
+      {
         job_name: 'shop-api',
         metrics_path: '/metrics',
         params: { format: ['prometheus'] },
         file_sd_configs: [{ files: ['targets/shop-api.*.yml'], refresh_interval: '1m' }],
+      },
+      {
+        job_name: 'shop-api-colors',
+        metrics_path: '/metrics',
+        params: { format: ['prometheus'] },
+        file_sd_configs: [{ files: ['targets/colors/shop-api.*.yml'], refresh_interval: '1m' }],
       },
     ]);
   });
@@ -251,6 +334,22 @@ describe('alert rules', () => {
       'count by (app, env) (count by (app, env, git_sha) (shop_api_build_info{job="shop-api"})) > 1',
     );
     for (const r of rules) expect(r.labels.app).toBe('shop-api');
+  });
+
+  it("selects only the app's own job in every series, never its colours", () => {
+    const apps = ['shop', 'shop-api'];
+    const doc = parse(alertRules(apps, DEFAULT_THRESHOLDS));
+    for (const [i, app] of apps.entries()) {
+      for (const rule of doc.groups[i].rules as { expr: string }[]) {
+        const selectors = rule.expr.match(/\{[^}]*\}/g) ?? [];
+        expect(selectors.length).toBeGreaterThan(0);
+        for (const selector of selectors) {
+          // One job matcher per selector, an exact match on the app (no regex that could widen it).
+          expect(selector.match(/\bjob\s*(=~|!=|!~|=)\s*"[^"]*"/g)).toEqual([`job="${app}"`]);
+        }
+        expect(rule.expr).not.toContain(colorJob(app));
+      }
+    }
   });
 
   it('puts each app in its own group', () => {
@@ -362,6 +461,16 @@ describe('Grafana dashboard', () => {
         expect.stringContaining('panel 3 "Latency quantiles": gridPos'),
       ]),
     );
+  });
+
+  it("reads the apps' own jobs only, not their colours (the same backends scraped again)", () => {
+    const exprs = dashboardExpressions(dashboard);
+    for (const e of exprs) {
+      const selectors = e.match(/\{[^}]*\}/g) ?? [];
+      expect(selectors.length).toBeGreaterThan(0);
+      for (const selector of selectors) expect(selector).toContain('job=~"shop|shop-api"');
+      expect(e).not.toContain(colorJob('shop'));
+    }
   });
 
   it('gives promtool-checkable expressions', () => {

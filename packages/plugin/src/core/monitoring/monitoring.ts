@@ -3,6 +3,7 @@
  * rules, the Alertmanager config (Telegram) and a Grafana dashboard. Pure: text and objects in,
  * text and objects out; the generator reads the workspace and writes the files.
  */
+import { posix } from 'node:path';
 import { stringify } from 'yaml';
 import {
   buildInfoMetric,
@@ -15,6 +16,8 @@ import {
 import { PLUGIN_NAME, SECRET_ENV, TOOL_ENV } from '../config/names';
 import { interpolate, type Env } from '../config/profile';
 import { hostPorts } from '../release/fleet';
+import { COLORS, internalPort } from '../release/strategy';
+import { COLOR_TARGET_LABELS, colorJob, colorTargetFileName } from './colors';
 
 export const MONITORING_GENERATOR = `${PLUGIN_NAME}:monitoring`;
 const REGENERATE = `nx g ${MONITORING_GENERATOR}`;
@@ -116,6 +119,8 @@ export interface EnvironmentTargets {
   port: number;
   /** host:port per host of the environment. */
   targets: string[];
+  /** The hosts that resolved: inventory name, address and the backend port it publishes. */
+  hosts: { host: string; address: string; backendPort: number }[];
   /** Hosts whose address needs a variable that was not set at generation time. */
   unresolved: { host: string; variable: string }[];
   /** Where the hosts came from, for the file's header. */
@@ -134,7 +139,7 @@ export function environmentTargets(input: {
   const hosts = input.inventory
     ? parseInventory(input.inventory.text)
     : [{ name: `${input.env}-1`, vars: { ansible_host: '{{ conveyor_ssh_host }}' } }];
-  const targets: string[] = [];
+  const resolved: EnvironmentTargets['hosts'] = [];
   const unresolved: EnvironmentTargets['unresolved'] = [];
   for (const host of hosts) {
     const address = hostAddress(host, input.profileHost);
@@ -146,8 +151,7 @@ export function environmentTargets(input: {
         { backendPort: input.port },
         input.inventory?.file,
       );
-      const target = `${address.value}:${backendPort}`;
-      if (!targets.includes(target)) targets.push(target);
+      resolved.push({ host: host.name, address: address.value, backendPort });
     } else {
       unresolved.push({
         host: host.name,
@@ -158,11 +162,25 @@ export function environmentTargets(input: {
   const source = input.inventory
     ? `${input.inventory.file} (hosts) and ${input.profileFile} (ssh_host)`
     : `${input.profileFile} (ssh_host)`;
-  return { ...input, targets, unresolved, source };
+  const targets = [...new Set(resolved.map((h) => `${h.address}:${h.backendPort}`))];
+  return { ...input, targets, hosts: resolved, unresolved, source };
 }
 
 export function targetFileName(app: string, env: string): string {
   return `${MONITORING_FILES.targetsDir}/${app}.${env}.yml`;
+}
+
+/** The header lines that say which hosts are left out, and why. */
+function unresolvedLines(t: EnvironmentTargets): string[] {
+  return t.unresolved.flatMap((u) => [
+    `# Host ${u.host} is left out: ${u.variable} was not set when this file was generated.`,
+    `# Set it and run ${REGENERATE} again, or add its host:port below.`,
+  ]);
+}
+
+function fileSd(header: string[], groups: unknown[]): string {
+  if (groups.length === 0) return `${header.join('\n')}\n[]\n`;
+  return `${header.join('\n')}\n${stringify(groups, YAML_OPTIONS)}`;
 }
 
 /** A file_sd target list: Prometheus re-reads it when it changes, without a restart. */
@@ -170,16 +188,34 @@ export function targetFile(t: EnvironmentTargets): string {
   const header = [
     `# ${t.app} on ${t.env}: the backends Prometheus scrapes (file_sd; re-read on change, no restart).`,
     `# Written by ${REGENERATE} from ${t.source}, port ${t.port} (backendPort of ${t.app}:deploy).`,
+    ...unresolvedLines(t),
   ];
-  for (const u of t.unresolved) {
-    header.push(
-      `# Host ${u.host} is left out: ${u.variable} was not set when this file was generated.`,
-      `# Set it and run ${REGENERATE} again, or add its host:port below.`,
-    );
-  }
-  if (t.targets.length === 0) return `${header.join('\n')}\n[]\n`;
-  const groups = [{ targets: t.targets, labels: { app: t.app, env: t.env } }];
-  return `${header.join('\n')}\n${stringify(groups, YAML_OPTIONS)}`;
+  const groups =
+    t.targets.length === 0 ? [] : [{ targets: t.targets, labels: { app: t.app, env: t.env } }];
+  return fileSd(header, groups);
+}
+
+type ColorLabel = (typeof COLOR_TARGET_LABELS)[number];
+
+/** The colour target list of one app and env: each host's blue and green port (core/monitoring/colors.ts). */
+export function colorTargetFile(t: EnvironmentTargets): string {
+  const header = [
+    `# ${t.app} on ${t.env}: each host's colours, job ${colorJob(t.app)} (file_sd; re-read on change, no restart).`,
+    `# Written by ${REGENERATE} from ${t.source}.`,
+    `# Colour ports derive from port ${t.port} (backendPort of ${t.app}:deploy) or a host's conveyor_backend_port;`,
+    '# they are loopback ports of the host (127.0.0.1): only a Prometheus running on that host',
+    '# (host network) can reach them. A colour that is not running is simply down here; this job',
+    `# carries no alert rules (they select job ${t.app}), a canary analysis reads it.`,
+    ...unresolvedLines(t),
+  ];
+  const groups = t.hosts.flatMap((h) =>
+    COLORS.map((color) => ({
+      targets: [`${h.address}:${internalPort(h.backendPort, color)}`],
+      // Exactly the labels colors.ts names (the canary's selector reads them).
+      labels: { app: t.app, env: t.env, host: h.host, color } satisfies Record<ColorLabel, string>,
+    })),
+  );
+  return fileSd(header, groups);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +227,11 @@ export interface PrometheusConfigInput {
   evaluationInterval: string;
   /** host:port of Alertmanager; empty: no alerting section. */
   alertmanager: string;
+}
+
+/** A path of the monitoring folder as prometheus.yml names it (relative to its own folder). */
+function fromConfig(path: string): string {
+  return posix.relative(posix.dirname(MONITORING_FILES.prometheusConfig), path);
 }
 
 export function prometheusConfig(input: PrometheusConfigInput): string {
@@ -206,20 +247,28 @@ export function prometheusConfig(input: PrometheusConfigInput): string {
       alertmanagers: [{ static_configs: [{ targets: [input.alertmanager] }] }],
     };
   }
-  doc['scrape_configs'] = input.apps.map((app) => ({
-    job_name: app,
+  // The public port's targets and the colours' are in different folders: neither glob matches the other's.
+  const job = (name: string, targetFiles: string) => ({
+    job_name: name,
     metrics_path: METRICS_PATH,
     // Prometheus's Accept header already asks for the text format; the parameter makes it explicit
     // (and survives proxies that drop Accept).
     params: { [FORMAT_PARAM]: [PROMETHEUS_FORMAT] },
-    file_sd_configs: [{ files: [`targets/${app}.*.yml`], refresh_interval: '1m' }],
-  }));
+    file_sd_configs: [{ files: [fromConfig(targetFiles)], refresh_interval: '1m' }],
+  });
+  doc['scrape_configs'] = input.apps.flatMap((app) => [
+    job(app, targetFileName(app, '*')),
+    job(colorJob(app), colorTargetFileName(app, '*')),
+  ]);
   return (
     [
       `# Prometheus: scrapes every Conveyor app's backend (${METRICS_PATH}, Prometheus text format).`,
       `# Written by ${REGENERATE}; run it again after adding an app or an environment.`,
-      '# Paths are relative to this file: rules/*.yml, targets/<app>.<env>.yml (file_sd).',
+      `# Paths are relative to this file: rules/*.yml, ${fromConfig(targetFileName('<app>', '<env>'))} and`,
+      `# ${fromConfig(colorTargetFileName('<app>', '<env>'))} (file_sd).`,
       '# Each target carries the labels app and env (the profile); job is the app.',
+      `# Job ${colorJob('<app>')} scrapes each host's blue and green ports (labels ${COLOR_TARGET_LABELS.join(', ')})`,
+      '# for canary analysis; no alert rule reads it.',
     ].join('\n') +
     '\n' +
     stringify(doc, YAML_OPTIONS)
@@ -381,7 +430,7 @@ export function renderAlertmanagerConfig(text: string, env: Env): string {
 
 export const DASHBOARD_UID = 'conveyor-apps';
 const DATASOURCE = { type: 'prometheus', uid: '${datasource}' } as const;
-const SELECTOR = 'app=~"$app", env=~"$env"';
+const VARIABLES = 'app=~"$app", env=~"$env"';
 
 export interface DashboardTarget {
   refId: string;
@@ -478,10 +527,12 @@ export function grafanaDashboard(input: {
   errorRatio: number;
   latencyP99: number;
 }): Dashboard {
-  const count = `${HTTP_REQUEST_DURATION}_count{${SELECTOR}}`;
-  const errors = `${HTTP_REQUEST_DURATION}_count{${SELECTOR}, status=~"5.."}`;
-  const bucket = `${HTTP_REQUEST_DURATION}_bucket{${SELECTOR}}`;
-  const buildInfo = `{__name__=~"${input.apps.map(buildInfoMetric).join('|')}", ${SELECTOR}}`;
+  // The apps' own jobs only: the colours' jobs scrape the same backends again (canary analysis).
+  const appSeries = `job=~"${input.apps.join('|')}", ${VARIABLES}`;
+  const count = `${HTTP_REQUEST_DURATION}_count{${appSeries}}`;
+  const errors = `${HTTP_REQUEST_DURATION}_count{${appSeries}, status=~"5.."}`;
+  const bucket = `${HTTP_REQUEST_DURATION}_bucket{${appSeries}}`;
+  const buildInfo = `{__name__=~"${input.apps.map(buildInfoMetric).join('|')}", ${appSeries}}`;
   const rate = (selector: string) => `rate(${selector}[$__rate_interval])`;
   const quantile = (q: number) =>
     target(
@@ -547,7 +598,7 @@ export function grafanaDashboard(input: {
       gridPos: { h: 8, w: 12, x: 12, y: 8 },
       datasource: DATASOURCE,
       targets: [
-        target('A', `sum by (app, env) (up{${SELECTOR}})`, {
+        target('A', `sum by (app, env) (up{${appSeries}})`, {
           legendFormat: '{{app}} {{env}}',
           instant: true,
           range: false,
@@ -569,7 +620,7 @@ export function grafanaDashboard(input: {
           instant: true,
           range: false,
         }),
-        target('B', `max by (app, env, instance) (${DEPLOY_TIMESTAMP}{${SELECTOR}}) * 1000`, {
+        target('B', `max by (app, env, instance) (${DEPLOY_TIMESTAMP}{${appSeries}}) * 1000`, {
           format: 'table',
           instant: true,
           range: false,
@@ -644,7 +695,7 @@ export function grafanaDashboard(input: {
           enable: true,
           iconColor: 'purple',
           // The value is when the release went live: one marker per deploy, at that time.
-          expr: `max by (app, env, tag) (${DEPLOY_TIMESTAMP}{${SELECTOR}}) * 1000`,
+          expr: `max by (app, env, tag) (${DEPLOY_TIMESTAMP}{${appSeries}}) * 1000`,
           step: '60s',
           useValueForTime: true,
           titleFormat: 'Deploy {{app}} {{tag}} to {{env}}',

@@ -30,6 +30,7 @@ const staging: Profile = {
   canary_pause: 30,
   canary_max_error_ratio: 0.05,
   canary_max_p99: 1,
+  canary_window: 60,
 };
 
 const inventory = (hostvars: Record<string, Record<string, unknown>>) => ({

@@ -16,6 +16,7 @@ import {
 import type { DeployHost, DeployModel } from './deploy-model';
 import type { Profile } from '../config/profile';
 import { Color, colorPorts } from './strategy';
+import { colorSelector } from '../monitoring/colors';
 
 export type ComponentPorts = Partial<Record<Component, number>>;
 
@@ -94,6 +95,13 @@ export interface ReleasePlan {
     max_error_ratio: number;
     max_p99: number;
     min_requests: number;
+    /**
+     * Judged with PromQL on this Prometheus (the profile's canary_prometheus): the rates of the
+     * new colour's requests over `window` seconds, selected by `selector` (the labels of this
+     * host's colours, core/monitoring/colors.ts) and `color="<new colour>"`. Absent: the
+     * canary's own /metrics counters.
+     */
+    prometheus?: { url: string; window: number; selector: string };
   };
   /**
    * The app's secrets by name (their values travel on the helper's stdin, never in the plan) and
@@ -235,6 +243,15 @@ export function planRelease(input: PlanInput): ReleasePlan {
       max_error_ratio: profile.canary_max_error_ratio,
       max_p99: profile.canary_max_p99,
       min_requests: 5,
+      ...(profile.canary_prometheus
+        ? {
+            prometheus: {
+              url: profile.canary_prometheus,
+              window: profile.canary_window,
+              selector: colorSelector(app, profile.name, host.name),
+            },
+          }
+        : {}),
     };
   if (input.secrets && Object.keys(input.secrets).length > 0)
     plan.secrets = {

@@ -24,6 +24,7 @@ const staging: Profile = {
   canary_pause: 30,
   canary_max_error_ratio: 0.05,
   canary_max_p99: 1,
+  canary_window: 60,
 };
 
 const input: PlaybookInput = {
@@ -158,6 +159,32 @@ describe('release plan', () => {
     expect(() =>
       plan({ target: { tag: 't', gitSha: '', digests: { backend: 'sha256:b' } } }),
     ).toThrow('The release t has no recorded digest for frontend.');
+  });
+  it("a canary is judged on the profile's Prometheus, selecting this host's colours, else by its own counters", () => {
+    expect(plan({}, { strategy: 'canary' }).canary).toMatchObject({ steps: [10, 50, 100] });
+    expect(plan({}, { strategy: 'canary' }).canary?.prometheus).toBeUndefined();
+    const model = deployModel({
+      app: 'shop',
+      options: { backendPort: 8080, strategy: 'canary' },
+      profile: { ...staging, canary_prometheus: 'http://127.0.0.1:9090', canary_window: 15 },
+      env: {},
+    });
+    const p = planRelease({
+      runId: 'r1',
+      action: 'deploy',
+      model,
+      host: { ...model.hosts[0], name: 'web-2' },
+      deployer: 'anna',
+      target: { tag: 't', gitSha: 't', digests: { backend: 'sha256:b' } },
+      force: false,
+    });
+    expect(p.canary?.prometheus).toEqual({
+      url: 'http://127.0.0.1:9090',
+      window: 15,
+      selector: 'job="shop-colors",app="shop",env="staging",host="web-2"',
+    });
+    // A rollback is no canary: nothing to judge.
+    expect(plan({ action: 'rollback' }, { strategy: 'canary' }).canary).toBeUndefined();
   });
   it('a rollback carries the live release it was planned from; a strategy can be forced', () => {
     expect(plan({ action: 'rollback', expectLive: 'v2' }, { strategy: 'recreate' })).toMatchObject({

@@ -50,6 +50,24 @@ const read = (tree: Tree, path: string) => {
   return text;
 };
 const yaml = (tree: Tree, path: string) => parse(read(tree, path));
+/** The target lists of one folder (the colours' folder is not one of them). */
+const lists = (tree: Tree, path: string) =>
+  tree
+    .children(path)
+    .filter((c) => c.endsWith('.yml'))
+    .sort();
+/** Every file under `path`, relative to it. */
+const filesUnder = (tree: Tree, path: string): string[] =>
+  tree
+    .children(path)
+    .flatMap((c) =>
+      tree.isFile(`${path}/${c}`) ? [c] : filesUnder(tree, `${path}/${c}`).map((f) => `${c}/${f}`),
+    );
+/** A file_sd glob as Prometheus reads it (Go's filepath.Match: `*` does not cross `/`). */
+const globMatches = (pattern: string, path: string) => {
+  const escape = (part: string) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${pattern.split('*').map(escape).join('[^/]*')}$`).test(path);
+};
 
 /** Writes the tree's files under `dir` to a temp folder, for the real tools. */
 function materialize(tree: Tree, dir: string): string {
@@ -97,18 +115,22 @@ describe('monitoring generator', () => {
     ]) {
       expect(tree.exists(f)).toBe(true);
     }
-    expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+    const perEnv = [
       'shop-api.local.yml',
       'shop-api.production.yml',
       'shop-api.staging.yml',
       'shop.local.yml',
       'shop.production.yml',
       'shop.staging.yml',
-    ]);
+    ];
+    expect(lists(tree, 'monitoring/prometheus/targets')).toEqual(perEnv);
+    expect(lists(tree, 'monitoring/prometheus/targets/colors')).toEqual(perEnv);
     const config = yaml(tree, 'monitoring/prometheus/prometheus.yml');
     expect(config.scrape_configs.map((j: { job_name: string }) => j.job_name)).toEqual([
       'shop',
+      'shop-colors',
       'shop-api',
+      'shop-api-colors',
     ]);
     // No stack without --deploy.
     expect(tree.exists('monitoring/docker-compose.yml')).toBe(false);
@@ -139,6 +161,58 @@ describe('monitoring generator', () => {
     );
   });
 
+  it("scrapes each host's colours in a job of their own, labelled app, env, host and color", async () => {
+    tree.write(
+      'apps/shop/infra/ansible/inventory/staging',
+      '[app]\nstaging-1 ansible_host="{{ conveyor_ssh_host }}"\nstaging-2 ansible_host=10.0.0.6 conveyor_backend_port=9090\n',
+    );
+    await gen(tree);
+    const labels = (host: string, color: string) => ({ app: 'shop', env: 'staging', host, color });
+    expect(yaml(tree, 'monitoring/prometheus/targets/colors/shop.staging.yml')).toEqual([
+      { targets: ['10.0.0.5:18080'], labels: labels('staging-1', 'blue') },
+      { targets: ['10.0.0.5:28080'], labels: labels('staging-1', 'green') },
+      { targets: ['10.0.0.6:19090'], labels: labels('staging-2', 'blue') },
+      { targets: ['10.0.0.6:29090'], labels: labels('staging-2', 'green') },
+    ]);
+    expect(yaml(tree, 'monitoring/prometheus/targets/colors/shop.local.yml')).toEqual([
+      {
+        targets: ['localhost:18080'],
+        labels: { app: 'shop', env: 'local', host: 'local-1', color: 'blue' },
+      },
+      {
+        targets: ['localhost:28080'],
+        labels: { app: 'shop', env: 'local', host: 'local-1', color: 'green' },
+      },
+    ]);
+    expect(yaml(tree, 'monitoring/prometheus/targets/colors/shop.production.yml')).toEqual([]);
+
+    // Each job reads exactly its own lists: the public glob does not reach into the colours' folder.
+    const config = yaml(tree, 'monitoring/prometheus/prometheus.yml');
+    const files = filesUnder(tree, 'monitoring/prometheus').filter((f) => f.startsWith('targets/'));
+    const listed = (job: string) => {
+      const globs: string[] = config.scrape_configs.find(
+        (j: { job_name: string }) => j.job_name === job,
+      ).file_sd_configs[0].files;
+      return files.filter((f) => globs.some((g) => globMatches(g, f))).sort();
+    };
+    expect(listed('shop')).toEqual([
+      'targets/shop.local.yml',
+      'targets/shop.production.yml',
+      'targets/shop.staging.yml',
+    ]);
+    expect(listed('shop-colors')).toEqual([
+      'targets/colors/shop.local.yml',
+      'targets/colors/shop.production.yml',
+      'targets/colors/shop.staging.yml',
+    ]);
+
+    // No alert rule looks at the colours (a colour that is not running is down there, by design).
+    const rules = yaml(tree, 'monitoring/prometheus/rules/conveyor.rules.yml').groups.flatMap(
+      (g: { rules: { expr: string }[] }) => g.rules,
+    );
+    for (const rule of rules) expect(rule.expr).not.toMatch(/-colors/);
+  });
+
   it('adds every host of an inventory and follows a changed backendPort', async () => {
     tree.write(
       'apps/shop/infra/ansible/inventory/staging',
@@ -156,8 +230,14 @@ describe('monitoring generator', () => {
 
   it('--environments limits the environments, and regenerating drops target lists that are gone', async () => {
     await gen(tree);
+    tree.write('monitoring/prometheus/targets/colors/gone.staging.yml', '[]\n');
     await gen(tree, { environments: ['local'] });
     expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+      'colors',
+      'shop-api.local.yml',
+      'shop.local.yml',
+    ]);
+    expect(tree.children('monitoring/prometheus/targets/colors').sort()).toEqual([
       'shop-api.local.yml',
       'shop.local.yml',
     ]);
@@ -193,7 +273,7 @@ describe('monitoring generator', () => {
     });
     await monitoringGenerator(tree, { skipFormat: true }, ENV);
     expect(yaml(tree, 'monitoring/prometheus/prometheus.yml').global.scrape_interval).toBe('30s');
-    expect(tree.children('monitoring/prometheus/targets').sort()).toEqual([
+    expect(lists(tree, 'monitoring/prometheus/targets')).toEqual([
       'shop-api.staging.yml',
       'shop.staging.yml',
     ]);
@@ -407,7 +487,7 @@ describe('monitoring generator', () => {
       const jobs = yaml(tree, 'monitoring/prometheus/prometheus.yml').scrape_configs.map(
         (j: { job_name: string }) => j.job_name,
       );
-      expect(jobs).toEqual(['shop', 'shop-api']);
+      expect(jobs).toEqual(['shop', 'shop-colors', 'shop-api', 'shop-api-colors']);
     });
   });
 

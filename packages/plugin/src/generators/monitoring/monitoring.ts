@@ -4,6 +4,7 @@ import {
   alertmanagerConfig,
   alertRules,
   ALERTS,
+  colorTargetFile,
   grafanaDashboard,
   MONITORING_FILES,
   MONITORING_GENERATOR,
@@ -16,6 +17,7 @@ import {
   DEPLOY_TIMESTAMP,
   HTTP_REQUEST_DURATION,
 } from '../../core/monitoring/metrics';
+import { COLOR_TARGETS_DIR, colorJob, colorTargetFileName } from '../../core/monitoring/colors';
 import { SECRET_ENV, TOOL_ENV } from '../../core/config/names';
 import type { Env } from '../../core/config/profile';
 import { addStack } from './lib/stack';
@@ -31,6 +33,15 @@ function rememberedOptions(tree: Tree): MonitoringGeneratorSchema {
   return value && typeof value === 'object' && !Array.isArray(value)
     ? (value as MonitoringGeneratorSchema)
     : {};
+}
+
+/** Target lists are derived: writes `files` into `folder` and drops the lists that are gone there. */
+function writeTargetFiles(tree: Tree, folder: string, files: Map<string, string>): void {
+  for (const child of tree.exists(folder) ? tree.children(folder) : []) {
+    const path = `${folder}/${child}`;
+    if (child.endsWith('.yml') && !files.has(path)) tree.delete(path);
+  }
+  for (const [path, text] of files) tree.write(path, text);
 }
 
 function rememberOptions(tree: Tree, options: MonitoringGeneratorSchema): void {
@@ -83,14 +94,17 @@ export async function monitoringGenerator(
   );
   tree.write(dir(MONITORING_FILES.rules), alertRules(names, o.thresholds));
 
-  // Target lists are derived: drop those of apps or environments that are gone.
-  const targetsDir = dir(MONITORING_FILES.targetsDir);
-  const wanted = new Set(targets.map((t) => dir(targetFileName(t.app, t.env))));
-  for (const child of tree.exists(targetsDir) ? tree.children(targetsDir) : []) {
-    const path = `${targetsDir}/${child}`;
-    if (child.endsWith('.yml') && !wanted.has(path)) tree.delete(path);
-  }
-  for (const t of targets) tree.write(dir(targetFileName(t.app, t.env)), targetFile(t));
+  // Those of apps or environments that are gone are dropped (the colours' folder is not a .yml).
+  writeTargetFiles(
+    tree,
+    dir(MONITORING_FILES.targetsDir),
+    new Map(targets.map((t) => [dir(targetFileName(t.app, t.env)), targetFile(t)])),
+  );
+  writeTargetFiles(
+    tree,
+    dir(COLOR_TARGETS_DIR),
+    new Map(targets.map((t) => [dir(colorTargetFileName(t.app, t.env)), colorTargetFile(t)])),
+  );
 
   // The Alertmanager config is the user's once written (routes, receivers).
   if (!tree.exists(dir(MONITORING_FILES.alertmanagerConfig))) {
@@ -116,6 +130,8 @@ export async function monitoringGenerator(
     environments,
     targets,
     files: MONITORING_FILES,
+    colorTargetsDir: COLOR_TARGETS_DIR,
+    colorJob,
     alerts: ALERTS,
     thresholds: o.thresholds,
     scrapeInterval: o.scrapeInterval,

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from .canary import judge, no_answer, scrape_counters
+from .canary import analysis_for
 from .common import (
     COLORS, Failure, http_get, now, out, read_env_file, read_json, read_text, served_version, write_atomic, write_json,
 )
@@ -505,11 +505,11 @@ class Release:
 
     def canary(self, old_color, new_color, folder, env):
         """Weights step through plan.canary.steps (HAProxy's runtime weights, no reload). At each
-        step the canary's own counters (its /metrics, Prometheus text) are compared with the
-        thresholds every interval; a failed analysis sets its weight to 0 at once, then stops it
-        after its drain time, and fails the release with the query, the value and the threshold.
-        No data counts as failure (canary.judge): a canary that does not answer its /metrics (from
-        the start, or once it stopped), restarted, or had too few requests by the end of a step."""
+        step the canary is judged every interval (canary.analysis_for: PromQL on the profile's
+        Prometheus, else its own /metrics counters); a failed analysis sets its weight to 0 at
+        once, then stops it after its drain time, and fails the release with the query, the value
+        and the threshold. No data counts as failure: a canary that does not answer (from the
+        start, or once it stopped), restarted, or had too few requests by the end of a step."""
         plan, paths = self.plan, self.paths
         spec = plan["canary"]
         port = plan["color_ports"][new_color]["backend"]
@@ -533,11 +533,11 @@ class Release:
             schedule_drain_stop(paths, plan, new_color, switch_id)
             raise Failure(f"canary {verdict or 'aborted on request'}; weight 0 since {now()}", "canary")
 
-        out("canary", analysis="the canary's own /metrics counters (no Prometheus query configured)")
-        before = scrape_counters(port)
-        if before is None:
-            abort(no_answer(port))  # before it takes any request
-        last = before
+        analysis = analysis_for(spec, new_color, old_color, port)
+        out("canary", analysis=analysis.describe())
+        verdict = analysis.start()
+        if verdict:
+            abort(verdict)  # before it takes any request
         for weight in spec["steps"]:
             if weight >= 100 or os.path.exists(promote_file):
                 if os.path.exists(promote_file):
@@ -546,22 +546,20 @@ class Release:
                 return
             set_weights(paths, plan, new_color, weight, old_color, 100 - weight)
             self.note("canary", color=new_color, weight=weight)
-            step_start = last
+            analysis.begin_step()
             end = time.monotonic() + spec["pause"]
             # Judged every interval, and once more when the pause is over (step_over): that last
             # judgement fails a step that too few requests reached.
             while not os.path.exists(promote_file):
                 time.sleep(min(spec["interval"], max(end - time.monotonic(), 0.05)))
                 step_over = time.monotonic() >= end
-                after = scrape_counters(port)
-                verdict = judge(before, after, spec, port, last, step_start, step_over)
+                verdict = analysis.check(step_over)
                 aborted = os.path.exists(abort_file)
                 if aborted and not verdict:
                     who = read_text(abort_file).partition(" ")[2]
                     verdict = f"aborted on request{f' by {who}' if who else ''}"
                 if verdict or aborted:
                     abort(verdict, aborted)
-                last = after
                 if step_over:
                     break
 

@@ -1,10 +1,13 @@
 """canary: the canary's counters scraped from its Prometheus text, and judged (5xx ratio, p99,
 minimum requests) on what changed since the canary started; no answer, a restart and too few
 requests by the end of a step fail."""
+import json
 import math
+import time
 import unittest
 
-from conveyor_host.canary import judge, scrape_counters
+from conveyor_host.canary import (OwnCounters, PromQL, PrometheusError, analysis_for, judge, prometheus_value,
+                                  scrape_counters)
 from tests.support import FakeHttp, free_port
 
 SPEC = {"max_error_ratio": 0.05, "max_p99": 0.5, "min_requests": 5}
@@ -164,3 +167,130 @@ class ScrapeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PromQLTest(unittest.TestCase):
+    """The canary judged on Prometheus: each query the analysis sends is answered by a small HTTP
+    server speaking Prometheus's query API, from what the test says each colour did."""
+
+    SELECTOR = 'job="shop-colors",app="shop",env="staging",host="staging-1"'
+
+    def setUp(self):
+        # Per colour: up, requests in the window, 5xx ratio, p99 (None: no series).
+        self.colors = {"green": dict(up=1, requests=100, ratio=0.0, p99=0.1, started=1000.0),
+                       "blue": dict(up=1, requests=900, ratio=0.0, p99=0.1, started=500.0)}
+        self.queries = []
+        self.prom = FakeHttp(self.answer)
+        self.addCleanup(self.prom.close)
+
+    def answer(self, path):
+        from urllib.parse import parse_qs, urlparse
+        expr = parse_qs(urlparse(path).query)["query"][0]
+        self.queries.append(expr)
+        if "bad(" in expr:
+            return 400, json.dumps({"status": "error", "error": "parse error: unknown function bad"})
+        color = "green" if 'color="green"' in expr else "blue"
+        c = self.colors[color]
+        if expr.startswith("max(timestamp(up"):
+            value = time.time() + c.get("scraped_in", 0.5) if c["up"] is not None else None
+        elif expr.startswith("max(up"):
+            value = c["up"]
+        elif expr.startswith("max(process_start_time_seconds"):
+            value = c["started"]
+        elif expr.startswith("histogram_quantile"):
+            value = c["p99"]
+        elif "vector(0)" in expr:
+            value = c["ratio"]
+        else:
+            value = c["requests"]
+        result = [] if value is None else [{"metric": {}, "value": [1.0, str(value)]}]
+        return 200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}})
+
+    def analysis(self, **spec):
+        full = {**SPEC, "prometheus": {"url": f"http://127.0.0.1:{self.prom.port}", "window": 10, "selector": self.SELECTOR}}
+        full.update(spec)
+        a = analysis_for(full, "green", "blue", port=1)
+        a.wait_for_scrape = 1
+        a.begin_step()
+        return a
+
+    def test_the_plan_names_the_source(self):
+        self.assertIsInstance(self.analysis(), PromQL)
+        self.assertIsInstance(analysis_for(SPEC, "green", "blue", port=1), OwnCounters)
+
+    def test_a_healthy_canary_passes_and_every_query_selects_its_host_and_colour(self):
+        a = self.analysis()
+        self.assertIsNone(a.start())
+        self.assertIsNone(a.check(step_over=True))
+        green = [q for q in self.queries if 'color="green"' in q]
+        self.assertTrue(green)
+        self.assertTrue(all(self.SELECTOR in q for q in self.queries))
+        self.assertTrue(any("[10s]" in q and 'route!="/health"' in q for q in green))
+
+    def test_a_canary_over_the_5xx_threshold_fails_beside_the_stable_value(self):
+        self.colors["green"]["ratio"] = 0.3
+        self.colors["blue"]["ratio"] = 0.01
+        self.assertEqual(self.analysis().check(step_over=False),
+                         "5xx ratio 0.300 > 0.05 (PromQL over 10s, colour green; stable blue: 0.010)")
+
+    def test_a_canary_no_worse_than_the_stable_colour_is_not_blamed(self):
+        self.colors["green"]["ratio"] = 0.3
+        self.colors["blue"]["ratio"] = 0.4
+        self.assertIsNone(self.analysis().check(step_over=False))
+
+    def test_a_slow_canary_fails_on_p99(self):
+        self.colors["green"]["p99"] = 2.5
+        self.assertEqual(self.analysis().check(step_over=False),
+                         "p99 latency 2.500s > 0.5s (PromQL over 10s, colour green; stable blue: 0.100s)")
+
+    def test_a_canary_prometheus_cannot_scrape_fails(self):
+        self.colors["green"]["up"] = 0
+        self.assertEqual(self.analysis().check(step_over=False),
+                         f"does not answer Prometheus's scrapes: up{{{self.SELECTOR},color=\"green\"}} is 0 (it stopped or restarted)")
+
+    def test_a_canary_that_restarted_between_two_scrapes_fails(self):
+        a = self.analysis()
+        self.assertIsNone(a.start())
+        self.colors["green"]["started"] = 1042.4
+        self.assertEqual(a.check(step_over=False),
+                         f"restarted: process_start_time_seconds{{{self.SELECTOR},color=\"green\"}} went from 1000 to 1042; "
+                         "what it answered before is not in its counters")
+
+    def test_without_process_metrics_a_restart_is_left_to_up(self):
+        self.colors["green"]["started"] = None
+        a = self.analysis()
+        self.assertIsNone(a.start())
+        self.assertIsNone(a.check(step_over=False))
+
+    def test_too_few_requests_are_not_judged_while_the_step_runs_and_fail_at_its_end(self):
+        self.colors["green"].update(requests=2, ratio=1.0)
+        a = self.analysis()
+        self.assertIsNone(a.check(step_over=False))
+        self.assertRegex(a.check(step_over=True),
+                         r"^had only 2 requests in this step \(Prometheus, last 1s\), fewer than min_requests 5")
+
+    def test_no_series_counts_as_no_data(self):
+        self.colors["green"].update(requests=None, ratio=None, p99=None)
+        self.assertRegex(self.analysis().check(step_over=True), r"^had only 0 requests in this step")
+
+    def test_start_waits_for_a_scrape_of_the_new_colour(self):
+        self.colors["green"]["up"] = 0
+        a = self.analysis()
+        self.assertRegex(a.start(), r"^is not scraped by Prometheus: no up\{.*color=\"green\"\} of 1 since it began, after 1s")
+        self.colors["green"]["up"] = 1
+        self.assertIsNone(a.start())
+
+    def test_a_scrape_from_before_the_analysis_is_not_the_canary(self):
+        # Its last scrape found the process this release replaced, up and with its start time.
+        self.colors["green"]["scraped_in"] = -5
+        self.assertRegex(self.analysis().start(), r"^is not scraped by Prometheus")
+
+    def test_a_prometheus_that_does_not_answer_fails_the_analysis(self):
+        a = self.analysis()
+        self.prom.close()
+        self.assertRegex(a.check(step_over=False), rf"^Prometheus at http://127.0.0.1:{self.prom.port} does not answer")
+
+    def test_a_refused_query_names_the_query_and_prometheus_error(self):
+        url = f"http://127.0.0.1:{self.prom.port}"
+        with self.assertRaisesRegex(PrometheusError, r"refused bad\(x\): HTTP 400 parse error: unknown function bad"):
+            prometheus_value(url, "bad(x)")
