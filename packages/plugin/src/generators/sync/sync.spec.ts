@@ -39,4 +39,21 @@ describe('sync generator', () => {
     expect(tree.exists('monitoring/prometheus/targets/blog.staging.yml')).toBe(true);
     expect(tree.read('.github/workflows/ci-cd.yml', 'utf-8')).toContain('(blog, shop)');
   });
+
+  it('keeps existing target lists of both folders as they are, and adds the colours of a new app', async () => {
+    const tree = createTreeWithEmptyWorkspace();
+    await gen(tree, 'shop');
+    await monitoringGenerator(tree, { skipFormat: true }, {});
+    const shopColors = 'monitoring/prometheus/targets/colors/shop.staging.yml';
+    tree.write(shopColors, '# resolved by whoever ran the generator\n[]\n');
+    tree.write('monitoring/prometheus/targets/shop.staging.yml', '# kept\n[]\n');
+    await gen(tree, 'blog');
+    await syncGenerator(tree);
+    expect(tree.read(shopColors, 'utf-8')).toBe('# resolved by whoever ran the generator\n[]\n');
+    expect(tree.read('monitoring/prometheus/targets/shop.staging.yml', 'utf-8')).toBe(
+      '# kept\n[]\n',
+    );
+    expect(tree.isFile('monitoring/prometheus/targets/colors/blog.staging.yml')).toBe(true);
+    expect(tree.isFile('monitoring/prometheus/targets/colors')).toBe(false);
+  });
 });

@@ -1,5 +1,6 @@
 import { formatFiles, readNxJson, Tree } from '@nx/devkit';
 import { MONITORING_FILES, MONITORING_GENERATOR } from '../../core/monitoring/monitoring';
+import { COLOR_TARGETS_DIR } from '../../core/monitoring/colors';
 import { PLUGIN_NAME } from '../../core/config/names';
 import { collisionMessage, portCollisions } from '../../core/workspace/workspace-ports';
 import { ensureCiWorkflow } from '../ci/ci';
@@ -36,7 +37,8 @@ function monitoringDirectory(tree: Tree): string | undefined {
 }
 
 /**
- * Scrape targets follow the apps and environments: a new app or environment gets its target list,
+ * Scrape targets follow the apps and environments: a new app or environment gets its target lists
+ * (the public port's and the colours'),
  * a removed one loses it, and the scrape config, rules and dashboard name every app. Existing
  * target lists are kept as they are (their hosts were resolved from the environment of whoever ran
  * the generator; CI has other variables).
@@ -44,10 +46,13 @@ function monitoringDirectory(tree: Tree): string | undefined {
 async function syncMonitoring(tree: Tree): Promise<void> {
   const directory = monitoringDirectory(tree);
   if (!directory) return;
-  const targetsDir = `${directory}/${MONITORING_FILES.targetsDir}`;
   const before = new Map<string, string>();
-  for (const child of tree.exists(targetsDir) ? tree.children(targetsDir) : []) {
-    before.set(`${targetsDir}/${child}`, tree.read(`${targetsDir}/${child}`, 'utf-8') ?? '');
+  for (const folder of [MONITORING_FILES.targetsDir, COLOR_TARGETS_DIR]) {
+    const dir = `${directory}/${folder}`;
+    for (const child of tree.exists(dir) ? tree.children(dir) : []) {
+      if (tree.isFile(`${dir}/${child}`))
+        before.set(`${dir}/${child}`, tree.read(`${dir}/${child}`, 'utf-8') ?? '');
+    }
   }
   await monitoringGenerator(tree, { skipFormat: true });
   for (const [path, content] of before) {
