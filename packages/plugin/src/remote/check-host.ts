@@ -5,6 +5,8 @@
 import type { SshSettings } from '../core/remote/ansible';
 import {
   DoctorCheck,
+  DoctorInput,
+  DOCTOR_MARK,
   doctorCommand,
   doctorInput,
   doctorPassed,
@@ -13,6 +15,7 @@ import {
 } from '../core/remote/doctor';
 import { DeployHost, DeployModel, publishedPorts } from '../core/release/deploy-model';
 import type { Secrets } from '../core/config/redact';
+import type { Profile } from '../core/config/profile';
 import { run } from '../shell/run';
 import { explainSshFailure } from './connection';
 
@@ -23,10 +26,32 @@ export interface HostCheckResult {
   lines: string[];
 }
 
-/**
- * Runs the checks on one host of the model, on the ports its release will publish (the model's
- * strategy: no colour ports under recreate). Throws only when the host cannot be reached.
- */
+/** The checks' input for one host of the model: the ports its release will publish (the model's
+ * strategy: no colour ports under recreate). */
+export function hostCheckInput(
+  model: DeployModel,
+  host: DeployHost,
+  minFreeGiB?: number,
+): DoctorInput {
+  return doctorInput(host.profile, model.app, publishedPorts(model.strategy, host.ports), {
+    minFreeGiB,
+    projectPrefix: host.projectPrefix,
+    publicPorts: publishedPorts('recreate', host.ports),
+  });
+}
+
+/** What the checks' lines say, for a person. */
+export function hostCheckResult(
+  text: string,
+  input: DoctorInput,
+  profile: Profile,
+): HostCheckResult {
+  const checks = parseDoctorOutput(text);
+  const user = profile.connection === 'local' ? 'this user' : profile.ssh_user;
+  return { passed: doctorPassed(checks), checks, lines: doctorReport(checks, input, user) };
+}
+
+/** Runs the checks on one host of the model. Throws only when the host cannot be reached. */
 export async function checkHost(
   model: DeployModel,
   host: DeployHost,
@@ -34,20 +59,14 @@ export async function checkHost(
   secrets: Secrets,
   minFreeGiB?: number,
 ): Promise<HostCheckResult> {
-  const { profile, ports } = host;
-  const input = doctorInput(profile, model.app, publishedPorts(model.strategy, ports), {
-    minFreeGiB,
-    projectPrefix: host.projectPrefix,
-    publicPorts: publishedPorts('recreate', ports),
-  });
+  const { profile } = host;
+  const input = hostCheckInput(model, host, minFreeGiB);
   const r = await run(doctorCommand(profile, ssh, input), { secrets, stream: false });
   const ssh255 = r.code === 255 ? explainSshFailure(r.output, profile) : undefined;
   if (ssh255) throw new Error(ssh255);
-  if (!r.stdout.includes('CONVEYOR-DOCTOR'))
+  if (!r.stdout.includes(DOCTOR_MARK))
     throw new Error(
       `The checks did not run on the host (exit ${r.code}): ${r.output.trim().slice(-400)}`,
     );
-  const checks = parseDoctorOutput(r.stdout);
-  const user = profile.connection === 'local' ? 'this user' : profile.ssh_user;
-  return { passed: doctorPassed(checks), checks, lines: doctorReport(checks, input, user) };
+  return hostCheckResult(r.stdout, input, profile);
 }

@@ -9,12 +9,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { SECRET_ENV } from '../core/config/names';
+import { DOCTOR_MARK, DoctorInput, GATE_FAILED, gatedScript } from '../core/remote/doctor';
+import { HostCheckResult, hostCheckResult } from './check-host';
 import type { Profile } from '../core/config/profile';
 import type { DeployHost } from '../core/release/deploy-model';
 import type { ReleasePlan } from '../core/release/release-plan';
 import { releaseBundle } from '../core/remote/bundle';
 import { HostEvent, hostResult, onHost, parseHostEvents } from '../core/remote/host';
-import { hostHelperPath, helperCommand } from '../core/remote/host';
+import { helperArgv, hostHelperPath } from '../core/remote/host';
 import {
   BEFORE_SWITCH_HOOK,
   COMPOSE_OVERRIDE,
@@ -109,6 +111,15 @@ function bundleText(
   );
 }
 
+/**
+ * The doctor's checks run first over the same connection (a deploy): the release starts only when
+ * none failed, and the checks' report reaches onChecks before the first step of the release.
+ */
+export interface Gate {
+  input(host: DeployHost): DoctorInput;
+  onChecks(host: DeployHost, checks: HostCheckResult): void;
+}
+
 /** One host's release over one SSH command (twice when its helper had to be installed first). */
 async function releaseOn(
   ctx: RunContext,
@@ -117,27 +128,54 @@ async function releaseOn(
   helper: { bytes: Buffer; hash: string },
   appSecrets: Record<string, string> | undefined,
   onEvent: (e: HostEvent, seconds: number) => void,
+  gate?: Gate,
 ): Promise<HostOutcome> {
   const started = Date.now();
   const stdin = bundleText(ctx, host, plan, appSecrets);
-  const attempt = () =>
-    run(helperCommand(host.profile, plan.app, ctx.ssh, 'release-bundle', [helper.hash], stdin), {
+  const input = gate?.input(host);
+  const release = helperArgv(host.profile, plan.app, 'release-bundle', [helper.hash]);
+  const remote = input ? ['sh', '-c', gatedScript(input), 'gate', ...release] : release;
+  const command = () => onHost(host.profile, ctx.ssh, remote, stdin);
+  let checks: HostCheckResult | undefined;
+  let checkLines = '';
+  const report = () => {
+    if (!input || checks) return;
+    checks = hostCheckResult(checkLines, input, host.profile);
+    gate?.onChecks(host, checks);
+  };
+  const attempt = () => {
+    checks = undefined;
+    checkLines = '';
+    return run(command(), {
       secrets: ctx.secrets,
       stream: false,
       onLine: (line) => {
+        if (line.startsWith(DOCTOR_MARK)) checkLines += `${line}\n`;
         const e = parseHostEvents(line)[0];
-        if (e && e.event !== 'result') onEvent(e, (Date.now() - started) / 1000);
+        if (!e) return;
+        report();
+        if (e.event !== 'result') onEvent(e, (Date.now() - started) / 1000);
       },
     });
+  };
   let r = await attempt();
   let events = parseHostEvents(r.stdout);
   const outdated = hostResult(events)?.status === 'outdated';
-  if (outdated || (events.length === 0 && (r.code === 126 || r.code === 127))) {
+  const notReady = input && events.length === 0 && r.code === GATE_FAILED;
+  if (!notReady && (outdated || (events.length === 0 && (r.code === 126 || r.code === 127)))) {
     await installHelper(ctx, host.profile, helper);
     r = await attempt();
     events = parseHostEvents(r.stdout);
   }
-  return { host, plan, result: hostResult(events), output: r.output, reached: events.length > 0 };
+  if (input && r.stdout.includes(DOCTOR_MARK)) report();
+  return {
+    host,
+    plan,
+    result: hostResult(events),
+    output: r.output,
+    reached: events.length > 0,
+    notReady: checks && !checks.passed ? checks : undefined,
+  };
 }
 
 /** A batch of hosts, each over its own connection, side by side. */
@@ -147,11 +185,12 @@ export async function releaseDirectly(
   helperFile: string,
   appSecrets: Record<string, string> | undefined,
   onEvent: (host: DeployHost, e: HostEvent, seconds: number) => void,
+  gate?: Gate,
 ): Promise<HostOutcome[]> {
   const helper = shippedHelper(helperFile);
   return Promise.all(
     work.map(({ host, plan }) =>
-      releaseOn(ctx, host, plan, helper, appSecrets, (e, s) => onEvent(host, e, s)),
+      releaseOn(ctx, host, plan, helper, appSecrets, (e, s) => onEvent(host, e, s), gate),
     ),
   );
 }

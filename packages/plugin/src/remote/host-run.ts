@@ -23,7 +23,8 @@ import { log } from '../shell/log';
 import { run } from '../shell/run';
 import type { PrivateDir } from '../shell/temp';
 import { askHelper } from './helper';
-import { canReleaseDirectly, installHelper, releaseDirectly, shippedHelper } from './direct';
+import type { HostCheckResult } from './check-host';
+import { canReleaseDirectly, Gate, installHelper, releaseDirectly, shippedHelper } from './direct';
 import { spawn } from 'node:child_process';
 
 /**
@@ -43,6 +44,8 @@ export interface RunContext {
   composeSrc: string;
   /** Several hosts: each line printed names its host. */
   fleet: boolean;
+  /** A direct release checks its host first, over the same connection. */
+  gate?: Gate;
 }
 
 export interface HostOutcome {
@@ -54,6 +57,8 @@ export interface HostOutcome {
   /** The helper started carrying the plan out (a lost connection after that does not stop it). */
   reached: boolean;
   fast?: boolean;
+  /** The host's checks failed (a gated deploy): nothing was changed there. */
+  notReady?: HostCheckResult;
 }
 
 /** One line per step on a host, e.g. `  host [2.4s] start color=blue`. */
@@ -110,8 +115,13 @@ export async function carryOut(
   appSecrets?: Record<string, string>,
 ): Promise<HostOutcome[]> {
   if (!canReleaseDirectly(ctx.ansibleDir)) return runPlaybook(ctx, work, appSecrets);
-  return releaseDirectly(ctx, work, HOST_HELPER_FILE, appSecrets, (host, e, seconds) =>
-    printEvent(ctx, ctx.fleet ? host.name : 'host', e, seconds),
+  return releaseDirectly(
+    ctx,
+    work,
+    HOST_HELPER_FILE,
+    appSecrets,
+    (host, e, seconds) => printEvent(ctx, ctx.fleet ? host.name : 'host', e, seconds),
+    ctx.gate,
   );
 }
 

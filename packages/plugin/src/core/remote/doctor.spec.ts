@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import {
   doctorPassed,
   doctorReport,
   doctorScript,
+  GATE_FAILED,
+  gatedScript,
   parseDoctorOutput,
   registryUrls,
 } from './doctor';
@@ -265,6 +268,66 @@ esac
     if (spawnSync('shellcheck', ['--version']).status !== 0) return;
     const r = spawnSync('shellcheck', ['-s', 'sh', '-'], {
       input: abandonedScript(['a']),
+      encoding: 'utf8',
+    });
+    expect(r.stdout).toBe('');
+  });
+});
+
+describe('the gate: checks, then the release over the same connection (run by sh)', () => {
+  let registry: HttpServer;
+  let url: string;
+  let bin: string;
+  beforeAll(async () => {
+    registry = createHttpServer((_, res) => res.writeHead(200).end('{}'));
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    url = `http://127.0.0.1:${(registry.address() as { port: number }).port}`;
+    // An engine that answers and runs nothing of the app's.
+    bin = mkdtempSync(join(tmpdir(), 'conveyor-gate-engine-'));
+    writeFileSync(join(bin, 'docker'), '#!/bin/sh\n[ "$1" = version ] && echo 1.0\nexit 0\n');
+    chmodSync(join(bin, 'docker'), 0o755);
+  });
+  afterAll(() => registry.close());
+
+  /** The gated script with `cat` as the release: what reaches the release is its stdin. */
+  function gate(over: Partial<typeof input>) {
+    const s = gatedScript({
+      ...input,
+      ports: [],
+      registry: url,
+      minFreeGiB: 0,
+      composeCommand: 'true',
+      ...over,
+    });
+    return new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('sh', ['-c', s, 'gate', 'cat'], {
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', (code) => resolve({ code, out }));
+      child.stdin.end('the-bundle\n');
+    });
+  }
+
+  it('runs the release when no check failed, with the whole of stdin', async () => {
+    const r = await gate({});
+    expect(parseDoctorOutput(r.out).filter((c) => c.status === 'fail')).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out.endsWith('the-bundle\n')).toBe(true);
+  }, 30_000);
+
+  it('stops before the release when a check failed, and says which', async () => {
+    const r = await gate({ composeCommand: 'conveyor-no-such-compose' });
+    expect(r.code).toBe(GATE_FAILED);
+    expect(r.out).not.toContain('the-bundle');
+    expect(parseDoctorOutput(r.out).find((c) => c.check === 'compose')?.status).toBe('fail');
+  }, 30_000);
+
+  it('passes shellcheck', () => {
+    if (spawnSync('shellcheck', ['--version']).status !== 0) return;
+    const r = spawnSync('shellcheck', ['-s', 'sh', '-'], {
+      input: gatedScript(input),
       encoding: 'utf8',
     });
     expect(r.stdout).toBe('');

@@ -146,6 +146,29 @@ export function abandonedReleases(checks: DoctorCheck[]): { project: string; fol
  * what passed.
  */
 export function doctorScript(input: DoctorInput): string {
+  return `${checksScript(input)}
+exit 0
+`;
+}
+
+/** Exit code of gatedScript when a check failed (the command after it did not run). */
+export const GATE_FAILED = 3;
+
+/**
+ * The checks, then the command given as the script's arguments only when none failed: a deploy
+ * checks the host and releases over one SSH connection (run with `sh -c SCRIPT gate CMD...`; the
+ * checks read nothing of stdin, which is the command's). Exits GATE_FAILED when a check failed.
+ */
+export function gatedScript(input: DoctorInput): string {
+  return `{
+${checksScript(input)}
+} </dev/null
+[ -z "$FAILED" ] || exit ${GATE_FAILED}
+exec "$@"
+`;
+}
+
+function checksScript(input: DoctorInput): string {
   const minKb = Math.round(input.minFreeGiB * 1024 * 1024);
   const vars = [
     `COMPOSE=${shellQuote(input.composeCommand)}`,
@@ -158,7 +181,9 @@ export function doctorScript(input: DoctorInput): string {
   ];
   return `${vars.join('\n')}
 M=${DOCTOR_MARK}
-say() { printf '%s\\t%s\\t%s\\t%s\\n' "$M" "$1" "$2" "$(printf '%s' "$3" | tr '\\t\\n' '  ' | cut -c1-300)"; }
+FAILED=''
+# shellcheck disable=SC2034 # FAILED is read by the gate (gatedScript)
+say() { [ "$2" != fail ] || FAILED=1; printf '%s\\t%s\\t%s\\t%s\\n' "$M" "$1" "$2" "$(printf '%s' "$3" | tr '\\t\\n' '  ' | cut -c1-300)"; }
 
 ENGINE='' ENGINE_OUT='' ENGINE_SEEN='' last='' code='' reg='' busy='' mine=''
 for e in docker podman; do
@@ -284,9 +309,7 @@ else
   say python3 fail "python3 is not installed"
 fi
 
-${ABANDONED_SCAN}
-exit 0
-`;
+${ABANDONED_SCAN}`;
 }
 
 /** The command that runs the script on the profile's host. */

@@ -81,8 +81,18 @@ export function helperCommand(
   args: string[] = [],
   stdin?: string,
 ): Command {
+  return onHost(profile, ssh, helperArgv(profile, app, command, args), stdin);
+}
+
+/** The helper's command line on the host (what helperCommand runs there). */
+export function helperArgv(
+  profile: Profile,
+  app: string,
+  command: HelperCommand,
+  args: string[] = [],
+): string[] {
   const first = HELPER_COMMANDS[command].first === 'plan' ? [] : [appPath(profile, app)];
-  return onHost(profile, ssh, [hostHelperPath(profile, app), command, ...first, ...args], stdin);
+  return [hostHelperPath(profile, app), command, ...first, ...args];
 }
 
 /** One line the helper prints: progress (`phase`, `pulled`, `repair`, ...) or the `result`. */

@@ -29,7 +29,7 @@ import { conveyorExecutor } from '../../../remote/executor';
 import { PrivateDir } from '../../../shell/temp';
 import type { DeployExecutorSchema } from '../schema';
 import { deployer, explainSshFailure, sshSettings, whereText } from '../../../remote/connection';
-import { checkHost } from '../../../remote/check-host';
+import { checkHost, HostCheckResult, hostCheckInput } from '../../../remote/check-host';
 import { askHelper, awaitRun, expectOk, readHostStatus } from '../../../remote/helper';
 import { loadDeployModel } from '../../../remote/inventory';
 import {
@@ -157,8 +157,15 @@ function hostContext(ctx: Context, host: DeployHost): Context {
   };
 }
 
-function runContext(ctx: Context, fleet: boolean): RunContext {
+function runContext(ctx: Context, fleet: boolean, say: Say): RunContext {
+  const gate = gated(ctx)
+    ? {
+        input: (h: DeployHost) => hostCheckInput(ctx.model, h),
+        onChecks: (h: DeployHost, check: HostCheckResult) => sayChecks(ctx, h, check, say),
+      }
+    : undefined;
   return {
+    gate,
     app: ctx.req.app,
     env: ctx.env,
     secrets: ctx.secrets,
@@ -306,19 +313,38 @@ async function promoteOrAbort(ctx: Context, say: Say): Promise<void> {
 
 /**
  * A host that is not ready (engine, compose, disk, ports, registry, ...) is refused with the list
- * of what to fix, before anything changes: the doctor's checks. Warnings are printed.
+ * of what to fix, before anything changes: the doctor's checks. Warnings are printed. A deploy to
+ * one host over one SSH command runs them on that connection, just before the release (gate).
  */
 async function preflight(ctx: Context, say: Say): Promise<void> {
-  const fleet = ctx.model.hosts.length > 1;
+  if (gated(ctx)) return;
   for (const h of ctx.model.hosts) {
     const check = await checkHost(ctx.model, h, ctx.ssh, ctx.secrets);
-    const lines = check.passed ? check.lines.filter((l) => l.startsWith('WARN')) : check.lines;
-    for (const line of lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
-    if (!check.passed)
-      throw new Error(
-        `${fleet ? `${h.name}: ` : ''}the host is not ready (see FIX above); nothing was changed. Run nx run ${ctx.req.app}:doctor --configuration=${ctx.profile.name} after fixing it.`,
-      );
+    sayChecks(ctx, h, check, say);
+    if (!check.passed) throw notReady(ctx, h);
   }
+}
+
+/** A deploy to one host whose playbook does no more than the helper: checks and release at once. */
+function gated(ctx: Context): boolean {
+  return (
+    ctx.req.action === 'deploy' &&
+    ctx.model.hosts.length === 1 &&
+    canReleaseDirectly(ctx.ansibleDir)
+  );
+}
+
+function sayChecks(ctx: Context, h: DeployHost, check: HostCheckResult, say: Say): void {
+  const fleet = ctx.model.hosts.length > 1;
+  const lines = check.passed ? check.lines.filter((l) => l.startsWith('WARN')) : check.lines;
+  for (const line of lines) say(`  ${fleet ? `${h.name}: ` : ''}${line}`);
+}
+
+function notReady(ctx: Context, h: DeployHost): Error {
+  const fleet = ctx.model.hosts.length > 1;
+  return new Error(
+    `${fleet ? `${h.name}: ` : ''}the host is not ready (see FIX above); nothing was changed. Run nx run ${ctx.req.app}:doctor --configuration=${ctx.profile.name} after fixing it.`,
+  );
 }
 
 /** Every host's plan, decided before any host changes (and, for a fleet deploy, what each ran before). */
@@ -364,6 +390,8 @@ async function rollOut(
         : `${req.action} ${req.app} ${tag} → ${whereText(step[0].host.profile, req.app)}`,
     );
     const results = await releaseBatch(rc, step, appSecrets, say);
+    const refused = results.find((o) => o.notReady);
+    if (refused) throw notReady(ctx, refused.host);
     outcomes.push(...results);
     const failedAt = results.find((o) => !done(o));
     if (failedAt) return { outcomes, failedAt };
@@ -506,7 +534,7 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
           for (const w of work) printPlan(hostContext(ctx, w.host), w.plan, say);
           return true;
         }
-        const rc = runContext(ctx, ctx.model.hosts.length > 1);
+        const rc = runContext(ctx, ctx.model.hosts.length > 1, say);
         if (rc.fleet)
           holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
         const rolled = await rollOut(ctx, rc, work, appSecrets, say);
