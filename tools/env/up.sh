@@ -22,6 +22,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib/images.sh"
 # shellcheck source=lib/prometheus.sh
 . "$HERE/lib/prometheus.sh"
+# shellcheck source=lib/edge.sh
+. "$HERE/lib/edge.sh"
 # shellcheck source=lib/sshd.sh
 . "$HERE/lib/sshd.sh"
 # shellcheck source=lib/ansible.sh
@@ -76,6 +78,7 @@ setup_engine
 setup_registries
 setup_images
 setup_prometheus
+setup_edge
 setup_sshd
 setup_ansible
 setup_tools

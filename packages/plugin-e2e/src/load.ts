@@ -3,6 +3,14 @@
  * every response is counted (status, version it reports, latency), every socket error too.
  */
 import http from 'node:http';
+import https from 'node:https';
+
+/** HTTPS through an edge on this machine: the name's certificate checked against `ca`. */
+export interface TlsTarget {
+  /** The name in SNI and Host (the URL's host is where the connection goes). */
+  servername: string;
+  ca: string;
+}
 
 export interface Sample {
   at: number;
@@ -56,8 +64,17 @@ export function summarize(samples: Sample[], from = 0, to = Infinity): LoadStats
 }
 
 /** Starts `concurrency` keep-alive loops against url; stops by itself after maxMs. */
-export function startLoad(url: string, concurrency = 16, maxMs = 300_000): Load {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+export function startLoad(url: string, concurrency = 16, maxMs = 300_000, tls?: TlsTarget): Load {
+  const agent = tls
+    ? new https.Agent({
+        keepAlive: true,
+        maxSockets: concurrency,
+        ca: tls.ca,
+        servername: tls.servername,
+      })
+    : new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const get = tls ? https.get : http.get;
+  const headers = tls ? { Host: tls.servername } : undefined;
   const samples: Sample[] = [];
   const started = Date.now();
   let running = true;
@@ -65,7 +82,7 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000): Load 
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       const at = Date.now();
-      const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+      const req = get(url, { agent, timeout: 10_000, headers }, (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (body += c));

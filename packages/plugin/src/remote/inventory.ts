@@ -1,4 +1,5 @@
 /** The hosts of an environment, as the app's inventory lists them (`ansible-inventory --list`). */
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inventoryFor } from '../core/remote/ansible';
 import { DeployModel, deployModel, DeployModelOptions } from '../core/release/deploy-model';
@@ -52,7 +53,27 @@ export async function loadDeployModel(
     ? await readInventory(resolve(root, options.ansibleDir), profile, env, secrets)
     : undefined;
   const inventoryFile = options.ansibleDir ? inventoryName(options.ansibleDir, profile) : undefined;
-  return deployModel({ app, options, profile, env, inventory, inventoryFile });
+  return deployModel({
+    app,
+    options,
+    profile,
+    env,
+    inventory,
+    inventoryFile,
+    acmeCaRoot: acmeCaRoot(root, profile),
+  });
+}
+
+/** The profile's acme_ca_root file, read (relative paths from the workspace). */
+function acmeCaRoot(root: string, profile: Profile): string | undefined {
+  if (!profile.acme_ca_root || profile.tls !== 'acme') return undefined;
+  const file = resolve(root, profile.acme_ca_root);
+  if (!existsSync(file))
+    throw new Error(`${profile.file}: key "acme_ca_root" names ${file}, which does not exist.`);
+  const pem = readFileSync(file, 'utf8');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`${profile.file}: key "acme_ca_root": ${file} holds no PEM certificate.`);
+  return pem;
 }
 
 /**

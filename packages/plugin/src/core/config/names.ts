@@ -63,6 +63,8 @@ export function sshVars(profile: string) {
     secretsCommand: `${p}_SECRETS_COMMAND`,
     rolloutBatches: `${p}_ROLLOUT_BATCHES`,
     rolloutWait: `${p}_ROLLOUT_WAIT`,
+    domain: `${p}_DOMAIN`,
+    tls: `${p}_TLS`,
   };
 }
 
@@ -89,6 +91,13 @@ export const TOOL_ENV = {
   bindPrefix: 'CONVEYOR_BIND_PREFIX',
   /** A file holding the key of config/secrets/<profile>.vault (instead of CONVEYOR_SECRETS_KEY). */
   secretsKeyFile: 'CONVEYOR_SECRETS_KEY_FILE',
+  acmeEmail: 'ACME_EMAIL',
+  acmeCa: 'ACME_CA',
+  acmeCaRoot: 'ACME_CA_ROOT',
+  edgeImage: 'EDGE_IMAGE',
+  edgePath: 'EDGE_PATH',
+  edgeHttpPort: 'EDGE_HTTP_PORT',
+  edgeHttpsPort: 'EDGE_HTTPS_PORT',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {
@@ -191,10 +200,36 @@ export function envVarDocs(): EnvVarDoc[] {
         doc: `Seconds to wait between two batches on ${profile} (default 0)`,
         example: '0',
       },
+      {
+        name: v.domain,
+        doc: `The app's name on the web for ${profile} (e.g. ${profile}.shop.example.com): served over HTTPS by the host's edge on ports 80/443; unset: raw ports only`,
+        example: '',
+      },
+      {
+        name: v.tls,
+        doc: `TLS of ${profile}'s domain: acme (default with a domain: a certificate from the ACME CA), custom (TLS_CERT and TLS_KEY from the app secrets) or off`,
+        example: '',
+      },
     );
   }
   const local = sshVars('local');
   docs.push(
+    { name: TOOL_ENV.acmeEmail, doc: 'Contact e-mail given to the ACME CA for certificates' },
+    {
+      name: TOOL_ENV.acmeCa,
+      doc: "ACME directory certificates come from (default Let's Encrypt's production one; its staging one: https://acme-staging-v02.api.letsencrypt.org/directory)",
+    },
+    {
+      name: TOOL_ENV.acmeCaRoot,
+      doc: "A PEM file the edge trusts the ACME directory's own HTTPS with (a private or test CA)",
+    },
+    { name: TOOL_ENV.edgeImage, doc: 'Image of the host edge (Caddy 2; default caddy:2)' },
+    {
+      name: TOOL_ENV.edgePath,
+      doc: "The edge's folder on a host, the same for every app and environment there (default <deploy_path>/conveyor-edge)",
+    },
+    { name: TOOL_ENV.edgeHttpPort, doc: "The edge's HTTP port on the host (default 80)" },
+    { name: TOOL_ENV.edgeHttpsPort, doc: "The edge's HTTPS port on the host (default 443)" },
     {
       name: TOOL_ENV.proxyImage,
       doc: 'Proxy image that owns the public ports with blue-green (default haproxy:2.8-alpine)',

@@ -54,6 +54,43 @@ describe('parseProfile', () => {
       canary_max_error_ratio: 0.05,
       canary_max_p99: 1,
       canary_window: 60,
+      tls: 'off',
+      acme_email: '',
+      acme_ca: 'https://acme-v02.api.letsencrypt.org/directory',
+      edge_path: '/opt/conveyor/conveyor-edge',
+      edge_image: 'caddy:2',
+      edge_http_port: 80,
+      edge_https_port: 443,
+    });
+  });
+
+  describe('the edge keys', () => {
+    const parse = (extra: string) => parseProfile('s', 's.yml', `${STAGING}${extra}`, env);
+    it('a domain turns the edge on with ACME; tls: off keeps raw ports', () => {
+      expect(parse('domain: Shop.Example.com\n')).toMatchObject({
+        domain: 'shop.example.com',
+        tls: 'acme',
+      });
+      expect(parse('domain: shop.example.com\ntls: off\n').tls).toBe('off');
+      expect(parse('domain: shop.example.com\ntls: custom\n').tls).toBe('custom');
+    });
+    it('refuses a domain that is no host name, an unknown tls, tls without a domain, a bad port', () => {
+      expect(() => parse('domain: https://shop.example.com\n')).toThrow(
+        's.yml: key "domain" must be a host name such as shop.example.com, got "https://shop.example.com".',
+      );
+      expect(() => parse('domain: a.example.com\ntls: yes\n')).toThrow(
+        's.yml: key "tls" must be "acme", "custom", "off", got "yes".',
+      );
+      expect(() => parse('tls: acme\n')).toThrow(
+        's.yml: key "tls" is "acme" but no "domain" is set.',
+      );
+      expect(() => parse('domain: a.example.com\nacme_ca: http://ca.example\n')).toThrow(
+        'key "acme_ca" must be the https address of an ACME directory',
+      );
+      expect(() => parse('edge_https_port: 70000\n')).toThrow('key "edge_https_port"');
+    });
+    it('keeps one edge per host under the deploy path unless edge_path says otherwise', () => {
+      expect(parse('edge_path: /srv/edge\n').edge_path).toBe('/srv/edge');
     });
   });
 

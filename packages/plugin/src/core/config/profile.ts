@@ -30,6 +30,15 @@ export const PROFILE_KEYS = [
   'canary_prometheus',
   'canary_window',
   'secrets_command',
+  'domain',
+  'tls',
+  'acme_email',
+  'acme_ca',
+  'acme_ca_root',
+  'edge_path',
+  'edge_image',
+  'edge_http_port',
+  'edge_https_port',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 
@@ -75,7 +84,28 @@ export interface Profile {
    * unset: the encrypted file config/secrets/<profile>.vault.
    */
   secrets_command?: string;
+  /**
+   * The app's name on the web (e.g. shop.example.com): the host's edge proxy serves it over HTTPS
+   * on ports 80/443 and routes it to the app's proxy. Unset: the app answers on its raw ports only.
+   */
+  domain?: string;
+  /** acme: a certificate from the ACME CA; custom: TLS_CERT/TLS_KEY from the app's secrets; off: no edge. */
+  tls: TlsMode;
+  acme_email: string;
+  /** The ACME directory (default Let's Encrypt's production one). */
+  acme_ca: string;
+  /** A PEM file on this machine the edge trusts the ACME CA's own HTTPS with (a private or test CA). */
+  acme_ca_root?: string;
+  /** The edge's folder on the host (one edge per host: keep it the same for every app there). */
+  edge_path: string;
+  edge_image: string;
+  edge_http_port: number;
+  edge_https_port: number;
 }
+
+export type TlsMode = 'acme' | 'custom' | 'off';
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
 
 export type Strategy = 'recreate' | 'blue-green' | 'canary';
 export const STRATEGIES: readonly Strategy[] = ['recreate', 'blue-green', 'canary'];
@@ -97,6 +127,15 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   canary_prometheus: '',
   canary_window: '60',
   secrets_command: '',
+  domain: '',
+  tls: '',
+  acme_email: '',
+  acme_ca: LETS_ENCRYPT,
+  acme_ca_root: '',
+  edge_path: '',
+  edge_image: 'caddy:2',
+  edge_http_port: '80',
+  edge_https_port: '443',
 };
 
 export class ProfileError extends Error {
@@ -311,9 +350,11 @@ export function parseProfile(
     throw new ProfileError(
       `${file}: key "canary_window" must be at least 1 second, got "${values.canary_window}".`,
     );
+  const edge = edgeKeys(file, values);
   return {
     name,
     file,
+    ...edge,
     registry: values.registry,
     registry_namespace: values.registry_namespace,
     connection,
@@ -334,6 +375,50 @@ export function parseProfile(
     ...(prometheus ? { canary_prometheus: prometheus } : {}),
     canary_window: window,
     ...(values.secrets_command ? { secrets_command: values.secrets_command } : {}),
+  };
+}
+
+const TLS_MODES: readonly TlsMode[] = ['acme', 'custom', 'off'];
+
+/** The edge's keys, checked: a domain is a host name, tls one of its modes, the ports ports. */
+function edgeKeys(file: string, values: Record<ProfileKey, string>) {
+  const domain = values.domain.trim().toLowerCase();
+  if (
+    domain &&
+    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(domain)
+  )
+    throw new ProfileError(
+      `${file}: key "domain" must be a host name such as shop.example.com, got "${values.domain}".`,
+    );
+  const tls = (values.tls.trim() || (domain ? 'acme' : 'off')) as TlsMode;
+  if (!TLS_MODES.includes(tls))
+    throw new ProfileError(
+      `${file}: key "tls" must be ${TLS_MODES.map((m) => `"${m}"`).join(', ')}, got "${values.tls}".`,
+    );
+  if (tls !== 'off' && !domain)
+    throw new ProfileError(`${file}: key "tls" is "${tls}" but no "domain" is set.`);
+  const ca = values.acme_ca.trim();
+  if (tls === 'acme' && !/^https:\/\/[^\s]+$/.test(ca))
+    throw new ProfileError(
+      `${file}: key "acme_ca" must be the https address of an ACME directory, got "${values.acme_ca}".`,
+    );
+  const port = (key: 'edge_http_port' | 'edge_https_port') => {
+    try {
+      return validatePort(values[key], `${file}: key "${key}"`);
+    } catch (error) {
+      throw error instanceof PortError ? new ProfileError(error.message) : error;
+    }
+  };
+  return {
+    ...(domain ? { domain } : {}),
+    tls,
+    acme_email: values.acme_email.trim(),
+    acme_ca: ca,
+    ...(values.acme_ca_root.trim() ? { acme_ca_root: values.acme_ca_root.trim() } : {}),
+    edge_path: values.edge_path.trim() || `${values.deploy_path.replace(/\/+$/, '')}/conveyor-edge`,
+    edge_image: values.edge_image,
+    edge_http_port: port('edge_http_port'),
+    edge_https_port: port('edge_https_port'),
   };
 }
 

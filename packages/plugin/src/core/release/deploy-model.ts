@@ -70,6 +70,8 @@ export interface DeployModel {
   checks: { port: number; path: string }[];
   /** Variables of this machine's environment the release's .env gets (those that are set). */
   composeEnv: Record<string, string>;
+  /** The ACME CA's root the edge trusts (the profile's acme_ca_root file, read). */
+  acmeCaRoot?: string;
 }
 
 /** The profile a target runs with: --configuration's, else the target's, else `local`. */
@@ -155,6 +157,8 @@ export interface DeployModelInput {
   inventory?: InventoryList;
   /** The inventory as messages name it (workspace-relative). */
   inventoryFile?: string;
+  /** The PEM text of the profile's acme_ca_root file. */
+  acmeCaRoot?: string;
 }
 
 export function deployModel(input: DeployModelInput): DeployModel {
@@ -178,5 +182,6 @@ export function deployModel(input: DeployModelInput): DeployModel {
       path: c.path,
     })),
     composeEnv,
+    ...(input.acmeCaRoot ? { acmeCaRoot: input.acmeCaRoot } : {}),
   };
 }

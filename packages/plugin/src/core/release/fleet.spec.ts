@@ -22,6 +22,13 @@ const staging: Profile = {
   canary_max_error_ratio: 0.05,
   canary_max_p99: 1,
   canary_window: 60,
+  tls: 'off',
+  acme_email: '',
+  acme_ca: '',
+  edge_path: '/srv/conveyor-edge',
+  edge_image: 'caddy:2',
+  edge_http_port: 80,
+  edge_https_port: 443,
 };
 
 describe('rollout batches', () => {

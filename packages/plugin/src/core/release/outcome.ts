@@ -25,6 +25,7 @@ export function failureMessage(
   const what = `${action} of ${o.tag} failed (${o.error ?? 'unhealthy'})`;
   if (o.phase === 'lock' || o.phase === 'pull')
     return `${what}; nothing was changed on the host${o.live ? `; ${o.live} is live: it kept serving` : ''}.`;
+  if (o.phase === 'edge') return `${what}; ${o.live || o.tag} is live on its ports.`;
   if (o.restored) {
     return strategy === 'blue-green'
       ? `${what}; ${o.live} is live: it kept serving, the new colour never took traffic or was switched back.`

@@ -17,6 +17,7 @@ import type { DeployHost, DeployModel } from './deploy-model';
 import type { Profile } from '../config/profile';
 import { Color, colorPorts } from './strategy';
 import { colorSelector } from '../monitoring/colors';
+import { EdgePlan, edgePlan } from '../edge/edge';
 
 export type ComponentPorts = Partial<Record<Component, number>>;
 
@@ -108,6 +109,8 @@ export interface ReleasePlan {
    * a hash of the values: a changed secret with unchanged images is a new release.
    */
   secrets?: { names: string[]; hash: string; services: string[] };
+  /** The app's name on the web, served by the host's edge (core/edge/edge.ts). */
+  edge?: EdgePlan;
 }
 
 export type TakeOver = { kind: 'abandoned' } | { kind: 'move'; from: string };
@@ -232,6 +235,12 @@ export function planRelease(input: PlanInput): ReleasePlan {
     version_check: model.versionCheck,
     checks: model.checks,
   };
+  const edge = edgePlan(app, profile, ports, {
+    caRoot: model.acmeCaRoot,
+    healthPath: model.healthPath,
+    versionCheck: model.versionCheck,
+  });
+  if (edge) plan.edge = edge;
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
   if (input.takeOver) plan.take_over = input.takeOver;

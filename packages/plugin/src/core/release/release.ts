@@ -2,6 +2,7 @@
  * Records of releases: what build-push pushed (read by deploy), and the release
  * history a deploy keeps on the host (<deploy_path>/<app>/.conveyor/releases.log).
  */
+import { edgeUrl } from '../edge/edge';
 import type { Component } from '../config/names';
 import { RELEASE_RECORD_DIR } from '../config/names';
 
@@ -82,6 +83,13 @@ export interface HostStatus {
   problems: string[];
   history: HistoryEntry[];
   releases?: Record<string, HostRelease>;
+  /** The app's name on the host's edge, and the certificate the edge presents for it. */
+  edge?: {
+    domain: string;
+    https_port: number;
+    maintenance?: boolean;
+    certificate?: { issuer: string; not_after: string } | null;
+  } | null;
 }
 
 export function parseHistory(text: string): HistoryEntry[] {
@@ -117,6 +125,16 @@ export function formatStatus(where: string, s: HostStatus): string[] {
     `  live:     ${cur?.tag ? `${cur.tag}${cur.git_sha ? ` (commit ${cur.git_sha})` : ''}${cur.color ? `, colour ${cur.color}` : ''}` : 'nothing deployed'}`,
   );
   if (s.previous?.tag) lines.push(`  previous: ${s.previous.tag}`);
+  if (s.edge) {
+    const url = edgeUrl(s.edge);
+    const cert = s.edge.certificate;
+    lines.push(
+      `  domain:   ${url}${s.edge.maintenance ? ' (MAINTENANCE: the edge answers 503)' : ''}`,
+    );
+    lines.push(
+      `  certificate: ${cert ? `issued by ${cert.issuer}, expires ${cert.not_after}` : 'none presented (not obtained yet?)'}`,
+    );
+  }
   if (s.strategy === 'blue-green' || s.proxy_routes)
     lines.push(`  proxy:    routes to ${s.proxy_routes ?? 'nothing (not answering)'}`);
   lines.push(

@@ -14,6 +14,7 @@ import {
   doctorInput,
   doctorPassed,
   doctorReport,
+  DoctorCheck,
   doctorScript,
   GATE_FAILED,
   gatedScript,
@@ -59,6 +60,8 @@ describe('doctor input', () => {
       ports: [8080, 8081],
       publicPorts: [8080],
       minFreeGiB: 2,
+      edgePorts: [],
+      domain: '',
     });
     expect(appProjects('shared')).toContain('shared-proxy');
   });
@@ -332,4 +335,65 @@ describe('the gate: checks, then the release over the same connection (run by sh
     });
     expect(r.stdout).toBe('');
   });
+});
+
+describe("the edge's check (run by sh)", () => {
+  let server: Server;
+  let held: number;
+  beforeAll(async () => {
+    server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    held = (server.address() as { port: number }).port;
+  });
+  afterAll(() => server.close());
+
+  /** The edge's line, with an engine that runs no edge (asynchronous: this process holds a port). */
+  function edgeCheck(edgePorts: number[], domain: string) {
+    const bin = mkdtempSync(join(tmpdir(), 'conveyor-doctor-edge-'));
+    writeFileSync(
+      join(bin, 'docker'),
+      '#!/bin/sh\n[ "$1" = version ] && echo 1.0\n[ "$1" = inspect ] && exit 1\nexit 0\n',
+    );
+    chmodSync(join(bin, 'docker'), 0o755);
+    const s = doctorScript({
+      ...input,
+      ports: [],
+      registry: 'http://127.0.0.1:1',
+      edgePorts,
+      domain,
+    });
+    return new Promise<DoctorCheck>((resolve) => {
+      const child = spawn('sh', ['-s'], {
+        env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` },
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', () => resolve(parseDoctorOutput(out).find((c) => c.check === 'edge')!));
+      child.stdin.end(s);
+    });
+  }
+
+  it('is skipped without a domain', async () => {
+    expect((await edgeCheck([], '')).status).toBe('skip');
+  }, 30_000);
+
+  it('fails on a port the edge needs that something else holds, and says what to do', async () => {
+    const c = await edgeCheck([held], 'localhost');
+    expect(c).toEqual({ check: 'edge', status: 'fail', detail: String(held) });
+    expect(doctorReport([c], input, 'deploy')[0]).toContain(
+      `FIX  edge (80/443): port(s) ${held} are held by something other than the host's edge (conveyor-edge)`,
+    );
+  }, 30_000);
+
+  it('warns when the domain does not resolve, passes when it resolves to this host', async () => {
+    const unresolved = await edgeCheck([1], 'conveyor-no-such-name.invalid');
+    expect(unresolved).toMatchObject({
+      status: 'warn',
+      detail: 'conveyor-no-such-name.invalid does not resolve',
+    });
+    expect(doctorPassed([unresolved])).toBe(true);
+    const here = await edgeCheck([1], 'localhost');
+    expect(here.status).toBe('ok');
+    expect(here.detail).toMatch(/localhost resolves to (127\.0\.0\.1|::1)/);
+  }, 30_000);
 });

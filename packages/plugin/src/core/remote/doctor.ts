@@ -8,6 +8,7 @@ import type { SshSettings } from './ansible';
 import { onHost, shellQuote } from './host';
 import { appPath, registryHost } from '../config/names';
 import type { Profile } from '../config/profile';
+import { EDGE_PROJECT, edgePorts } from '../edge/edge';
 
 export const DOCTOR_MARK = 'CONVEYOR-DOCTOR';
 
@@ -17,6 +18,7 @@ export const DOCTOR_CHECKS = [
   'compose',
   'disk',
   'ports',
+  'edge',
   'registry',
   'clock',
   'python3',
@@ -50,6 +52,10 @@ export interface DoctorInput {
   /** The public ports, which the app's proxy holds on the host network (no port mapping to see). */
   publicPorts: number[];
   minFreeGiB: number;
+  /** The edge's ports on the host (80/443) when the profile gives the app a domain; else none. */
+  edgePorts: number[];
+  /** The app's domain ('' without one): a warning when it does not resolve to the host. */
+  domain: string;
 }
 
 /**
@@ -68,6 +74,8 @@ export function doctorInput(
   opts: { minFreeGiB?: number; projectPrefix?: string; publicPorts?: number[] } = {},
 ): DoctorInput {
   return {
+    edgePorts: edgePorts(profile),
+    domain: edgePorts(profile).length ? (profile.domain ?? '') : '',
     publicPorts: opts.publicPorts ?? [],
     app,
     env: profile.name,
@@ -178,6 +186,8 @@ function checksScript(input: DoctorInput): string {
     `PROJECTS=${shellQuote(input.projects.join(' '))}`,
     `PUBLIC=${shellQuote(input.publicPorts.join(' '))}`,
     `URLS=${shellQuote(registryUrls(input.registry).join(' '))}`,
+    `EDGE_PORTS=${shellQuote(input.edgePorts.join(' '))}`,
+    `DOMAIN=${shellQuote(input.domain)}`,
   ];
   return `${vars.join('\n')}
 M=${DOCTOR_MARK}
@@ -270,6 +280,27 @@ elif [ -n "$NOT_LISTED" ]; then say ports fail "\${busy# } (the engine did not l
 else say ports fail "\${busy# }"
 fi
 
+# The edge (one per host, container ${EDGE_PROJECT}, host network) owns 80/443 for every app with a domain.
+if [ -z "$EDGE_PORTS" ]; then
+  say edge skip "no domain in the profile: the app answers on its own ports"
+else
+  edge_up=''
+  [ -n "$ENGINE" ] && edge_up=$("$ENGINE" inspect --format '{{.State.Running}}' ${EDGE_PROJECT} 2>/dev/null)
+  ebusy=''
+  for port in $EDGE_PORTS; do
+    if listening "$port" && [ "$edge_up" != true ]; then ebusy="$ebusy $port"; fi
+  done
+  addrs=$(getent ahosts "$DOMAIN" 2>/dev/null | awk '{print $1}' | sort -u | tr '\n' ' ')
+  here=" $(hostname -I 2>/dev/null) 127.0.0.1 ::1 "
+  seen=''
+  for a in $addrs; do case "$here" in *" $a "*) seen=$a ;; esac; done
+  if [ -n "$ebusy" ]; then say edge fail "\${ebusy# }"
+  elif [ -z "$addrs" ]; then say edge warn "$DOMAIN does not resolve"
+  elif [ -z "$seen" ]; then say edge warn "$DOMAIN resolves to \${addrs% }, not to this host (\${here# })"
+  else say edge ok "$EDGE_PORTS free or the edge's; $DOMAIN resolves to $seen"
+  fi
+fi
+
 for url in $URLS; do
   if command -v curl >/dev/null 2>&1; then
     code=$(curl -s -o /dev/null -w '%{http_code}' --connect-timeout 5 --max-time 10 "$url" 2>/dev/null)
@@ -347,6 +378,7 @@ const LABEL: Record<DoctorCheckName, string> = {
   compose: 'compose',
   disk: 'free disk',
   ports: 'public ports',
+  edge: 'edge (80/443)',
   registry: 'registry',
   clock: 'clock',
   python3: 'python3',
@@ -366,6 +398,10 @@ export function doctorFix(c: DoctorCheck, input: DoctorInput, user: string): str
       return `less than ${input.minFreeGiB} GiB free for ${input.appPath} (${c.detail}): free space (e.g. prune old images) or grow the disk.`;
     case 'ports':
       return `port(s) ${c.detail} are in use by something other than ${input.app}'s containers (projects ${input.projects.join(', ')}): stop it, or choose other ports (see \`ss -ltnp\` as root on the host).`;
+    case 'edge':
+      return c.status === 'warn'
+        ? `${c.detail}: point the domain's DNS (A/AAAA) at this host, or the ACME CA cannot reach the edge for the HTTP-01 challenge (behind NAT or a load balancer this can be expected).`
+        : `port(s) ${c.detail} are held by something other than the host's edge (${EDGE_PROJECT}), which serves every app with a domain there: stop it (see \`ss -ltnp\` as root on the host), or set edge_http_port / edge_https_port.`;
     case 'registry':
       return `the registry ${registryHost(input.registry)} is not reachable from the host (${c.detail}; /v2/ must answer 200 or 401): check its address, DNS, the firewall and TLS.`;
     case 'clock':

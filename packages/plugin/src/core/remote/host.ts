@@ -61,6 +61,10 @@ export const HELPER_COMMANDS = {
   promote: { first: 'app', doc: 'a running canary goes to every request' },
   'break-lock': { first: 'app', doc: 'break a lock whose holder is dead' },
   'drain-stop': { first: 'app', doc: '(started by a switch, in the background)' },
+  maintenance: {
+    first: 'plan',
+    doc: "the edge's maintenance page on or off; the edge on stdin (-)",
+  },
   'release-bundle': {
     first: 'plan',
     doc: "a release's files, login and secrets on stdin, carried out (one SSH command)",

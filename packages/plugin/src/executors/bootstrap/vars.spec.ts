@@ -29,6 +29,26 @@ describe('bootstrap vars', () => {
     });
     expect(v['ansible_ssh_common_args']).toContain('IdentitiesOnly=yes');
   });
+
+  it("opens the edge's HTTP and HTTPS ports when the profile gives the app a domain", () => {
+    const input = {
+      adminUser: 'root',
+      engine: 'docker' as const,
+      ciPublicKey: 'k',
+      ports: [8080, 8081],
+      adminSsh: {},
+      deployKeyFile: '/tmp/ci',
+    };
+    const edge = { edge_http_port: 80, edge_https_port: 443 };
+    const withDomain = { ...profile, ...edge, domain: 'shop.example.com', tls: 'acme' } as Profile;
+    expect(bootstrapVars({ ...input, profile: withDomain })['conveyor_public_ports']).toEqual([
+      80, 443, 8080, 8081,
+    ]);
+    const off = { ...withDomain, tls: 'off' } as Profile;
+    expect(bootstrapVars({ ...input, profile: off })['conveyor_public_ports']).toEqual([
+      8080, 8081,
+    ]);
+  });
 });
 
 describe('recap', () => {

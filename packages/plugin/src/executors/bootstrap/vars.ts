@@ -1,6 +1,7 @@
 /** The extra vars of bootstrap.yml and the reading of its recap. Pure. */
 import { sshCommonArgs, SshSettings } from '../../core/remote/ansible';
 import type { Profile } from '../../core/config/profile';
+import { edgePorts } from '../../core/edge/edge';
 
 export interface BootstrapVarsInput {
   profile: Profile;
@@ -22,7 +23,10 @@ export function bootstrapVars(i: BootstrapVarsInput): Record<string, unknown> {
     conveyor_deploy_user: i.profile.ssh_user,
     conveyor_deploy_path: i.profile.deploy_path,
     conveyor_engine: i.engine,
-    conveyor_public_ports: [...new Set(i.ports)].sort((a, b) => a - b),
+    // The app's ports, and the edge's (80/443) when the profile gives the app a domain.
+    conveyor_public_ports: [...new Set([...i.ports, ...edgePorts(i.profile)])].sort(
+      (a, b) => a - b,
+    ),
     conveyor_ci_public_key: i.ciPublicKey.trim(),
     conveyor_deploy_key_file: i.deployKeyFile,
     ansible_ssh_common_args: sshCommonArgs(i.adminSsh),

@@ -44,6 +44,7 @@ describe('app generator', () => {
       'deploy',
       'doctor',
       'history',
+      'maintenance',
       'rollback',
       'secrets',
       'status',

@@ -17,6 +17,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz abort|promote APP_PATH [WHO]  a running canary goes back to stable, or to every request
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
+  conveyor-host.pyz maintenance - on|off    the edge's maintenance page for the app's name (its edge settings on stdin)
 
 Exit codes: 0 done, 1 failed (the live release still serves unless the output says otherwise),
 3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder,
@@ -28,6 +29,7 @@ import sys
 
 from .common import now, out, write_atomic
 from .drain import drain_stop
+from .edge import maintenance
 from .history import history
 from .lock import break_lock_command, hold
 from .rollback import switch_back
@@ -67,6 +69,11 @@ def main(argv):
         return follow(args[0], args[1])
     if command == "history":
         return history(args[0], int(args[1]) if len(args) > 1 else None)
+    if command == "maintenance":
+        spec = json.loads(sys.stdin.read() or "{}")
+        e = spec["edge"]
+        return maintenance(e["path"], e["domain"], e["owner"], args[1] == "on", spec["engine_command"],
+                           spec["compose_command"].split(), e["image"], e["http_port"], e["https_port"])
     if command == "break-lock":
         return break_lock_command(args[0], args[1] if len(args) > 1 else "unknown")
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 
+from . import edge
 from .canary import analysis_for
 from .common import (
     COLORS, Failure, http_get, now, out, read_env_file, read_json, read_text, served_version, write_atomic, write_json,
@@ -333,6 +334,8 @@ class Release:
                 raise Failure(f"the plan's secret {missing[0]} did not reach the host", "lock")
             state = load_state(paths)
             self.check_identity(state)
+            if plan.get("edge"):
+                edge.claim(plan["edge"], self.engine.cli)
             plan["project_prefix"] = host_prefix(state, paths, plan["project_prefix"], plan["strategy"])
             state = self.reconcile(state)
             expect = plan.get("expect_live")
@@ -819,6 +822,14 @@ class Release:
 
     def finish(self, status, state):
         current = state.get("current") or {}
+        if self.plan.get("edge"):
+            self.note("edge", domain=self.plan["edge"]["domain"])
+            edge.serve(self.plan, self.secret_values, self.engine.cli, self.engine.compose)
+            e = self.plan["edge"]
+            served = {"domain": e["domain"], "https_port": e["https_port"], "http_port": e["http_port"], "path": e["path"]}
+            if state.get("edge") != served:
+                state = {**state, "edge": served}
+                save_state(self.paths, state)
         if status == "noop":
             append_history(self.paths, {"action": self.plan["action"], "result": "noop", "tag": self.target["tag"], "who": self.plan["deployer"], "run_id": self.plan["run_id"]})
         out("result", status=status, tag=self.target["tag"], live=current.get("tag", ""), color=current.get("color"),

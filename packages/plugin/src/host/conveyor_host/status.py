@@ -4,6 +4,7 @@ import json
 import os
 
 from .common import read_json
+from .edge import certificate_info, EdgeFiles
 from .history import read_history
 from .lock import describe_holder, holder_alive, read_holder
 from .proxy import proxy_routes
@@ -37,9 +38,19 @@ def status(app_path):
         "problems": problems,
         "history": read_history(paths, 5),
         "releases": known_releases(paths),
+        "edge": edge_status(state.get("edge")),
     }
     print(json.dumps(result))
     return 0 if agree else 2
+
+
+def edge_status(served):
+    """The app's name on the edge, its maintenance switch and the certificate the edge presents."""
+    if not served:
+        return None
+    route = read_json(EdgeFiles(served["path"]).route(served["domain"])) or {}
+    return {**served, "maintenance": bool(route.get("maintenance")),
+            "certificate": certificate_info(served["https_port"], served["domain"])}
 
 
 def known_releases(paths):

@@ -3,6 +3,7 @@
  * carry it out once on the host (conveyor-host.pyz, through Ansible, or one SSH command for a fast
  * rollback), then report and notify.
  */
+import { edgeUrl } from '../../../core/edge/edge';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -424,6 +425,7 @@ function succeeded(ctx: Context, outcomes: HostOutcome[], base: NoticeBase, say:
             ? '; its colour was still running, so the proxy switched back (no pull, no start).'
             : '.'),
   );
+  if (first.plan.edge) say(`Served at ${edgeUrl(first.plan.edge)} (the host's edge, HTTPS).`);
   const outcome: Outcome = noop ? 'noop' : 'ok';
   return { ...base, tag: live, outcome, live, previous: previous || undefined, details };
 }

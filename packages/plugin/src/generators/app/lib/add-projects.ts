@@ -152,6 +152,11 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
         configurations: profileConfigurations(),
       },
+      maintenance: {
+        executor: `${PLUGIN_NAME}:maintenance`,
+        options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
+        configurations: profileConfigurations(),
+      },
       history: {
         executor: `${PLUGIN_NAME}:history`,
         options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },

@@ -1,4 +1,5 @@
 import { APP_ENV, envVarDocs, sshVars, TOOL_ENV } from '../../../core/config/names';
+import { LETS_ENCRYPT } from '../../../core/config/profile';
 
 /** Keys every profile gets for how releases switch (blue-green unless the environment says otherwise). */
 function strategyKeys(name: string): string {
@@ -12,6 +13,24 @@ function strategyKeys(name: string): string {
     `rollout_wait: \${${v.rolloutWait}:-0}\n` +
     '# The app secrets: unset, config/secrets/<profile>.vault; set, a command printing them.\n' +
     `secrets_command: \${${v.secretsCommand}:-}\n`
+  );
+}
+
+/** Keys every profile gets for its name on the web (the host's edge); unset domain: raw ports only. */
+function edgeKeys(name: string): string {
+  const v = sshVars(name);
+  return (
+    "# The app at its own name over HTTPS: the host's edge (Caddy) owns ports 80/443, gets and renews the certificate.\n" +
+    `domain: \${${v.domain}:-}\n` +
+    `tls: \${${v.tls}:-}\n` +
+    `acme_email: \${${TOOL_ENV.acmeEmail}:-}\n` +
+    `acme_ca: \${${TOOL_ENV.acmeCa}:-${LETS_ENCRYPT}}\n` +
+    `acme_ca_root: \${${TOOL_ENV.acmeCaRoot}:-}\n` +
+    '# One edge per host: give every app and environment there the same edge_path.\n' +
+    `edge_path: \${${TOOL_ENV.edgePath}:-}\n` +
+    `edge_image: \${${TOOL_ENV.edgeImage}:-caddy:2}\n` +
+    `edge_http_port: \${${TOOL_ENV.edgeHttpPort}:-80}\n` +
+    `edge_https_port: \${${TOOL_ENV.edgeHttpsPort}:-443}\n`
   );
 }
 
@@ -31,7 +50,8 @@ export function profileYaml(name: string): string {
       'ssh_host: localhost\n' +
       `deploy_path: \${${v.deployPath}:-/var/tmp/conveyor/local}\n` +
       `compose_command: \${${v.composeCommand}:-docker compose}\n` +
-      strategyKeys(name)
+      strategyKeys(name) +
+      edgeKeys(name)
     );
   }
   return (
@@ -44,7 +64,8 @@ export function profileYaml(name: string): string {
     `ssh_port: \${${v.port}:-22}\n` +
     `deploy_path: \${${v.deployPath}:-/opt/conveyor}\n` +
     `compose_command: \${${v.composeCommand}:-docker compose}\n` +
-    strategyKeys(name)
+    strategyKeys(name) +
+    edgeKeys(name)
   );
 }
 

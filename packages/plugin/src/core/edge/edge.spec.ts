@@ -1,0 +1,59 @@
+import { edgePlan, edgeUrl } from './edge';
+import type { Profile } from '../config/profile';
+
+const profile = {
+  name: 'staging',
+  domain: 'staging.shop.example.com',
+  tls: 'acme',
+  acme_email: 'ops@shop.example.com',
+  acme_ca: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+  edge_path: '/opt/conveyor/conveyor-edge',
+  edge_image: 'caddy:2',
+  edge_http_port: 80,
+  edge_https_port: 443,
+} as Profile;
+const opts = { healthPath: '/health', versionCheck: true };
+
+describe('edge plan', () => {
+  it('puts the frontend at the name and the backend at /api, and checks the backend through /api', () => {
+    expect(edgePlan('shop', profile, { backend: 8080, frontend: 5173 }, opts)).toEqual({
+      domain: 'staging.shop.example.com',
+      tls: 'acme',
+      owner: 'shop/staging',
+      upstream: 5173,
+      api_upstream: 8080,
+      check_path: '/api/health',
+      version_path: '/api/metrics',
+      path: '/opt/conveyor/conveyor-edge',
+      image: 'caddy:2',
+      http_port: 80,
+      https_port: 443,
+      acme: {
+        ca: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+        email: 'ops@shop.example.com',
+      },
+    });
+  });
+
+  it('puts a backend alone at the name', () => {
+    const e = edgePlan('api', profile, { backend: 8080 }, { ...opts, caRoot: 'PEM' });
+    expect(e).toMatchObject({ upstream: 8080, check_path: '/health', version_path: '/metrics' });
+    expect(e?.api_upstream).toBeUndefined();
+    expect(e?.acme?.ca_root).toBe('PEM');
+  });
+
+  it('is off without a domain or with tls: off; custom has no ACME', () => {
+    expect(
+      edgePlan('shop', { ...profile, domain: undefined }, { backend: 1 }, opts),
+    ).toBeUndefined();
+    expect(edgePlan('shop', { ...profile, tls: 'off' }, { backend: 1 }, opts)).toBeUndefined();
+    expect(
+      edgePlan('shop', { ...profile, tls: 'custom' }, { backend: 1 }, opts)?.acme,
+    ).toBeUndefined();
+  });
+
+  it('names the port in the address only when it is not 443', () => {
+    expect(edgeUrl({ domain: 'a.test', https_port: 443 })).toBe('https://a.test');
+    expect(edgeUrl({ domain: 'a.test', https_port: 8443 })).toBe('https://a.test:8443');
+  });
+});

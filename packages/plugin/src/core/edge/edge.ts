@@ -1,0 +1,88 @@
+/**
+ * The edge: one proxy per host (the compose project `conveyor-edge`, Caddy) that owns ports 80 and
+ * 443 for every app and environment there, routes each by its name to the app's own proxy, gets
+ * and renews certificates over ACME and redirects HTTP to HTTPS. What one release asks of it is
+ * decided here, once, as part of the plan; the host helper (conveyor_host/edge.py) carries it out.
+ *
+ * Caddy, not HAProxy, for the edge: Debian ships it, and it does ACME (HTTP-01), renewal, routing by
+ * name and config changes through an admin API in one binary; HAProxy 2.6 would need an ACME client
+ * and a renewal timer beside it. Colour switches stay in the app's HAProxy (zero-downtime, proven by
+ * the fault matrix): a release never changes the edge's config, so it never touches another app.
+ */
+import type { Profile } from '../config/profile';
+
+/** The edge's compose project and container: one per host. */
+export const EDGE_PROJECT = 'conveyor-edge';
+
+/** The app's secrets that hold a custom certificate and its key (tls: custom), PEM. */
+export const CUSTOM_TLS_SECRETS = { cert: 'TLS_CERT', key: 'TLS_KEY' } as const;
+
+export interface EdgePlan {
+  domain: string;
+  tls: 'acme' | 'custom';
+  /** Who holds the name on this host: `<app>/<env>`. Another owner's claim is refused. */
+  owner: string;
+  /** The app's public port on the host the edge sends the name's requests to. */
+  upstream: number;
+  /**
+   * With a frontend: the backend's public port, which takes `/api/*` (the prefix stripped, as the
+   * frontend's nginx does), so the edge reaches the backend without going through the frontend.
+   */
+  api_upstream?: number;
+  /** Path that must answer through the edge once the release is live (the app's backend via /api). */
+  check_path: string;
+  /** The backend's /metrics through the edge: it must show the release's tag (version_check). */
+  version_path?: string;
+  path: string;
+  image: string;
+  http_port: number;
+  https_port: number;
+  acme?: { ca: string; email: string; ca_root?: string };
+}
+
+/** The host ports the edge owns for this profile: none without a domain (or with tls: off). */
+export function edgePorts(profile: Profile): number[] {
+  return profile.domain && profile.tls !== 'off'
+    ? [profile.edge_http_port, profile.edge_https_port]
+    : [];
+}
+
+/**
+ * What the edge does for this app on this host, or undefined (no domain, or tls: off). The
+ * frontend takes the name and the backend its /api/ (the same paths the frontend's nginx serves);
+ * an app without a frontend puts its backend at the name.
+ */
+export function edgePlan(
+  app: string,
+  profile: Profile,
+  ports: { backend: number; frontend?: number },
+  opts: { caRoot?: string; healthPath: string; versionCheck: boolean },
+): EdgePlan | undefined {
+  if (!profile.domain || profile.tls === 'off') return undefined;
+  const api = ports.frontend === undefined ? '' : '/api';
+  const plan: EdgePlan = {
+    domain: profile.domain,
+    tls: profile.tls,
+    owner: `${app}/${profile.name}`,
+    upstream: ports.frontend ?? ports.backend,
+    ...(ports.frontend === undefined ? {} : { api_upstream: ports.backend }),
+    check_path: `${api}${opts.healthPath}`,
+    path: profile.edge_path,
+    image: profile.edge_image,
+    http_port: profile.edge_http_port,
+    https_port: profile.edge_https_port,
+  };
+  if (opts.versionCheck) plan.version_path = `${api}/metrics`;
+  if (profile.tls === 'acme')
+    plan.acme = {
+      ca: profile.acme_ca,
+      email: profile.acme_email,
+      ...(opts.caRoot ? { ca_root: opts.caRoot } : {}),
+    };
+  return plan;
+}
+
+/** The address a person opens: https://<domain>, with the port when it is not 443. */
+export function edgeUrl(edge: Pick<EdgePlan, 'domain' | 'https_port'>): string {
+  return `https://${edge.domain}${edge.https_port === 443 ? '' : `:${edge.https_port}`}`;
+}

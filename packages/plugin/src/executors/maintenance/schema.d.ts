@@ -1,0 +1,6 @@
+export interface MaintenanceExecutorSchema {
+  profile?: string;
+  on?: boolean;
+  off?: boolean;
+  ansibleDir?: string;
+}

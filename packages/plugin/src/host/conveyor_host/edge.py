@@ -1,0 +1,332 @@
+"""The host's edge: Caddy in the compose project conveyor-edge, on the host network, owning the
+HTTP and HTTPS ports for every app and environment on the host. Each name the edge serves is one
+route file (<edge>/routes/<domain>.json: its owner, the app's public port, TLS mode, maintenance);
+the Caddy config is made from all of them and loaded through Caddy's admin API, which listens on a
+unix socket inside the container only. Certificates and keys stay in <edge>/data (Caddy writes
+them 0600), so a restart or a reboot reuses them; Caddy renews them on its own.
+
+A release never changes a route that exists: colour switches happen in the app's own proxy, so the
+edge's config changes only when a name is first served, its maintenance page goes on or off, or a
+preview comes or goes."""
+import contextlib
+import fcntl
+import http.client
+import json
+import os
+import socket
+import ssl
+import tempfile
+import time
+
+from .common import Failure, out, read_json, write_atomic, write_json
+from .engine import run
+
+CONTAINER = "conveyor-edge"
+ADMIN_SOCKET = "/run/caddy/admin.sock"
+MAINTENANCE_PAGE = "<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>Back soon.</p>\n"
+
+
+class EdgeFiles:
+    def __init__(self, path):
+        self.path = path
+        self.routes = os.path.join(path, "routes")
+        self.conf = os.path.join(path, "conf")
+        self.certs = os.path.join(path, "conf", "certs")
+        self.config = os.path.join(path, "conf", "caddy.json")
+        self.compose = os.path.join(path, "docker-compose.yml")
+
+    def route(self, domain):
+        return os.path.join(self.routes, f"{domain}.json")
+
+    def all_routes(self):
+        if not os.path.isdir(self.routes):
+            return []
+        found = []
+        for name in sorted(os.listdir(self.routes)):
+            if name.endswith(".json"):
+                r = read_json(os.path.join(self.routes, name))
+                if r and r.get("domain"):
+                    found.append(r)
+        return found
+
+
+def proxy_to(port):
+    # A dial refused while the app's proxy restarts is tried again, not answered 502.
+    return {"handler": "reverse_proxy", "upstreams": [{"dial": f"127.0.0.1:{port}"}],
+            "load_balancing": {"try_duration": "5s", "try_interval": "100ms"}}
+
+
+def caddy_config(routes, http_port, https_port):
+    """Caddy's JSON config for these routes (pure). Automatic HTTPS gets each acme route a
+    certificate over HTTP-01 on http_port and redirects http to https; a custom route's certificate
+    is loaded from its files and never asked for."""
+    handlers = []
+    policies = {}
+    custom = []
+    for r in routes:
+        if r.get("maintenance"):
+            handle = [{"handler": "static_response", "status_code": 503, "headers": {"Retry-After": ["60"], "Content-Type": ["text/html; charset=utf-8"]},
+                       "body": MAINTENANCE_PAGE}]
+        else:
+            handle = [proxy_to(r["upstream"])]
+            if r.get("api_upstream"):
+                # /api/* to the backend (prefix stripped), the rest to the frontend.
+                handle = [{"handler": "subroute", "routes": [
+                    {"match": [{"path": ["/api/*"]}], "handle": [{"handler": "rewrite", "strip_path_prefix": "/api"},
+                                                                 proxy_to(r["api_upstream"])]},
+                    {"handle": handle}]}]
+        handlers.append({"match": [{"host": [r["domain"]]}], "handle": handle, "terminal": True})
+        if r["tls"] == "custom":
+            custom.append(r["domain"])
+        else:
+            acme = r.get("acme") or {}
+            issuer = {"module": "acme", "ca": acme.get("ca", "")}
+            if acme.get("email"):
+                issuer["email"] = acme["email"]
+            if acme.get("ca_root"):
+                issuer["trusted_roots_pem_files"] = ["/etc/caddy/acme-ca-root.pem"]
+            key = json.dumps(issuer, sort_keys=True)
+            policies.setdefault(key, {"subjects": [], "issuers": [issuer]})["subjects"].append(r["domain"])
+    server = {"listen": [f":{https_port}"], "routes": handlers}
+    if custom:
+        server["automatic_https"] = {"skip_certificates": custom}
+    config = {
+        "admin": {"listen": f"unix/{ADMIN_SOCKET}"},
+        "apps": {
+            "http": {"http_port": http_port, "https_port": https_port, "servers": {"edge": server}},
+            "tls": {"automation": {"policies": list(policies.values())}},
+        },
+    }
+    if custom:
+        config["apps"]["tls"]["certificates"] = {"load_files": [
+            {"certificate": f"/etc/caddy/certs/{d}.crt", "key": f"/etc/caddy/certs/{d}.key"} for d in custom]}
+    return config
+
+
+def compose_text(image):
+    return "\n".join([
+        "# The host's edge (written by the Conveyor host helper): every app's name on ports 80/443.",
+        "services:",
+        "  edge:",
+        f"    image: {json.dumps(image)}",
+        f"    container_name: {CONTAINER}",
+        "    network_mode: host",
+        "    restart: unless-stopped",
+        '    command: ["caddy", "run", "--config", "/etc/caddy/caddy.json"]',
+        "    environment:",
+        "      XDG_DATA_HOME: /data",
+        "      XDG_CONFIG_HOME: /config",
+        "    volumes:",
+        "      - ./conf:/etc/caddy:ro",
+        "      - ./data:/data",
+        "      - ./config:/config",
+        "      - ./run:/run/caddy",
+        "",
+    ])
+
+
+@contextlib.contextmanager
+def edge_lock(files):
+    os.makedirs(files.path, mode=0o750, exist_ok=True)
+    with open(os.path.join(files.path, ".lock"), "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def claim(edge, cli=None):
+    """Refuses, before anything changes, a name another app or environment holds on this host, and
+    an edge_path other than the folder the host's edge runs from."""
+    if cli:
+        where = run([cli, "inspect", "--format", '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', CONTAINER],
+                    check=False)
+        home = where.stdout.strip() if where.returncode == 0 else ""
+        if home and os.path.realpath(home) != os.path.realpath(edge["path"]):
+            raise Failure(f"the host's edge runs from {home}, not {edge['path']}: one edge serves a host, so give every "
+                          f"app and environment there edge_path: {home}", "lock")
+    held = read_json(EdgeFiles(edge["path"]).route(edge["domain"]))
+    if held and held.get("owner") != edge["owner"]:
+        raise Failure(f"{edge['domain']} is served on this host for {held.get('owner')}; {edge['owner']} cannot take it. "
+                      f"Give one of them another domain (a name has one owner per host).", "lock")
+
+
+def running(cli):
+    p = run([cli, "inspect", "--format", "{{.State.Running}}", CONTAINER], check=False)
+    return p.returncode == 0 and p.stdout.strip() == "true"
+
+
+def apply(files, edge, cli, compose):
+    """Writes the config from every route and makes the edge serve it: started when it does not
+    run, else reloaded through its admin API when the config changed."""
+    routes = files.all_routes()
+    text = json.dumps(caddy_config(routes, edge["http_port"], edge["https_port"]), indent=2, sort_keys=True) + "\n"
+    for d in ("data", "config", "run"):
+        os.makedirs(os.path.join(files.path, d), mode=0o700, exist_ok=True)
+    os.makedirs(files.certs, mode=0o700, exist_ok=True)
+    changed = text != (read_text_or_empty(files.config))
+    write_atomic(files.config, text, 0o644)
+    ca_root = (edge.get("acme") or {}).get("ca_root")
+    if ca_root:
+        write_atomic(os.path.join(files.conf, "acme-ca-root.pem"), ca_root, 0o644)
+    write_atomic(files.compose, compose_text(edge["image"]), 0o644)
+    if not running(cli):
+        out("edge", what="starting the edge", image=edge["image"])
+        run(compose + ["-p", CONTAINER, "up", "-d"], cwd=files.path)
+        wait_admin(cli)
+    elif changed:
+        out("edge", what="loading the edge's new config")
+        run([cli, "exec", CONTAINER, "caddy", "reload", "--config", "/etc/caddy/caddy.json", "--force"], timeout=60)
+
+
+def read_text_or_empty(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def wait_admin(cli, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if run([cli, "exec", CONTAINER, "test", "-S", ADMIN_SOCKET], check=False).returncode == 0:
+            return
+        time.sleep(0.3)
+    logs = run([cli, "logs", "--tail", "30", CONTAINER], check=False)
+    raise Failure(f"the edge did not start: {(logs.stderr or logs.stdout).strip()[-600:]}", "edge")
+
+
+def serve(plan, secret_values, cli, compose):
+    """The app's name served by the edge, checked through it: routed to the app's public port, a
+    certificate in place (the first deploy of a name waits for the ACME CA), HTTP redirected."""
+    edge = plan["edge"]
+    files = EdgeFiles(edge["path"])
+    with edge_lock(files):
+        claim(edge, cli)
+        os.makedirs(files.routes, mode=0o750, exist_ok=True)
+        old = read_json(files.route(edge["domain"])) or {}
+        route = {"domain": edge["domain"], "owner": edge["owner"], "upstream": edge["upstream"],
+                 "api_upstream": edge.get("api_upstream"), "tls": edge["tls"],
+                 "acme": {k: v for k, v in (edge.get("acme") or {}).items() if k != "ca_root"} | (
+                     {"ca_root": True} if (edge.get("acme") or {}).get("ca_root") else {}),
+                 "maintenance": bool(old.get("maintenance"))}
+        if edge["tls"] == "custom":
+            write_custom_certificate(files, edge["domain"], secret_values)
+        if route != old:
+            write_json(files.route(edge["domain"]), route)
+        apply(files, edge, cli, compose)
+    if route["maintenance"]:
+        out("warning", what=f"{edge['domain']} is in maintenance: the edge answers 503 until nx run <app>:maintenance --off")
+        return
+    check(edge, plan["target"]["tag"] if plan.get("version_check") else None)
+
+
+def write_custom_certificate(files, domain, secrets):
+    cert, key = secrets.get("TLS_CERT", ""), secrets.get("TLS_KEY", "")
+    if "BEGIN CERTIFICATE" not in cert or "PRIVATE KEY" not in key:
+        raise Failure("tls is custom, but the app's secrets hold no PEM TLS_CERT and TLS_KEY", "edge")
+    os.makedirs(files.certs, mode=0o700, exist_ok=True)
+    write_atomic(os.path.join(files.certs, f"{domain}.crt"), cert, 0o600)
+    write_atomic(os.path.join(files.certs, f"{domain}.key"), key, 0o600)
+
+
+def https_get(port, domain, path, timeout=5):
+    """(status, body, certificate) of GET https://domain/path sent to 127.0.0.1:port (SNI and Host
+    are the domain); the certificate is checked later, by its issuer and dates, not here."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    try:
+        conn.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=timeout), server_hostname=domain)
+        conn.request("GET", path, headers={"Host": domain})
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace"), conn.sock.getpeercert(binary_form=True)
+    finally:
+        conn.close()
+
+
+def http_status(port, domain, path):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Host": domain})
+        r = conn.getresponse()
+        return r.status, r.getheader("Location", "")
+    finally:
+        conn.close()
+
+
+def check(edge, tag, seconds=120):
+    """Waits until the name answers through the edge over HTTPS as this release (tag), and HTTP
+    redirects to HTTPS. A first certificate can take the ACME CA a while."""
+    deadline = time.monotonic() + seconds
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            status, body, _ = https_get(edge["https_port"], edge["domain"], edge["check_path"])
+            if status == 200 and tag and edge.get("version_path"):
+                s2, body2, _ = https_get(edge["https_port"], edge["domain"], edge["version_path"])
+                got = (json.loads(body2).get("version") or {}).get("image_tag") if s2 == 200 else None
+                status, last = (200, "") if got == tag else (0, f"{edge['version_path']} shows {got!r}, not {tag}")
+            if status == 200:
+                code, location = http_status(edge["http_port"], edge["domain"], "/")
+                if code in (301, 302, 307, 308) and location.startswith(f"https://{edge['domain']}"):
+                    out("edge", what=f"https://{edge['domain']} serves {tag or 'the release'}; http redirects to https")
+                    return
+                last = f"http://{edge['domain']}/ answered {code}, not a redirect to https"
+            elif status:
+                last = f"{edge['check_path']} answered {status}"
+        except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as e:
+            last = f"{type(e).__name__}: {e}"
+        time.sleep(0.5)
+    raise Failure(f"the release is live on its ports, but https://{edge['domain']} is not served through the edge: {last}", "edge")
+
+
+def certificate_info(port, domain):
+    """Issuer and expiry of the certificate the edge presents for domain, or None."""
+    try:
+        _, _, der = https_get(port, domain, "/")
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return None
+    if not der:
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".pem") as f:
+        f.write(ssl.DER_cert_to_PEM_cert(der))
+        f.flush()
+        try:
+            decoded = ssl._ssl._test_decode_cert(f.name)  # noqa: SLF001 - the standard library's own X.509 reader
+        except (AttributeError, ssl.SSLError):
+            return None
+    issuer = ", ".join("=".join(x) for rdn in decoded.get("issuer", ()) for x in rdn)
+    return {"issuer": issuer, "not_after": decoded.get("notAfter", "")}
+
+
+def maintenance(edge_path, domain, owner, on, cli, compose, image, http_port, https_port):
+    """The name's maintenance page on or off; the release behind it keeps running."""
+    files = EdgeFiles(edge_path)
+    with edge_lock(files):
+        route = read_json(files.route(domain))
+        if not route:
+            out("result", status="failed", error=f"{domain} is not served by the edge on this host: deploy the app first")
+            return 1
+        if route.get("owner") != owner:
+            out("result", status="failed", error=f"{domain} is served for {route.get('owner')}, not {owner}")
+            return 1
+        if route.get("maintenance") != on:
+            route["maintenance"] = on
+            write_json(files.route(domain), route)
+        apply(files, {"path": edge_path, "image": image, "http_port": http_port, "https_port": https_port}, cli, compose)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            status, _, _ = https_get(https_port, domain, "/")
+        except (OSError, ssl.SSLError, http.client.HTTPException):
+            status = 0
+        if (status == 503) == on and status:
+            out("result", status="ok", message=f"{domain}: maintenance {'on (503 with Retry-After)' if on else 'off: the release serves again'}")
+            return 0
+        time.sleep(0.3)
+    out("result", status="failed", error=f"{domain} did not {'answer 503' if on else 'serve the release'} through the edge within 20 s")
+    return 1
