@@ -18,6 +18,7 @@ import { interpolate, type Env } from '../config/profile';
 import { hostPorts } from '../release/fleet';
 import { COLORS, internalPort } from '../release/strategy';
 import { COLOR_TARGET_LABELS, colorJob, colorTargetFileName } from './colors';
+import { certificateRule, TlsTarget, tlsScrapeJob } from './certificates';
 
 export const MONITORING_GENERATOR = `${PLUGIN_NAME}:monitoring`;
 const REGENERATE = `nx g ${MONITORING_GENERATOR}`;
@@ -227,6 +228,8 @@ export interface PrometheusConfigInput {
   evaluationInterval: string;
   /** host:port of Alertmanager; empty: no alerting section. */
   alertmanager: string;
+  /** The apps' domains whose certificates the blackbox exporter probes (none: no such job). */
+  tls?: TlsTarget[];
 }
 
 /** A path of the monitoring folder as prometheus.yml names it (relative to its own folder). */
@@ -256,10 +259,13 @@ export function prometheusConfig(input: PrometheusConfigInput): string {
     params: { [FORMAT_PARAM]: [PROMETHEUS_FORMAT] },
     file_sd_configs: [{ files: [fromConfig(targetFiles)], refresh_interval: '1m' }],
   });
-  doc['scrape_configs'] = input.apps.flatMap((app) => [
-    job(app, targetFileName(app, '*')),
-    job(colorJob(app), colorTargetFileName(app, '*')),
-  ]);
+  doc['scrape_configs'] = [
+    ...input.apps.flatMap((app) => [
+      job(app, targetFileName(app, '*')),
+      job(colorJob(app), colorTargetFileName(app, '*')),
+    ]),
+    ...(input.tls?.length ? [tlsScrapeJob(input.tls)] : []),
+  ];
   return (
     [
       `# Prometheus: scrapes every Conveyor app's backend (${METRICS_PATH}, Prometheus text format).`,
@@ -359,9 +365,12 @@ export function appAlertRules(app: string, t: AlertThresholds): AlertRule[] {
   ];
 }
 
-export function alertRules(apps: string[], t: AlertThresholds): string {
+export function alertRules(apps: string[], t: AlertThresholds, certificates = false): string {
   const doc = {
-    groups: apps.map((app) => ({ name: `conveyor-${app}`, rules: appAlertRules(app, t) })),
+    groups: [
+      ...apps.map((app) => ({ name: `conveyor-${app}`, rules: appAlertRules(app, t) })),
+      ...(certificates ? [{ name: 'conveyor-certificates', rules: [certificateRule()] }] : []),
+    ],
   };
   return (
     [

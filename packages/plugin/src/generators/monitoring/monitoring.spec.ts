@@ -20,6 +20,7 @@ import {
   type Dashboard,
 } from '../../core/monitoring/monitoring';
 import { appGenerator } from '../app/app';
+import { CERTIFICATE_ALERT, TLS_JOB } from '../../core/monitoring/certificates';
 import { monitoringGenerator } from './monitoring';
 import type { MonitoringGeneratorSchema } from './schema';
 
@@ -373,7 +374,12 @@ describe('monitoring generator', () => {
         healthPath: '/-/ready',
         versionCheck: false,
         readyChecks: [{ env: 'ALERTMANAGER_PORT', port: 9093, path: '/-/ready' }],
-        composeEnv: ['ALERTMANAGER_PORT', 'ALERTMANAGER_IMAGE', 'PROMETHEUS_RETENTION'],
+        composeEnv: [
+          'ALERTMANAGER_PORT',
+          'ALERTMANAGER_IMAGE',
+          'BLACKBOX_IMAGE',
+          'PROMETHEUS_RETENTION',
+        ],
       };
       expect(project.targets?.['deploy']).toMatchObject({
         executor: '@conveyor/plugin:deploy',
@@ -488,6 +494,93 @@ describe('monitoring generator', () => {
         (j: { job_name: string }) => j.job_name,
       );
       expect(jobs).toEqual(['shop', 'shop-colors', 'shop-api', 'shop-api-colors']);
+    });
+  });
+
+  describe("the certificates of the apps' domains", () => {
+    const withDomain = { ...ENV, STAGING_DOMAIN: 'staging.shop.example.com' };
+
+    it('adds a blackbox probe of each domain, the expiry alert and the exporter, only when a profile sets a domain', async () => {
+      await gen(tree, { deploy: true });
+      expect(read(tree, 'monitoring/prometheus/prometheus.yml')).not.toContain(TLS_JOB);
+      expect(read(tree, 'monitoring/docker-compose.yml')).not.toContain('blackbox');
+
+      await gen(tree, { deploy: true }, withDomain);
+      const job = yaml(tree, 'monitoring/prometheus/prometheus.yml').scrape_configs.find(
+        (j: { job_name: string }) => j.job_name === TLS_JOB,
+      );
+      expect(job.static_configs).toEqual([
+        {
+          targets: ['https://staging.shop.example.com/'],
+          labels: { app: 'shop', env: 'staging', domain: 'staging.shop.example.com' },
+        },
+        {
+          targets: ['https://staging.shop.example.com/'],
+          labels: { app: 'shop-api', env: 'staging', domain: 'staging.shop.example.com' },
+        },
+      ]);
+      expect(read(tree, 'monitoring/docker-compose.yml')).toContain(
+        'image: ${BLACKBOX_IMAGE:-prom/blackbox-exporter:v0.25.0}',
+      );
+    });
+
+    it('promtool: the config is valid, and the alert fires for a certificate 10 days from its end, not 30', async () => {
+      await gen(tree, {}, withDomain);
+      const dir = materialize(tree, 'monitoring');
+      try {
+        const config = tool('promtool', ['check', 'config', 'prometheus/prometheus.yml'], dir);
+        expect(config).toMatchObject({ code: 0 });
+        const day = 86400;
+        writeFileSync(
+          join(dir, 'certificates.test.yml'),
+          stringify({
+            rule_files: ['prometheus/rules/conveyor.rules.yml'],
+            evaluation_interval: '1m',
+            tests: [
+              {
+                interval: '1m',
+                input_series: [
+                  {
+                    series: `probe_ssl_earliest_cert_expiry{job="${TLS_JOB}",app="shop",env="staging",domain="a.example.com"}`,
+                    values: `${10 * day}x120`,
+                  },
+                  {
+                    series: `probe_ssl_earliest_cert_expiry{job="${TLS_JOB}",app="shop",env="production",domain="b.example.com"}`,
+                    values: `${30 * day}x120`,
+                  },
+                ],
+                alert_rule_test: [
+                  {
+                    eval_time: '90m',
+                    alertname: CERTIFICATE_ALERT,
+                    exp_alerts: [
+                      {
+                        exp_labels: {
+                          severity: 'warning',
+                          job: TLS_JOB,
+                          app: 'shop',
+                          env: 'staging',
+                          domain: 'a.example.com',
+                        },
+                        exp_annotations: {
+                          summary: 'The certificate of a.example.com expires soon',
+                          description:
+                            "The certificate a.example.com presents (shop on staging) expires in 9d 22h 30m 0s: the edge renews with a third of its life left, so it could not renew it (see the edge's log on the host).",
+                        },
+                      },
+                    ],
+                  },
+                ],
+              },
+            ],
+          }),
+        );
+        const r = tool('promtool', ['test', 'rules', 'certificates.test.yml'], dir);
+        expect(r.output).toContain('SUCCESS');
+        expect(r).toMatchObject({ code: 0 });
+      } finally {
+        rmSync(join(dir, '..'), { recursive: true, force: true });
+      }
     });
   });
 

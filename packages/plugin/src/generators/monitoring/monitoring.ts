@@ -22,7 +22,7 @@ import { SECRET_ENV, TOOL_ENV } from '../../core/config/names';
 import type { Env } from '../../core/config/profile';
 import { addStack } from './lib/stack';
 import { normalizeOptions, MonitoringOptionsError } from './lib/normalize-options';
-import { collectTargets, findApps } from './lib/targets';
+import { collectTargets, collectTlsTargets, findApps } from './lib/targets';
 import type { MonitoringGeneratorSchema } from './schema';
 
 export { MonitoringOptionsError };
@@ -79,6 +79,7 @@ export async function monitoringGenerator(
     );
   }
   const { environments, targets } = collectTargets(tree, apps, o.environments, env);
+  const tls = collectTlsTargets(tree, apps, environments, env);
   rememberOptions(tree, options);
   const names = apps.map((a) => a.app);
   const dir = (file: string) => `${o.directory}/${file}`;
@@ -90,9 +91,10 @@ export async function monitoringGenerator(
       scrapeInterval: o.scrapeInterval,
       evaluationInterval: o.evaluationInterval,
       alertmanager: o.alertmanager,
+      tls,
     }),
   );
-  tree.write(dir(MONITORING_FILES.rules), alertRules(names, o.thresholds));
+  tree.write(dir(MONITORING_FILES.rules), alertRules(names, o.thresholds, tls.length > 0));
 
   // Those of apps or environments that are gone are dropped (the colours' folder is not a .yml).
   writeTargetFiles(
@@ -147,7 +149,7 @@ export async function monitoringGenerator(
     alertmanagerPort: o.alertmanagerPort,
   });
 
-  if (o.deploy) addStack(tree, o);
+  if (o.deploy) addStack(tree, o, tls.length > 0);
 
   for (const t of targets) {
     for (const u of t.unresolved) {

@@ -24,12 +24,14 @@ import { profileFile } from './targets';
 export const STACK_IMAGES = {
   prometheus: 'prom/prometheus:v2.53.4',
   alertmanager: 'prom/alertmanager:v0.27.0',
+  blackbox: 'prom/blackbox-exporter:v0.25.0',
 } as const;
 
 /** Environment variables the stack's deploy reads besides the usual ones. */
 export const STACK_ENV = {
   alertmanagerImage: 'ALERTMANAGER_IMAGE',
   alertmanagerPort: 'ALERTMANAGER_PORT',
+  blackboxImage: 'BLACKBOX_IMAGE',
   retention: 'PROMETHEUS_RETENTION',
 } as const;
 
@@ -64,7 +66,12 @@ export function stackDeployOptions(o: NormalizedMonitoringOptions) {
     healthPath: '/-/ready',
     versionCheck: false,
     readyChecks: [{ env: STACK_ENV.alertmanagerPort, port: o.alertmanagerPort, path: '/-/ready' }],
-    composeEnv: [STACK_ENV.alertmanagerPort, STACK_ENV.alertmanagerImage, STACK_ENV.retention],
+    composeEnv: [
+      STACK_ENV.alertmanagerPort,
+      STACK_ENV.alertmanagerImage,
+      STACK_ENV.blackboxImage,
+      STACK_ENV.retention,
+    ],
   };
 }
 
@@ -140,9 +147,11 @@ export function stackInventory(project: string, profile: string, local: boolean)
   );
 }
 
-export function addStack(tree: Tree, o: NormalizedMonitoringOptions): void {
+/** The stack; with `certificates`, a blackbox exporter that probes the apps' domains too. */
+export function addStack(tree: Tree, o: NormalizedMonitoringOptions, certificates = false): void {
   generateFiles(tree, join(__dirname, '..', 'files', 'stack'), o.directory, {
     tmpl: '',
+    certificates,
     project: o.project,
     directory: o.directory,
     profiles: stackProfiles(o),

@@ -9,6 +9,7 @@ import {
 import { deployUnits, isApp } from '../../../core/workspace/deploy-units';
 import { PROFILES_DIR } from '../../../core/config/names';
 import type { Env } from '../../../core/config/profile';
+import type { TlsTarget } from '../../../core/monitoring/certificates';
 import { MonitoringOptionsError } from './normalize-options';
 
 /** A Conveyor app as its deploy-unit project describes it. */
@@ -94,4 +95,36 @@ export function collectTargets(
     }
   }
   return { environments: envs, targets };
+}
+
+/**
+ * The apps' domains, per environment whose profile sets one (its ${VAR} references resolved from
+ * `vars`; an unresolved or empty domain, or tls: off, has none): what the blackbox exporter probes.
+ */
+export function collectTlsTargets(
+  tree: Tree,
+  apps: MonitoredApp[],
+  environments: string[],
+  vars: Env,
+): TlsTarget[] {
+  const out: TlsTarget[] = [];
+  for (const env of environments) {
+    const raw = (parse(tree.read(profileFile(env), 'utf-8') ?? '') ?? {}) as Record<
+      string,
+      unknown
+    >;
+    const value = (key: string, fallback: string) => {
+      const r =
+        raw[key] === undefined || raw[key] === null
+          ? { value: fallback }
+          : resolveValue(String(raw[key]), vars);
+      return 'value' in r ? r.value.trim() : '';
+    };
+    const domain = value('domain', '').toLowerCase();
+    if (!domain || value('tls', 'acme') === 'off') continue;
+    const port = Number(value('edge_https_port', '443')) || 443;
+    for (const app of apps.filter((a) => a.profiles.includes(env)))
+      out.push({ app: app.app, env, domain, port });
+  }
+  return out;
 }
