@@ -63,7 +63,8 @@ function profileEnv(which: Env, over: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv
     [`${p}_DEPLOY_STRATEGY`]: 'blue-green',
     // Long enough for a rollback right after a deploy to find the old colour still running.
     [`${p}_DRAIN_SECONDS`]: '60',
-    [`${p}_DOMAIN`]: names[which],
+    // Staging's name comes from its profile; production's from the deploy target (see beforeAll).
+    ...(which === 'staging' ? { STAGING_DOMAIN: names.staging } : {}),
     ACME_EMAIL: 'ops@store.test',
     ACME_CA: pebble.directory,
     ACME_CA_ROOT: caRootFile,
@@ -156,6 +157,16 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
       `--frontendPort=${port + 1}`,
       '--no-interactive',
     ]);
+    // Production's name is the deploy target's own (apps that share a profile each take theirs).
+    const projectFile = join(ws, 'apps/store/project.json');
+    const project = JSON.parse(readFileSync(projectFile, 'utf8')) as {
+      targets: { deploy: { configurations: Record<string, Record<string, unknown>> } };
+    };
+    project.targets.deploy.configurations['production'] = {
+      ...project.targets.deploy.configurations['production'],
+      domain: names.production,
+    };
+    writeFileSync(projectFile, JSON.stringify(project, null, 2));
     const file = join(ws, 'apps/store/backend/src/app.ts');
     const src = readFileSync(file, 'utf8');
     sha.push(gitCommitAll(ws, 'v1'));
@@ -215,9 +226,12 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
   });
 
   it("production of the same app on the same edge at its own name; a name has one owner; a staging deploy never touches production's traffic", async () => {
-    const taken = await nx(ws, 'production', ['run', 'store:deploy', `--tag=${sha[1]}`], {
-      PRODUCTION_DOMAIN: names.staging,
-    });
+    const taken = await nx(ws, 'production', [
+      'run',
+      'store:deploy',
+      `--tag=${sha[1]}`,
+      `--domain=${names.staging}`,
+    ]);
     expect(taken.code).not.toBe(0);
     expect(taken.output).toContain(
       `${names.staging} is served on this host for store/staging; store/production cannot take it`,

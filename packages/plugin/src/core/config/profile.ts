@@ -91,6 +91,8 @@ export interface Profile {
   domain?: string;
   /** acme: a certificate from the ACME CA; custom: TLS_CERT/TLS_KEY from the app's secrets; off: no edge. */
   tls: TlsMode;
+  /** The profile writes its tls (else it follows the domain: acme with one, off without). */
+  tls_written?: boolean;
   acme_email: string;
   /** The ACME directory (default Let's Encrypt's production one). */
   acme_ca: string;
@@ -380,16 +382,18 @@ export function parseProfile(
 
 const TLS_MODES: readonly TlsMode[] = ['acme', 'custom', 'off'];
 
+/** Why `value` cannot be an app's domain, or undefined when it can. */
+export function domainError(value: string): string | undefined {
+  return /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(value)
+    ? undefined
+    : 'must be a host name such as shop.example.com';
+}
+
 /** The edge's keys, checked: a domain is a host name, tls one of its modes, the ports ports. */
 function edgeKeys(file: string, values: Record<ProfileKey, string>) {
   const domain = values.domain.trim().toLowerCase();
-  if (
-    domain &&
-    !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$/.test(domain)
-  )
-    throw new ProfileError(
-      `${file}: key "domain" must be a host name such as shop.example.com, got "${values.domain}".`,
-    );
+  const problem = domain ? domainError(domain) : undefined;
+  if (problem) throw new ProfileError(`${file}: key "domain" ${problem}, got "${values.domain}".`);
   const tls = (values.tls.trim() || (domain ? 'acme' : 'off')) as TlsMode;
   if (!TLS_MODES.includes(tls))
     throw new ProfileError(
@@ -412,6 +416,7 @@ function edgeKeys(file: string, values: Record<ProfileKey, string>) {
   return {
     ...(domain ? { domain } : {}),
     tls,
+    ...(values.tls.trim() ? { tls_written: true } : {}),
     acme_email: values.acme_email.trim(),
     acme_ca: ca,
     ...(values.acme_ca_root.trim() ? { acme_ca_root: values.acme_ca_root.trim() } : {}),

@@ -7,6 +7,7 @@ import {
   profileName,
   publishedPorts,
   strategyOf,
+  withDomain,
 } from './deploy-model';
 import type { Profile } from '../config/profile';
 
@@ -210,5 +211,31 @@ describe('the deploy model', () => {
     expect(m.hosts).toEqual([
       { name: 'staging.example.com', profile: staging, ports: { backend: 8080 } },
     ]);
+  });
+});
+
+describe("the target's domain", () => {
+  it('is the name over the profile’s, with ACME unless the profile writes its tls', () => {
+    expect(withDomain(staging, 'Shop.Example.com')).toMatchObject({
+      domain: 'shop.example.com',
+      tls: 'acme',
+    });
+    const custom = {
+      ...staging,
+      domain: 'a.example.com',
+      tls: 'custom' as const,
+      tls_written: true,
+    };
+    expect(withDomain(custom, 'b.example.com')).toMatchObject({
+      domain: 'b.example.com',
+      tls: 'custom',
+    });
+    expect(withDomain(staging, undefined)).toBe(staging);
+  });
+
+  it('refuses what is no host name', () => {
+    expect(() => withDomain(staging, 'https://x')).toThrow(
+      `The deploy target's domain must be a host name such as shop.example.com, got "https://x".`,
+    );
   });
 });

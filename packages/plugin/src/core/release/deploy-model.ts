@@ -7,7 +7,7 @@
 import { fleetHosts, InventoryList } from './fleet';
 import { TOOL_ENV } from '../config/names';
 import { checkPortPlan, validatePort } from '../config/ports';
-import type { Profile, Strategy } from '../config/profile';
+import { domainError, type Profile, type Strategy } from '../config/profile';
 import { colorPorts } from './strategy';
 
 /**
@@ -29,6 +29,8 @@ export interface DeployModelOptions {
   backendPort?: number;
   frontendPort?: number;
   strategy?: Strategy;
+  /** The app's domain in this environment, over the profile's (apps that share a profile). */
+  domain?: string;
   healthTimeout?: number;
   lockTimeout?: number;
   loginCommand?: string;
@@ -161,8 +163,21 @@ export interface DeployModelInput {
   acmeCaRoot?: string;
 }
 
+/**
+ * The profile with the target's domain over its own: TLS follows the domain (acme) unless the
+ * profile writes its tls.
+ */
+export function withDomain(profile: Profile, domain: string | undefined): Profile {
+  const name = domain?.trim().toLowerCase();
+  if (!name) return profile;
+  const problem = domainError(name);
+  if (problem) throw new Error(`The deploy target's domain ${problem}, got "${domain}".`);
+  return { ...profile, domain: name, tls: profile.tls_written ? profile.tls : 'acme' };
+}
+
 export function deployModel(input: DeployModelInput): DeployModel {
-  const { options, profile, env } = input;
+  const { options, env } = input;
+  const profile = withDomain(input.profile, options.domain);
   const ports = appPorts(options, env);
   const composeEnv: Record<string, string> = {};
   for (const name of options.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name];

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { ExecutorContext } from '@nx/devkit';
 import { inventoryFor, SshSettings } from '../../core/remote/ansible';
-import { appPorts, profileName } from '../../core/release/deploy-model';
+import { appPorts, profileName, withDomain } from '../../core/release/deploy-model';
 import { loadProfile } from '../../core/config/profile';
 import { ansibleEnvironment } from '../../core/remote/ssh-options';
 import { log } from '../../shell/log';
@@ -21,7 +21,8 @@ export default async function bootstrap(
 ) {
   return conveyorExecutor('bootstrap', context, async ({ root, env, secrets, dir, say }) => {
     const target = withDeployOptions(options, context);
-    const profile = loadProfile(root, profileName(target), env);
+    // The deploy target's domain over the profile's: the edge's ports are opened for it.
+    const profile = withDomain(loadProfile(root, profileName(target), env), target.domain);
     if (profile.connection !== 'ssh')
       throw new Error(
         `profile ${profile.name} deploys to this machine (connection local): nothing to bootstrap.`,

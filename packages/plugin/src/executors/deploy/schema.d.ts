@@ -19,6 +19,7 @@ export interface DeployExecutorSchema {
   readyChecks?: { port: number; path: string; env?: string }[];
   composeEnv?: string[];
   strategy?: 'recreate' | 'blue-green' | 'canary';
+  domain?: string;
   secrets?: string[];
   promote?: boolean;
   abort?: boolean;

@@ -4,31 +4,40 @@ import { loadProfile } from '../../core/config/profile';
 import { edgePlan, edgeUrl } from '../../core/edge/edge';
 import { sshSettings } from '../../remote/connection';
 import { askHelper } from '../../remote/helper';
-import { hostProfiles } from '../../remote/inventory';
+import { loadDeployModel } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
+import { withDeployOptions } from '../deploy-target';
 import type { MaintenanceExecutorSchema } from './schema';
 
-/** The edge answers the app's domain with a maintenance page (503, Retry-After), or not, per host. */
+/**
+ * The edge answers the app's domain with a maintenance page (503, Retry-After), or not, on every
+ * host of the deploy target (its domain: the target's, else the profile's).
+ */
 export default async function maintenance(
-  options: MaintenanceExecutorSchema,
+  own: MaintenanceExecutorSchema,
   context: ExecutorContext,
 ) {
   return conveyorExecutor('maintenance', context, async ({ app, root, env, secrets, dir, say }) => {
-    if (Boolean(options.on) === Boolean(options.off))
-      throw new Error('give --on or --off (one of them).');
+    if (Boolean(own.on) === Boolean(own.off)) throw new Error('give --on or --off (one of them).');
+    const options = withDeployOptions(own, context);
     const profile = loadProfile(root, profileName(options), env);
+    const model = await loadDeployModel(root, app, options, profile, env, secrets);
     const ssh = sshSettings(profile, env, dir);
-    for (const p of await hostProfiles(root, options.ansibleDir, profile, env, secrets)) {
-      const edge = edgePlan(app, p, { backend: 0 }, { healthPath: '/', versionCheck: false });
+    for (const h of model.hosts) {
+      const edge = edgePlan(app, h.profile, h.ports, { healthPath: '/', versionCheck: false });
       if (!edge)
         throw new Error(
-          `${profile.file} sets no domain (or tls: off): the app has no name on the edge to put in maintenance.`,
+          `${app} has no domain on ${profile.name} (the deploy target's domain or the profile's; or tls: off): nothing to put in maintenance.`,
         );
-      const spec = { edge, engine_command: 'docker', compose_command: p.compose_command };
+      const spec = {
+        edge,
+        engine_command: model.engineCommand,
+        compose_command: h.profile.compose_command,
+      };
       const a = await askHelper(
-        { profile: p, app, ssh, secrets },
+        { profile: h.profile, app, ssh, secrets },
         'maintenance',
-        ['-', options.on ? 'on' : 'off'],
+        ['-', own.on ? 'on' : 'off'],
         JSON.stringify(spec),
       );
       if (a.result?.status !== 'ok')

@@ -1,4 +1,10 @@
-import { logger, readNxJson, readProjectConfiguration, Tree } from '@nx/devkit';
+import {
+  logger,
+  readNxJson,
+  readProjectConfiguration,
+  Tree,
+  updateProjectConfiguration,
+} from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -522,6 +528,27 @@ describe('monitoring generator', () => {
       expect(read(tree, 'monitoring/docker-compose.yml')).toContain(
         'image: ${BLACKBOX_IMAGE:-prom/blackbox-exporter:v0.25.0}',
       );
+    });
+
+    it("takes an app's own domain from its deploy target's configuration over the profile's", async () => {
+      const shop = readProjectConfiguration(tree, 'shop');
+      const deploy = shop.targets?.['deploy'];
+      if (!deploy?.configurations) throw new Error('shop has no deploy configurations');
+      deploy.configurations['staging'] = {
+        ...deploy.configurations['staging'],
+        domain: 'Shop.Example.com',
+      };
+      updateProjectConfiguration(tree, 'shop', shop);
+      await gen(tree);
+      const job = yaml(tree, 'monitoring/prometheus/prometheus.yml').scrape_configs.find(
+        (j: { job_name: string }) => j.job_name === TLS_JOB,
+      );
+      expect(job.static_configs).toEqual([
+        {
+          targets: ['https://shop.example.com/'],
+          labels: { app: 'shop', env: 'staging', domain: 'shop.example.com' },
+        },
+      ]);
     });
 
     it('promtool: the config is valid, and the alert fires for a certificate 10 days from its end, not 30', async () => {

@@ -154,7 +154,7 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
       },
       maintenance: {
         executor: `${PLUGIN_NAME}:maintenance`,
-        options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
+        options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
       history: {

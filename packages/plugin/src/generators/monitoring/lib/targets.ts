@@ -6,7 +6,7 @@ import {
   type EnvironmentTargets,
   type Resolved,
 } from '../../../core/monitoring/monitoring';
-import { deployUnits, isApp } from '../../../core/workspace/deploy-units';
+import { DeployUnit, deployUnits, isApp } from '../../../core/workspace/deploy-units';
 import { PROFILES_DIR } from '../../../core/config/names';
 import type { Env } from '../../../core/config/profile';
 import type { TlsTarget } from '../../../core/monitoring/certificates';
@@ -19,6 +19,22 @@ export interface MonitoredApp {
   ansibleDir?: string;
   /** Profiles its deploy target names (default profile and configurations). */
   profiles: string[];
+  /** The deploy target's own domain per profile (over the profile's domain). */
+  domains: Record<string, string>;
+}
+
+/** The deploy target's `domain` option per profile: its configurations', and its default's. */
+function targetDomains(u: DeployUnit): Record<string, string> {
+  const out: Record<string, string> = {};
+  const add = (o: Record<string, unknown> | undefined, fallbackProfile?: unknown) => {
+    const profile = o?.['profile'] ?? fallbackProfile;
+    if (typeof profile === 'string' && typeof o?.['domain'] === 'string' && o['domain'].trim())
+      out[profile] = o['domain'].trim().toLowerCase();
+  };
+  add(u.options);
+  for (const c of Object.values(u.project.targets?.['deploy']?.configurations ?? {}))
+    add({ ...u.options, ...c }, u.options['profile']);
+  return out;
 }
 
 /** The apps (deploy units tagged conveyor:app) with a backend port. */
@@ -30,6 +46,7 @@ export function findApps(tree: Tree): MonitoredApp[] {
       backendPort: u.backendPort as number,
       ansibleDir: typeof u.options['ansibleDir'] === 'string' ? u.options['ansibleDir'] : undefined,
       profiles: u.profiles,
+      domains: targetDomains(u),
     }));
 }
 
@@ -120,11 +137,12 @@ export function collectTlsTargets(
           : resolveValue(String(raw[key]), vars);
       return 'value' in r ? r.value.trim() : '';
     };
-    const domain = value('domain', '').toLowerCase();
-    if (!domain || value('tls', 'acme') === 'off') continue;
     const port = Number(value('edge_https_port', '443')) || 443;
-    for (const app of apps.filter((a) => a.profiles.includes(env)))
-      out.push({ app: app.app, env, domain, port });
+    for (const app of apps.filter((a) => a.profiles.includes(env))) {
+      const domain = app.domains[env] ?? value('domain', '').toLowerCase();
+      const tls = value('tls', '');
+      if (domain && tls !== 'off') out.push({ app: app.app, env, domain, port });
+    }
   }
   return out;
 }
