@@ -2,7 +2,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inventoryFor } from '../core/remote/ansible';
-import { DeployModel, deployModel, DeployModelOptions } from '../core/release/deploy-model';
+import {
+  DeployModel,
+  deployModel,
+  DeployModelOptions,
+  withDomain,
+} from '../core/release/deploy-model';
 import { fleetHosts, InventoryList } from '../core/release/fleet';
 import type { Profile } from '../core/config/profile';
 import { run } from '../shell/run';
@@ -60,7 +65,8 @@ export async function loadDeployModel(
     env,
     inventory,
     inventoryFile,
-    acmeCaRoot: acmeCaRoot(root, profile),
+    // The target's domain may turn the edge on where the profile has none.
+    acmeCaRoot: acmeCaRoot(root, withDomain(profile, options.domain)),
   });
 }
 
