@@ -18,7 +18,7 @@ import ssl
 import tempfile
 import time
 
-from .common import Failure, out, read_json, write_atomic, write_json
+from .common import Failure, out, read_json, read_text, write_atomic, write_json
 from .engine import run
 
 CONTAINER = "conveyor-edge"
@@ -165,7 +165,7 @@ def apply(files, edge, cli, compose):
     for d in ("data", "config", "run"):
         os.makedirs(os.path.join(files.path, d), mode=0o700, exist_ok=True)
     os.makedirs(files.certs, mode=0o700, exist_ok=True)
-    changed = text != (read_text_or_empty(files.config))
+    changed = text.strip() != read_text(files.config)
     write_atomic(files.config, text, 0o644)
     ca_root = (edge.get("acme") or {}).get("ca_root")
     if ca_root:
@@ -178,14 +178,6 @@ def apply(files, edge, cli, compose):
     elif changed:
         out("edge", what="loading the edge's new config")
         run([cli, "exec", CONTAINER, "caddy", "reload", "--config", "/etc/caddy/caddy.json", "--force"], timeout=60)
-
-
-def read_text_or_empty(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def wait_admin(cli, seconds=20):
