@@ -33,7 +33,9 @@ setup_edge() {
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet caddy 2>/dev/null; then
     systemctl disable --now caddy >/dev/null 2>&1 || true
   fi
-  pkill -x caddy 2>/dev/null || true
+  # Only Debian's own caddy (user caddy): a caddy in a container (every host's edge, as root or the
+  # deploy user) is another process of the same name, and killing it takes an edge down.
+  pkill -x -u caddy caddy 2>/dev/null || true
   for b in caddy pebble pebble-challtestsrv; do
     command -v "$b" >/dev/null || die "$b is missing after installing caddy and pebble"
   done
