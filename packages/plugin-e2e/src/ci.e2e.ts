@@ -1,7 +1,8 @@
 /**
  * Issue: CI/CD workflow. A fresh workspace with two apps and real git history; a commit that changes
  * one app's backend only. What the generated workflow's commands select (with NX_BASE/NX_HEAD as
- * nx-set-shas sets them), build-push of that app only, and the test job's run steps, run here.
+ * nx-set-shas sets them), build-push of that app only, the apps the preview jobs select, and the
+ * test job's run steps, run here.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -150,6 +151,22 @@ describe('the CI/CD workflow in a workspace with two apps and real git history',
     expect(r.outputs).toBe('projects=shop\n');
     const tag = runStep(step('build', /^Image tag/).run as string);
     expect(tag.outputs).toBe(`tag=${head}\n`);
+  });
+
+  it('a pull request previews the changed app only; closing it removes the previews of every app', () => {
+    // What `nx affected -t preview` and `nx run-many -t preview` in the preview jobs select.
+    expect(step('preview', /^Deploy the affected apps' previews/).run).toContain(
+      'npx nx affected -t preview --configuration=staging --pr="$PR_NUMBER"',
+    );
+    expect(step('preview-destroy', /^Remove/).run).toContain(
+      'npx nx run-many -t preview --configuration=staging --pr="$PR_NUMBER" --destroy',
+    );
+    const show = (args: string[]) =>
+      jsonArray(
+        mustNx(ws, ['show', 'projects', '--withTarget=preview', ...args, '--json'], stepEnv).stdout,
+      ).sort();
+    expect(show(['--affected'])).toEqual(['shop']);
+    expect(show([])).toEqual(['blog', 'shop']);
   });
 
   it("nx affected -t build-push builds and pushes only the changed app's images", async () => {

@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -21,8 +22,9 @@ import {
   GENERATED_MARKER,
   WORKFLOW_FILE,
 } from './ci';
+import { PREVIEW_MARKER } from './lib/preview';
 import { ciVariables } from './lib/variables';
-import { ACTIONS, Job, Step, Workflow } from './lib/workflow';
+import { ACTIONS, FROM_THIS_REPOSITORY, Job, Step, Workflow } from './lib/workflow';
 
 const REPO_ROOT = join(__dirname, '..', '..', '..', '..', '..');
 const ACTIONLINT = join(
@@ -99,11 +101,11 @@ describe('ci generator', () => {
       expect(r.output).toContain('property "tagg" is not defined');
     });
 
-    it('runs on pushes to main, every pull request, and by hand with an optional tag', () => {
+    it('runs on pushes to main, every pull request (and its closing), and by hand with an optional tag', () => {
       const { wf } = generate();
       expect(wf.on).toEqual({
         push: { branches: ['main'] },
-        pull_request: {},
+        pull_request: { types: ['opened', 'synchronize', 'reopened', 'closed'] },
         workflow_dispatch: {
           inputs: {
             tag: expect.objectContaining({ type: 'string', required: false, default: '' }),
@@ -111,10 +113,18 @@ describe('ci generator', () => {
           },
         },
       });
-      expect(Object.keys(wf.jobs)).toEqual(['test', 'build', 'deploy', 'promote', 'notify']);
+      expect(Object.keys(wf.jobs)).toEqual([
+        'test',
+        'build',
+        'deploy',
+        'promote',
+        'notify',
+        'preview',
+        'preview-destroy',
+      ]);
     });
 
-    it('grants no permission by default and each job only what it needs (never write)', () => {
+    it('grants no permission by default and each job only what it needs (write: only the preview comment)', () => {
       const { wf } = generate();
       expect(wf.permissions).toEqual({});
       expect(wf.jobs.test.permissions).toEqual({ contents: 'read', actions: 'read' });
@@ -122,6 +132,18 @@ describe('ci generator', () => {
       expect(wf.jobs.deploy.permissions).toEqual({ contents: 'read' });
       expect(wf.jobs.promote.permissions).toEqual({ contents: 'read' });
       expect(wf.jobs.notify.permissions).toEqual({});
+      expect(wf.jobs.preview.permissions).toEqual({
+        contents: 'read',
+        actions: 'read',
+        'pull-requests': 'write',
+      });
+      expect(wf.jobs['preview-destroy'].permissions).toEqual({ contents: 'read' });
+      const writes = Object.entries(wf.jobs).flatMap(([id, job]) =>
+        Object.entries(job.permissions)
+          .filter(([, level]) => level === 'write')
+          .map(([scope]) => `${id}: ${scope}`),
+      );
+      expect(writes).toEqual(['preview: pull-requests']);
     });
 
     it('references every secret of the seed and the production ones, only in the steps that use them', () => {
@@ -181,10 +203,10 @@ describe('ci generator', () => {
   });
 
   describe('job test', () => {
-    it('runs for pushes and pull requests, not for a redeploy of a tag; needs nothing', () => {
+    it('runs for pushes and pull requests, not for a redeploy of a tag nor a closed pull request; needs nothing', () => {
       const { test } = generate().wf.jobs;
       expect(test.needs).toBeUndefined();
-      expect(test.if).toBe("inputs.tag == ''");
+      expect(test.if).toBe("inputs.tag == '' && github.event.action != 'closed'");
       expect(test.environment).toBeUndefined();
       expect(test.concurrency).toBeUndefined();
     });
@@ -507,6 +529,336 @@ describe('ci generator', () => {
         });
         expect(r.status).toBe(0);
         expect(r.stdout).toContain('::warning::The Telegram notice could not be sent.');
+      });
+    });
+  });
+
+  describe('pull request previews (jobs preview and preview-destroy)', () => {
+    const PR_JOBS = ['preview', 'preview-destroy'];
+    const prJobs = (wf: Workflow) => PR_JOBS.map((id) => wf.jobs[id]);
+
+    it('run only for pull requests from this repository: a fork never gets secrets nor a preview', () => {
+      const { wf } = generate();
+      expect(FROM_THIS_REPOSITORY).toBe(
+        'github.event.pull_request.head.repo.full_name == github.repository',
+      );
+      expect(wf.jobs.preview.if).toBe(
+        `github.event_name == 'pull_request' && github.event.action != 'closed' && ${FROM_THIS_REPOSITORY}`,
+      );
+      expect(wf.jobs['preview-destroy'].if).toBe(
+        `github.event_name == 'pull_request' && github.event.action == 'closed' && ${FROM_THIS_REPOSITORY}`,
+      );
+      // Every job that reads a secret is either for pushes and manual runs only, or a PR job with the guard.
+      for (const [id, job] of Object.entries(wf.jobs)) {
+        if (!JSON.stringify(job).includes('secrets.')) continue;
+        if (PR_JOBS.includes(id)) expect(job.if).toContain(FROM_THIS_REPOSITORY);
+        else expect(job.if).toContain("github.event_name != 'pull_request'");
+      }
+    });
+
+    it('a preview needs the test job; build, staging, production and the notice stay off pull requests', () => {
+      const { wf } = generate();
+      expect(wf.jobs.preview.needs).toEqual(['test']);
+      expect(wf.jobs['preview-destroy'].needs).toBeUndefined();
+      for (const id of ['build', 'deploy', 'promote', 'notify'])
+        expect(wf.jobs[id].if).toContain("github.event_name != 'pull_request'");
+      for (const id of ['build', 'deploy', 'promote', 'notify'])
+        expect(wf.jobs[id].needs ?? []).not.toEqual(expect.arrayContaining(PR_JOBS));
+    });
+
+    it('never deploy staging or production: only build-push and the preview target, with the staging settings', () => {
+      const { wf } = generate();
+      for (const job of prJobs(wf)) {
+        expect(job.environment).toBe('staging');
+        const scripts = runs(job).join('\n');
+        expect(scripts).not.toMatch(/-t\s+deploy\b/);
+        expect(scripts).not.toMatch(/--configuration=production/);
+        expect(scripts).not.toMatch(/\brollback\b|\bpromote\b/);
+        for (const command of scripts.match(/npx nx [^\n|]*/g) ?? []) {
+          expect(command).toMatch(/-t (build-push|preview) --configuration=staging /);
+        }
+        for (const s of job.steps)
+          expect(Object.keys(s.env ?? {}).join(' ')).not.toContain('PRODUCTION_');
+      }
+      expect(runs(wf.jobs.preview).filter((r) => r.includes('npx nx'))).toEqual([
+        'npx nx affected -t build-push --configuration=staging --outputStyle=static',
+        'set -o pipefail\nnpx nx affected -t preview --configuration=staging --pr="$PR_NUMBER" --outputStyle=static 2>&1 | tee "$PREVIEW_LOG"\n',
+      ]);
+      expect(runs(wf.jobs['preview-destroy']).filter((r) => r.includes('npx nx'))).toEqual([
+        'npx nx run-many -t preview --configuration=staging --pr="$PR_NUMBER" --destroy --outputStyle=static\n',
+      ]);
+    });
+
+    it('queue per pull request: a running deploy of a preview is never cancelled, its removal waits for it', () => {
+      const { wf } = generate();
+      for (const job of prJobs(wf)) {
+        expect(job.concurrency).toEqual({
+          group: 'conveyor-preview-${{ github.event.pull_request.number }}',
+          'cancel-in-progress': false,
+        });
+      }
+    });
+
+    it('the preview job builds and pushes as for staging, then deploys the previews with the staging deploy settings', () => {
+      const { wf } = generate();
+      const { preview } = wf.jobs;
+      expect(preview.steps[0]).toMatchObject({
+        uses: ACTIONS.checkout,
+        with: { 'fetch-depth': 0 },
+      });
+      expect(uses(preview)).toEqual([ACTIONS.checkout, ACTIONS.setupNode, ACTIONS.nxSetShas]);
+      const names = preview.steps.map((s) => s.name ?? '');
+      const at = (name: RegExp) => names.findIndex((n) => name.test(n));
+      expect(at(/^Image tag/)).toBeLessThan(at(/^Build and push/));
+      expect(at(/^Build and push/)).toBeLessThan(at(/^Deploy the affected apps' previews/));
+      expect(at(/^Deploy the affected apps' previews/)).toBeLessThan(at(/^The preview URLs/));
+      expect(at(/^The preview URLs/)).toBeLessThan(at(/^Comment/));
+      expect(step(preview, /^Build and push/)).toEqual(step(wf.jobs.build, /^Build and push/));
+
+      const deploy = step(preview, /^Deploy the affected apps' previews/);
+      const { NX_BASE, NX_HEAD, ...stagingEnv } =
+        step(wf.jobs.deploy, /Deploy the affected apps/).env ?? {};
+      expect([NX_BASE, NX_HEAD]).toEqual([
+        '${{ needs.build.outputs.base }}',
+        '${{ needs.build.outputs.head }}',
+      ]);
+      expect(deploy.env).toEqual({
+        ...stagingEnv,
+        IMAGE_TAG: '${{ steps.tag.outputs.tag }}',
+        PR_NUMBER: '${{ github.event.pull_request.number }}',
+        PREVIEW_LOG: '${{ runner.temp }}/conveyor-preview.log',
+      });
+      const variables = new Map(ciVariables().map((v) => [v.name, v.jobs]));
+      for (const name of Object.keys(stagingEnv).filter((n) => n !== 'IMAGE_TAG'))
+        expect(variables.get(name)).toEqual(expect.arrayContaining(['preview', 'preview-destroy']));
+    });
+
+    it('the comment step alone gets the token, and only when there are URLs', () => {
+      const { preview } = generate().wf.jobs;
+      const comment = step(preview, /^Comment/);
+      expect(comment.if).toBe("steps.body.outputs.body != ''");
+      expect(comment.env).toEqual({
+        GH_TOKEN: '${{ github.token }}',
+        PR_NUMBER: '${{ github.event.pull_request.number }}',
+        BODY: '${{ steps.body.outputs.body }}',
+      });
+      const others = preview.steps.filter((s) => s !== comment);
+      expect(JSON.stringify(others)).not.toContain('github.token');
+      expect(step(preview, /^The preview URLs/).id).toBe('body');
+    });
+
+    it('preview-destroy checks out the pull request head (its merge ref may be gone) and removes the previews of every app', () => {
+      const destroy = generate().wf.jobs['preview-destroy'];
+      expect(destroy.steps[0]).toEqual({
+        name: 'Check out',
+        uses: ACTIONS.checkout,
+        with: { ref: '${{ github.event.pull_request.head.sha }}' },
+      });
+      expect(uses(destroy)).not.toContain(ACTIONS.nxSetShas);
+      const remove = step(destroy, /^Remove/);
+      expect(remove.run).toContain('run-many');
+      expect(remove.run).not.toContain('affected');
+      expect(remove.env).toMatchObject({
+        PR_NUMBER: '${{ github.event.pull_request.number }}',
+        SSH_KEY_B64: '${{ secrets.SSH_KEY_B64 }}',
+        STAGING_SSH_HOST: '${{ secrets.STAGING_SSH_HOST || vars.STAGING_SSH_HOST }}',
+      });
+    });
+
+    describe('the scripts, run with bash as a runner does (bash -e, no pipefail) with stand-in npx and gh', () => {
+      const jq = spawnSync('jq', ['--version']).status === 0;
+      const LOG = [
+        '> nx run shop:preview --configuration=staging --pr=7',
+        'Releasing shop (pr-7) on staging.example.com',
+        '\u001b[32mPreview of shop for PR 7: https://pr-7-shop.preview.example.com\u001b[39m',
+        '> nx run blog:preview --configuration=staging --pr=7',
+        'blog:preview  Preview of blog for PR 7: https://pr-7-blog.preview.example.com/',
+        'Preview of blog for PR 7: https://pr-7-blog.preview.example.com/',
+        'Preview of shop for PR 17: https://pr-17-shop.preview.example.com',
+        'Preview of docs for PR 7: http://not-https.example.com',
+        ' NX   Successfully ran target preview for 2 projects',
+        '',
+      ].join('\n');
+      const BODY = [
+        PREVIEW_MARKER,
+        '**Previews** of this pull request at 0123abc:',
+        '',
+        '- shop: https://pr-7-shop.preview.example.com',
+        '- blog: https://pr-7-blog.preview.example.com/',
+        '',
+        'Each push redeploys them; closing the pull request removes them.',
+      ].join('\n');
+
+      /** A folder with stand-ins: npx prints `log` (and exits `code`), gh records each call. */
+      function standIns(
+        log: string,
+        code = 0,
+      ): { dir: string; bin: string; calls: () => string[][] } {
+        const dir = tempDir();
+        const bin = join(dir, 'bin');
+        mkdirSync(bin);
+        mkdirSync(join(dir, 'calls'));
+        writeFileSync(join(dir, 'npx.out'), log);
+        writeFileSync(
+          join(bin, 'npx'),
+          `#!/usr/bin/env bash\nprintf '%s\\n' "$*" > "${dir}/npx.argv"\ncat "${dir}/npx.out"\nexit ${code}\n`,
+        );
+        // gh api --paginate ... --jq F: F over the comments in comments.json (as gh does, with jq).
+        writeFileSync(
+          join(bin, 'gh'),
+          [
+            '#!/usr/bin/env bash',
+            `n=$(find "${dir}/calls" -type f | wc -l)`,
+            `printf '%s\\0' "$@" > "${dir}/calls/$n"`,
+            'while [ $# -gt 0 ]; do',
+            `  if [ "$1" = --jq ]; then jq -r "$2" "${dir}/comments.json"; exit; fi`,
+            '  shift',
+            'done',
+            'echo "{}"',
+            '',
+          ].join('\n'),
+        );
+        chmodSync(join(bin, 'npx'), 0o755);
+        chmodSync(join(bin, 'gh'), 0o755);
+        const calls = () =>
+          readdirSync(join(dir, 'calls'))
+            .sort((a, b) => Number(a) - Number(b))
+            .map((f) =>
+              readFileSync(join(dir, 'calls', f), 'utf8')
+                .split('\0')
+                .slice(0, -1),
+            );
+        return { dir, bin, calls };
+      }
+
+      function runScript(script: string, bin: string, env: Record<string, string>) {
+        // stdin /dev/null: on a socket (as node gives), bash would read ~/.bashrc.
+        const r = spawnSync('bash', ['--noprofile', '--norc', '-e', '-c', script], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { PATH: `${bin}:${process.env['PATH']}`, ...env },
+        });
+        return { ...r, output: `${r.stdout}${r.stderr}` };
+      }
+
+      /** The step outputs a script wrote to $GITHUB_OUTPUT (name=value and name<<DELIM blocks). */
+      function outputs(file: string): Record<string, string> {
+        const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+        const found: Record<string, string> = {};
+        for (const m of text.matchAll(/^(\w+)<<(\w+)\n([\s\S]*?)\n\2$/gm)) found[m[1]] = m[3];
+        return found;
+      }
+
+      const scripts = () => {
+        const { preview } = generate().wf.jobs;
+        return {
+          deploy: step(preview, /^Deploy the affected apps' previews/).run ?? '',
+          body: step(preview, /^The preview URLs/).run ?? '',
+          comment: step(preview, /^Comment/).run ?? '',
+        };
+      };
+
+      it('deploy → body → comment: the URLs of both apps in one new comment', () => {
+        const { dir, bin, calls } = standIns(LOG);
+        writeFileSync(join(dir, 'comments.json'), '[]');
+        const log = join(dir, 'preview.log');
+        const { deploy, body, comment } = scripts();
+
+        const d = runScript(deploy, bin, { PR_NUMBER: '7', PREVIEW_LOG: log });
+        expect(d.status).toBe(0);
+        expect(readFileSync(join(dir, 'npx.argv'), 'utf8')).toBe(
+          'nx affected -t preview --configuration=staging --pr=7 --outputStyle=static\n',
+        );
+        expect(readFileSync(log, 'utf8')).toBe(LOG);
+
+        const githubOutput = join(dir, 'output');
+        const b = runScript(body, bin, {
+          PR_NUMBER: '7',
+          PREVIEW_LOG: log,
+          HEAD_SHA: '0123abcdef456789',
+          GITHUB_OUTPUT: githubOutput,
+        });
+        expect(b.status).toBe(0);
+        expect(outputs(githubOutput)).toEqual({ body: BODY });
+        expect(b.stdout).toBe(`${BODY}\n`);
+
+        if (!jq) return;
+        const c = runScript(comment, bin, {
+          PR_NUMBER: '7',
+          GITHUB_REPOSITORY: 'acme/shop',
+          BODY: outputs(githubOutput)['body'],
+        });
+        expect(c.output).toBe('Commented the preview URLs.\n');
+        expect(c.status).toBe(0);
+        expect(calls()).toEqual([
+          [
+            'api',
+            '--paginate',
+            'repos/acme/shop/issues/7/comments',
+            '--jq',
+            expect.stringContaining(PREVIEW_MARKER),
+          ],
+          ['api', '--method', 'POST', 'repos/acme/shop/issues/7/comments', '-f', `body=${BODY}`],
+        ]);
+      });
+
+      (jq ? it : it.skip)(
+        'a later push edits the comment the workflow posted (by its marker), never anyone else’s',
+        () => {
+          const { dir, bin, calls } = standIns('');
+          writeFileSync(
+            join(dir, 'comments.json'),
+            JSON.stringify([
+              { id: 101, user: { login: 'mallory' }, body: `${PREVIEW_MARKER}\nmine` },
+              { id: 102, user: { login: 'github-actions[bot]' }, body: 'Another bot comment' },
+              { id: 103, user: { login: 'github-actions[bot]' }, body: `${PREVIEW_MARKER}\nold` },
+              { id: 104, user: { login: 'github-actions[bot]' }, body: `${PREVIEW_MARKER}\ndup` },
+            ]),
+          );
+          const r = runScript(scripts().comment, bin, {
+            PR_NUMBER: '7',
+            GITHUB_REPOSITORY: 'acme/shop',
+            BODY,
+          });
+          expect(r.output).toBe('Updated the preview comment (103).\n');
+          expect(r.status).toBe(0);
+          expect(calls()[1]).toEqual([
+            'api',
+            '--method',
+            'PATCH',
+            'repos/acme/shop/issues/comments/103',
+            '-f',
+            `body=${BODY}`,
+          ]);
+          expect(calls()).toHaveLength(2);
+        },
+      );
+
+      it('no preview line (nothing affected has a preview): no body, no comment', () => {
+        const { dir, bin } = standIns('');
+        const log = join(dir, 'preview.log');
+        writeFileSync(
+          log,
+          ' NX   No tasks were run\nPreview of shop for PR 8: https://pr-8.example.com\n',
+        );
+        const githubOutput = join(dir, 'output');
+        const r = runScript(scripts().body, bin, {
+          PR_NUMBER: '7',
+          PREVIEW_LOG: log,
+          HEAD_SHA: '0123abc',
+          GITHUB_OUTPUT: githubOutput,
+        });
+        expect(r.status).toBe(0);
+        expect(r.stdout).toBe('No preview was deployed: no comment.\n');
+        expect(existsSync(githubOutput)).toBe(false);
+      });
+
+      it('a failed preview deploy fails the step, though its output goes through tee', () => {
+        const { dir, bin } = standIns('Preview of shop for PR 7: https://pr-7.example.com\n', 3);
+        const log = join(dir, 'preview.log');
+        const r = runScript(scripts().deploy, bin, { PR_NUMBER: '7', PREVIEW_LOG: log });
+        expect(r.status).not.toBe(0);
+        expect(readFileSync(log, 'utf8')).toContain('Preview of shop');
       });
     });
   });

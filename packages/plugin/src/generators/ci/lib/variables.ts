@@ -83,6 +83,9 @@ export function ciVariables(): CiVariable[] {
   };
   add('build', REGISTRY_VARS);
   add('deploy', deployVars('staging'));
+  add('preview', REGISTRY_VARS);
+  add('preview', deployVars('staging'));
+  add('preview-destroy', deployVars('staging'));
   add('promote', deployVars('production'));
   add('notify', TELEGRAM_VARS);
   return [...jobs.entries()].map(([name, usedBy]) => ({

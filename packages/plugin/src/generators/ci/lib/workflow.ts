@@ -1,6 +1,13 @@
 import { stringify } from 'yaml';
 import { APP_ENV, PLUGIN_NAME, TOOL_ENV } from '../../../core/config/names';
 import { pipelineNoticeScript, promotionFailedScript } from './notify';
+import {
+  deployPreviewsScript,
+  destroyPreviewsScript,
+  PREVIEW_LOG,
+  previewCommentBodyScript,
+  previewCommentScript,
+} from './preview';
 import { deployVars, envBlock, Environment, REGISTRY_VARS, TELEGRAM_VARS } from './variables';
 
 export const WORKFLOW_FILE = '.github/workflows/ci-cd.yml';
@@ -23,6 +30,12 @@ export const CHECK_TARGETS = ['lint', 'test', 'typecheck', 'build'];
 
 /** One concurrency group per environment: deploys queue, a running one is never cancelled. */
 export const deployGroup = (environment: Environment) => `conveyor-deploy-${environment}`;
+
+/** One concurrency group per pull request: its preview deploys queue, its removal waits for them. */
+export const PREVIEW_GROUP = 'conveyor-preview-${{ github.event.pull_request.number }}';
+
+/** The pull request events the workflow runs on: closed removes the previews. */
+export const PULL_REQUEST_TYPES = ['opened', 'synchronize', 'reopened', 'closed'];
 
 export interface WorkflowSettings {
   /** Branch whose pushes build and deploy. */
@@ -66,21 +79,31 @@ export interface Workflow {
 
 const expr = (e: string) => `\${{ ${e} }}`;
 
+/** A pull request from a branch of this repository: a fork's never gets secrets nor a preview. */
+export const FROM_THIS_REPOSITORY =
+  'github.event.pull_request.head.repo.full_name == github.repository';
+
+/** A pull request opened or pushed to (from this repository), or one closed. */
+const openPullRequest = `github.event_name == 'pull_request' && github.event.action != 'closed' && ${FROM_THIS_REPOSITORY}`;
+const closedPullRequest = `github.event_name == 'pull_request' && github.event.action == 'closed' && ${FROM_THIS_REPOSITORY}`;
+
 /** Pushes to the deploy branch, and manual runs there (never pull requests). */
 const onDeployBranch = (branch: string) =>
   `github.event_name != 'pull_request' && github.ref == 'refs/heads/${branch}'`;
 
-function checkout(fullHistory: boolean): Step {
+/** Checks out the event's commit, or `ref`; with fullHistory, every commit (for nx affected). */
+function checkout(fullHistory: boolean, ref?: string): Step {
+  const options = { ...(fullHistory ? { 'fetch-depth': 0 } : {}), ...(ref ? { ref } : {}) };
   return {
     name: 'Check out',
     uses: ACTIONS.checkout,
-    ...(fullHistory ? { with: { 'fetch-depth': 0 } } : {}),
+    ...(Object.keys(options).length > 0 ? { with: options } : {}),
   };
 }
 
-function setup(fullHistory: boolean): Step[] {
+function setup(fullHistory: boolean, ref?: string): Step[] {
   return [
-    checkout(fullHistory),
+    checkout(fullHistory, ref),
     {
       name: 'Set up Node.js',
       uses: ACTIONS.setupNode,
@@ -104,6 +127,26 @@ function ansible(): Step {
   return {
     name: 'Ansible',
     run: 'command -v ansible-playbook >/dev/null || pipx install ansible-core\nansible-playbook --version\n',
+  };
+}
+
+function imageTag(): Step {
+  return {
+    name: 'Image tag: the short git sha',
+    id: 'tag',
+    run: 'tag="$(git rev-parse --short HEAD)"\necho "tag=$tag" >> "$GITHUB_OUTPUT"\necho "Image tag: $tag"\n',
+  };
+}
+
+function buildPush(): Step {
+  return {
+    name: "Build and push the affected apps' images",
+    run: 'npx nx affected -t build-push --configuration=staging --outputStyle=static',
+    env: {
+      [APP_ENV.imageTag]: expr('steps.tag.outputs.tag'),
+      [TOOL_ENV.engine]: 'docker',
+      ...envBlock(REGISTRY_VARS),
+    },
   };
 }
 
@@ -131,7 +174,8 @@ function testJob(s: WorkflowSettings): Job {
   }
   return {
     name: 'Test',
-    if: "inputs.tag == ''",
+    // A closed pull request only has its previews removed.
+    if: "inputs.tag == '' && github.event.action != 'closed'",
     'runs-on': RUNNER,
     'timeout-minutes': 30,
     permissions: { contents: 'read', actions: 'read' },
@@ -156,11 +200,7 @@ function buildJob(s: WorkflowSettings): Job {
     steps: [
       ...setup(true),
       setShas(s.branch),
-      {
-        name: 'Image tag: the short git sha',
-        id: 'tag',
-        run: 'tag="$(git rev-parse --short HEAD)"\necho "tag=$tag" >> "$GITHUB_OUTPUT"\necho "Image tag: $tag"\n',
-      },
+      imageTag(),
       {
         name: 'Deploy units this push affected',
         id: 'affected',
@@ -169,15 +209,7 @@ function buildJob(s: WorkflowSettings): Job {
           'echo "projects=$projects" >> "$GITHUB_OUTPUT"\n' +
           'echo "Affected deploy units: ${projects:-none}"\n',
       },
-      {
-        name: "Build and push the affected apps' images",
-        run: 'npx nx affected -t build-push --configuration=staging --outputStyle=static',
-        env: {
-          [APP_ENV.imageTag]: expr('steps.tag.outputs.tag'),
-          [TOOL_ENV.engine]: 'docker',
-          ...envBlock(REGISTRY_VARS),
-        },
-      },
+      buildPush(),
     ],
   };
 }
@@ -313,13 +345,94 @@ function notifyJob(): Job {
   };
 }
 
+const PR_NUMBER = { PR_NUMBER: expr('github.event.pull_request.number') };
+
+/**
+ * A pull request's preview: the affected apps built and pushed as for staging, deployed with the
+ * staging profile's settings as the pull request's own environment (never staging itself), and
+ * their URLs in one comment on the pull request, edited on later pushes.
+ */
+function previewJob(s: WorkflowSettings): Job {
+  const log = { PREVIEW_LOG };
+  return {
+    name: 'Preview of the pull request',
+    needs: ['test'],
+    if: openPullRequest,
+    'runs-on': RUNNER,
+    'timeout-minutes': 60,
+    // The staging environment's secrets and variables (its deployment branches must allow the
+    // pull request's); a running deploy of the pull request is never cancelled.
+    environment: 'staging',
+    concurrency: { group: PREVIEW_GROUP, 'cancel-in-progress': false },
+    permissions: { contents: 'read', actions: 'read', 'pull-requests': 'write' },
+    steps: [
+      ...setup(true),
+      setShas(s.branch),
+      ansible(),
+      imageTag(),
+      buildPush(),
+      {
+        name: "Deploy the affected apps' previews",
+        run: deployPreviewsScript(),
+        env: {
+          ...PR_NUMBER,
+          ...log,
+          [APP_ENV.imageTag]: expr('steps.tag.outputs.tag'),
+          ...envBlock(deployVars('staging')),
+        },
+      },
+      {
+        name: 'The preview URLs, for the comment',
+        id: 'body',
+        env: { ...PR_NUMBER, ...log, HEAD_SHA: expr('github.event.pull_request.head.sha') },
+        run: previewCommentBodyScript(),
+      },
+      {
+        name: 'Comment the preview URLs on the pull request (one comment, edited on later pushes)',
+        if: "steps.body.outputs.body != ''",
+        env: {
+          GH_TOKEN: expr('github.token'),
+          ...PR_NUMBER,
+          BODY: expr('steps.body.outputs.body'),
+        },
+        run: previewCommentScript(),
+      },
+    ],
+  };
+}
+
+/**
+ * A closed pull request: its previews removed, for every app that has a preview target (an app
+ * without one is a no-op). Checks out the pull request's last commit: its merge ref may be gone.
+ */
+function previewDestroyJob(): Job {
+  return {
+    name: "Remove the pull request's previews",
+    if: closedPullRequest,
+    'runs-on': RUNNER,
+    'timeout-minutes': 30,
+    environment: 'staging',
+    concurrency: { group: PREVIEW_GROUP, 'cancel-in-progress': false },
+    permissions: { contents: 'read' },
+    steps: [
+      ...setup(false, expr('github.event.pull_request.head.sha')),
+      ansible(),
+      {
+        name: "Remove the pull request's previews of every app",
+        run: destroyPreviewsScript(),
+        env: { ...PR_NUMBER, ...envBlock(deployVars('staging')) },
+      },
+    ],
+  };
+}
+
 /** The workflow as an object: what the YAML file holds, and what tests assert on. */
 export function buildWorkflow(s: WorkflowSettings): Workflow {
   return {
     name: 'CI/CD',
     on: {
       push: { branches: [s.branch] },
-      pull_request: {},
+      pull_request: { types: PULL_REQUEST_TYPES },
       workflow_dispatch: {
         inputs: {
           tag: {
@@ -347,6 +460,8 @@ export function buildWorkflow(s: WorkflowSettings): Workflow {
       deploy: deployJob(s),
       promote: promoteJob(),
       notify: notifyJob(),
+      preview: previewJob(s),
+      'preview-destroy': previewDestroyJob(),
     },
   };
 }
@@ -361,6 +476,9 @@ const HEADER = [
   '# deploy   the affected apps to staging (workflow_dispatch with a tag: redeploy that tag)',
   '# promote  the same tag and apps to production, after the production environment approves',
   '# notify   a Telegram message with the result (each deploy also sends its own)',
+  '# preview  pull requests from this repository (not forks): build-push the affected apps, deploy',
+  '#          their previews with the staging settings, and comment their URLs on the pull request',
+  '# preview-destroy  a closed pull request: remove its previews',
 ];
 
 export function workflowYaml(s: WorkflowSettings): string {
