@@ -290,6 +290,8 @@ describe('npm run demo, again after its folder was deleted', () => {
       DEMO_DIR: dir,
       DEMO_BACKEND_PORT: String(port),
       DEMO_FRONTEND_PORT: String(port + 1),
+      DEMO_EDGE_HTTP_PORT: String(port + 2),
+      DEMO_EDGE_HTTPS_PORT: String(port + 3),
       DEMO_DRAIN_SECONDS: '1',
       DEMO_WORKSPACE_TEMPLATE: templateWorkspace(),
     });
@@ -311,6 +313,9 @@ describe('npm run demo, again after its folder was deleted', () => {
       expect(r2.output).toMatch(/Rollback to the previous release/);
       expect(r2.output).toMatch(/live: +\w+ \(commit \w+\), colour (blue|green)/);
       expect(r2.output).toContain(`backend:  http://127.0.0.1:${port}/metrics`);
+      // The app at its own name over HTTPS, checked by the demo against Pebble's root.
+      expect(r2.output).toContain(`https:    https://${app}.conveyor.test:${port + 3}/`);
+      expect(r2.output).toContain(`Removing the edge an earlier demo left (conveyor-edge-demo)`);
     } finally {
       const ids = sh(
         'docker',
@@ -325,6 +330,7 @@ describe('npm run demo, again after its folder was deleted', () => {
             { env: { ...process.env, ...env } },
           ).stdout.split('\n'),
         );
+      ids.push('conveyor-edge-demo');
       const live = ids.filter(Boolean);
       if (live.length) sh('docker', ['rm', '-f', ...live], { env: { ...process.env, ...env } });
     }

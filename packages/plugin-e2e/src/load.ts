@@ -10,6 +10,12 @@ export interface TlsTarget {
   /** The name in SNI and Host (the URL's host is where the connection goes). */
   servername: string;
   ca: string;
+  /**
+   * Retry, once, a request whose reused keep-alive connection the server closed before any
+   * response (what browsers and Go's client do, RFC 9112 9.3.1; Node's http docs advise it for
+   * `reusedSocket`). Counted in `retried`, never hidden: a request that fails again is failed.
+   */
+  retryClosedKeepAlive?: boolean;
 }
 
 export interface Sample {
@@ -18,6 +24,8 @@ export interface Sample {
   status: number;
   version?: string;
   error?: string;
+  /** Sent again on a new connection after its reused one was closed before any response. */
+  retried?: boolean;
 }
 
 export interface LoadStats {
@@ -25,6 +33,10 @@ export interface LoadStats {
   failed: number;
   errors: number;
   non2xx: number;
+  /** Requests sent again after the server closed their idle keep-alive connection (not failed). */
+  retried: number;
+  /** The distinct errors and statuses of failed requests, with their counts. */
+  failures: Record<string, number>;
   /** Versions in the order they were first served, collapsing repeats: [v1, v2] = one switch. */
   versions: string[];
   p99: number;
@@ -49,11 +61,19 @@ export function summarize(samples: Sample[], from = 0, to = Infinity): LoadStats
   }
   const errors = window.filter((s) => s.error).length;
   const non2xx = window.filter((s) => !s.error && (s.status < 200 || s.status > 299)).length;
+  const failures: Record<string, number> = {};
+  for (const s of window)
+    if (s.error || s.status < 200 || s.status > 299) {
+      const key = s.error ?? `HTTP ${s.status}`;
+      failures[key] = (failures[key] ?? 0) + 1;
+    }
   return {
     requests: window.length,
     failed: errors + non2xx,
     errors,
     non2xx,
+    retried: window.filter((s) => s.retried).length,
+    failures,
     versions,
     p99: percentile(
       window.map((s) => s.ms),
@@ -73,16 +93,22 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000, tls?: 
         servername: tls.servername,
       })
     : new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  // A request sent again goes on a new connection of its own, not on another pooled one.
+  const fresh = tls
+    ? new https.Agent({ keepAlive: false, ca: tls.ca, servername: tls.servername })
+    : undefined;
   const get = tls ? https.get : http.get;
   const headers = tls ? { Host: tls.servername } : undefined;
   const samples: Sample[] = [];
   const started = Date.now();
   let running = true;
-  const one = () =>
+  const one = (retry = false) =>
     new Promise<void>((resolve) => {
       const t0 = performance.now();
       const at = Date.now();
-      const req = get(url, { agent, timeout: 10_000, headers }, (res) => {
+      let answered = false;
+      const req = get(url, { agent: retry ? fresh : agent, timeout: 10_000, headers }, (res) => {
+        answered = true;
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (body += c));
@@ -93,7 +119,13 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000, tls?: 
           } catch {
             /* not JSON: counted by status */
           }
-          samples.push({ at, ms: performance.now() - t0, status: res.statusCode ?? 0, version });
+          samples.push({
+            at,
+            ms: performance.now() - t0,
+            status: res.statusCode ?? 0,
+            version,
+            ...(retry ? { retried: true } : {}),
+          });
           resolve();
         });
         res.on('error', (e) => {
@@ -102,8 +134,19 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000, tls?: 
         });
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (e) => {
-        samples.push({ at, ms: performance.now() - t0, status: 0, error: e.message });
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        const closed = e.code === 'ECONNRESET' || e.message === 'socket hang up';
+        if (tls?.retryClosedKeepAlive && !retry && !answered && req.reusedSocket && closed) {
+          void one(true).then(resolve);
+          return;
+        }
+        const how = [req.reusedSocket ? 'reused' : 'new', ...(retry ? ['sent again'] : [])];
+        samples.push({
+          at,
+          ms: performance.now() - t0,
+          status: 0,
+          error: `${e.message} (${how.join(', ')} connection)`,
+        });
         resolve();
       });
     });
@@ -115,6 +158,7 @@ export function startLoad(url: string, concurrency = 16, maxMs = 300_000, tls?: 
       running = false;
       await Promise.all(loops);
       agent.destroy();
+      fresh?.destroy();
       return summarize(samples);
     },
   };

@@ -5,8 +5,9 @@ import { inventoryFor } from '../core/remote/ansible';
 import {
   DeployModel,
   deployModel,
+  DeployModelInput,
   DeployModelOptions,
-  withDomain,
+  releaseProfile,
 } from '../core/release/deploy-model';
 import { fleetHosts, InventoryList } from '../core/release/fleet';
 import type { Profile } from '../core/config/profile';
@@ -53,6 +54,7 @@ export async function loadDeployModel(
   profile: Profile,
   env: NodeJS.ProcessEnv,
   secrets: readonly string[],
+  preview?: DeployModelInput['preview'],
 ): Promise<DeployModel> {
   const inventory = options.ansibleDir
     ? await readInventory(resolve(root, options.ansibleDir), profile, env, secrets)
@@ -65,8 +67,9 @@ export async function loadDeployModel(
     env,
     inventory,
     inventoryFile,
-    // The target's domain may turn the edge on where the profile has none.
-    acmeCaRoot: acmeCaRoot(root, withDomain(profile, options.domain)),
+    // The target's domain (or a preview's) may turn the edge on where the profile has none.
+    acmeCaRoot: acmeCaRoot(root, releaseProfile(profile, options, preview)),
+    ...(preview ? { preview } : {}),
   });
 }
 

@@ -65,6 +65,9 @@ export function sshVars(profile: string) {
     rolloutWait: `${p}_ROLLOUT_WAIT`,
     domain: `${p}_DOMAIN`,
     tls: `${p}_TLS`,
+    previewDomain: `${p}_PREVIEW_DOMAIN`,
+    previewTtl: `${p}_PREVIEW_TTL`,
+    previewPorts: `${p}_PREVIEW_PORTS`,
   };
 }
 
@@ -94,8 +97,10 @@ export const TOOL_ENV = {
   acmeEmail: 'ACME_EMAIL',
   acmeCa: 'ACME_CA',
   acmeCaRoot: 'ACME_CA_ROOT',
+  acmeRenewalWindow: 'ACME_RENEWAL_WINDOW',
   edgeImage: 'EDGE_IMAGE',
   edgePath: 'EDGE_PATH',
+  edgeName: 'EDGE_NAME',
   edgeHttpPort: 'EDGE_HTTP_PORT',
   edgeHttpsPort: 'EDGE_HTTPS_PORT',
 } as const;
@@ -210,6 +215,21 @@ export function envVarDocs(): EnvVarDoc[] {
         doc: `TLS of ${profile}'s domain: acme (default with a domain: a certificate from the ACME CA), custom (TLS_CERT and TLS_KEY from the app secrets) or off`,
         example: '',
       },
+      {
+        name: v.previewDomain,
+        doc: `Previews of pull requests on ${profile}'s hosts are served at pr-<n>.<this name> (a wildcard DNS name); unset: no previews`,
+        example: '',
+      },
+      {
+        name: v.previewTtl,
+        doc: `How long a preview on ${profile} lives after its last deploy (default 7d; e.g. 36h)`,
+        example: '7d',
+      },
+      {
+        name: v.previewPorts,
+        doc: `Host ports previews on ${profile} publish on, two per preview (default 30000-30999)`,
+        example: '30000-30999',
+      },
     );
   }
   const local = sshVars('local');
@@ -220,6 +240,10 @@ export function envVarDocs(): EnvVarDoc[] {
       doc: "ACME directory certificates come from (default Let's Encrypt's production one; its staging one: https://acme-staging-v02.api.letsencrypt.org/directory)",
     },
     {
+      name: TOOL_ENV.acmeRenewalWindow,
+      doc: "The share of a certificate's life left when the edge renews it (default 0.33: 30 days of Let's Encrypt's 90)",
+    },
+    {
       name: TOOL_ENV.acmeCaRoot,
       doc: "A PEM file the edge trusts the ACME directory's own HTTPS with (a private or test CA)",
     },
@@ -227,6 +251,10 @@ export function envVarDocs(): EnvVarDoc[] {
     {
       name: TOOL_ENV.edgePath,
       doc: "The edge's folder on a host, the same for every app and environment there (default <deploy_path>/conveyor-edge)",
+    },
+    {
+      name: TOOL_ENV.edgeName,
+      doc: "The edge's compose project and container on a host (default conveyor-edge; hosts sharing one engine give each edge its own)",
     },
     { name: TOOL_ENV.edgeHttpPort, doc: "The edge's HTTP port on the host (default 80)" },
     { name: TOOL_ENV.edgeHttpsPort, doc: "The edge's HTTPS port on the host (default 443)" },

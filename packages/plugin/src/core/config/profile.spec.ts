@@ -61,6 +61,10 @@ describe('parseProfile', () => {
       edge_image: 'caddy:2',
       edge_http_port: 80,
       edge_https_port: 443,
+      preview_ttl: 604800,
+      edge_name: 'conveyor-edge',
+      acme_renewal_window: 0.33,
+      preview_ports: { first: 30000, last: 30999 },
     });
   });
 

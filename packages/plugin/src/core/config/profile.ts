@@ -35,10 +35,15 @@ export const PROFILE_KEYS = [
   'acme_email',
   'acme_ca',
   'acme_ca_root',
+  'acme_renewal_window',
   'edge_path',
+  'edge_name',
   'edge_image',
   'edge_http_port',
   'edge_https_port',
+  'preview_domain',
+  'preview_ttl',
+  'preview_ports',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 
@@ -98,11 +103,32 @@ export interface Profile {
   acme_ca: string;
   /** A PEM file on this machine the edge trusts the ACME CA's own HTTPS with (a private or test CA). */
   acme_ca_root?: string;
+  /**
+   * The share of a certificate's life left when the edge renews it (Caddy's renewal window: 1/3,
+   * 30 days of a 90-day certificate). The edge checks its certificates every minute.
+   */
+  acme_renewal_window: number;
   /** The edge's folder on the host (one edge per host: keep it the same for every app there). */
   edge_path: string;
+  /**
+   * The edge's compose project and container (default conveyor-edge). One edge per host: hosts
+   * that share one engine (a test machine, a demo beside the tests) give each its own.
+   */
+  edge_name: string;
   edge_image: string;
   edge_http_port: number;
   edge_https_port: number;
+  /**
+   * The name previews of pull requests go under: PR 7 is served at pr-7.<preview_domain> (a
+   * wildcard DNS name pointing at the host). Unset: no previews.
+   */
+  preview_domain?: string;
+  /** Seconds a preview lives after its last deploy; older ones go at the next preview deploy or prune. */
+  preview_ttl: number;
+  /** The host ports previews take their public ports from, two per preview. */
+  preview_ports: { first: number; last: number };
+  /** Set on the profile a preview deploys with (core/release/preview.ts): its pull request. */
+  preview?: number;
 }
 
 export type TlsMode = 'acme' | 'custom' | 'off';
@@ -134,10 +160,15 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   acme_email: '',
   acme_ca: LETS_ENCRYPT,
   acme_ca_root: '',
+  acme_renewal_window: '0.33',
   edge_path: '',
+  edge_name: 'conveyor-edge',
   edge_image: 'caddy:2',
   edge_http_port: '80',
   edge_https_port: '443',
+  preview_domain: '',
+  preview_ttl: '7d',
+  preview_ports: '30000-30999',
 };
 
 export class ProfileError extends Error {
@@ -420,11 +451,82 @@ function edgeKeys(file: string, values: Record<ProfileKey, string>) {
     acme_email: values.acme_email.trim(),
     acme_ca: ca,
     ...(values.acme_ca_root.trim() ? { acme_ca_root: values.acme_ca_root.trim() } : {}),
+    acme_renewal_window: renewalWindow(file, values.acme_renewal_window),
     edge_path: values.edge_path.trim() || `${values.deploy_path.replace(/\/+$/, '')}/conveyor-edge`,
+    edge_name: edgeName(file, values.edge_name),
     edge_image: values.edge_image,
     edge_http_port: port('edge_http_port'),
     edge_https_port: port('edge_https_port'),
+    ...previewKeys(file, values),
   };
+}
+
+function edgeName(file: string, value: string): string {
+  const name = value.trim();
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name))
+    throw new ProfileError(
+      `${file}: key "edge_name" must be a container name (lower-case letters, digits, "-" and "_"), got "${value}".`,
+    );
+  return name;
+}
+
+function renewalWindow(file: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1)
+    throw new ProfileError(
+      `${file}: key "acme_renewal_window" must be the share of a certificate's life left when it renews, above 0 and at most 1 (e.g. 0.33), got "${value}".`,
+    );
+  return n;
+}
+
+const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** The preview keys, checked: a domain, a lifetime such as 7d / 36h, a port range of two ports at least. */
+function previewKeys(file: string, values: Record<ProfileKey, string>) {
+  const domain = values.preview_domain.trim().toLowerCase();
+  const problem = domain ? domainError(domain) : undefined;
+  if (problem)
+    throw new ProfileError(
+      `${file}: key "preview_domain" ${problem}, got "${values.preview_domain}".`,
+    );
+  const ttl = /^\s*(\d+)\s*([smhd]?)\s*$/.exec(values.preview_ttl);
+  if (!ttl || Number(ttl[1]) < 1)
+    throw new ProfileError(
+      `${file}: key "preview_ttl" must be a lifetime such as 7d, 36h or 90m, got "${values.preview_ttl}".`,
+    );
+  const range = /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(values.preview_ports);
+  let ports: { first: number; last: number } | undefined;
+  try {
+    if (range)
+      ports = {
+        first: validatePort(range[1], `${file}: key "preview_ports"`),
+        last: validatePort(range[2], `${file}: key "preview_ports"`),
+      };
+  } catch (error) {
+    throw error instanceof PortError ? new ProfileError(error.message) : error;
+  }
+  if (!ports || ports.last <= ports.first)
+    throw new ProfileError(
+      `${file}: key "preview_ports" must be a range of host ports such as 30000-30999, got "${values.preview_ports}".`,
+    );
+  return {
+    ...(domain ? { preview_domain: domain } : {}),
+    preview_ttl: Number(ttl[1]) * TTL_UNITS[ttl[2] || 'd'],
+    preview_ports: ports,
+  };
+}
+
+/** A preview's environment name (core/release/preview.ts). */
+export function previewEnv(pr: number): string {
+  return `pr-${pr}`;
+}
+
+/**
+ * The environment a profile deploys as, which names its compose projects, its edge route's owner
+ * and what the app reports as its profile: the profile's name, or a preview's (pr-<n>).
+ */
+export function environmentName(profile: Pick<Profile, 'name' | 'preview'>): string {
+  return profile.preview === undefined ? profile.name : previewEnv(profile.preview);
 }
 
 export function profileFile(name: string): string {

@@ -11,6 +11,10 @@ const profile = {
   edge_image: 'caddy:2',
   edge_http_port: 80,
   edge_https_port: 443,
+  preview_ttl: 604800,
+  edge_name: 'conveyor-edge',
+  acme_renewal_window: 0.33,
+  preview_ports: { first: 30000, last: 30999 },
 } as Profile;
 const opts = { healthPath: '/health', versionCheck: true };
 
@@ -25,12 +29,14 @@ describe('edge plan', () => {
       check_path: '/api/health',
       version_path: '/api/metrics',
       path: '/opt/conveyor/conveyor-edge',
+      name: 'conveyor-edge',
       image: 'caddy:2',
       http_port: 80,
       https_port: 443,
       acme: {
         ca: 'https://acme-staging-v02.api.letsencrypt.org/directory',
         email: 'ops@shop.example.com',
+        renewal_window: 0.33,
       },
     });
   });

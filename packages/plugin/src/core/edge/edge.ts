@@ -1,5 +1,5 @@
 /**
- * The edge: one proxy per host (the compose project `conveyor-edge`, Caddy) that owns ports 80 and
+ * The edge: one proxy per host (the compose project `edge_name`, default conveyor-edge, Caddy) that owns ports 80 and
  * 443 for every app and environment there, routes each by its name to the app's own proxy, gets
  * and renews certificates over ACME and redirects HTTP to HTTPS. What one release asks of it is
  * decided here, once, as part of the plan; the host helper (conveyor_host/edge.py) carries it out.
@@ -9,10 +9,7 @@
  * and a renewal timer beside it. Colour switches stay in the app's HAProxy (zero-downtime, proven by
  * the fault matrix): a release never changes the edge's config, so it never touches another app.
  */
-import type { Profile } from '../config/profile';
-
-/** The edge's compose project and container: one per host. */
-export const EDGE_PROJECT = 'conveyor-edge';
+import { environmentName, type Profile } from '../config/profile';
 
 /** The app's secrets that hold a custom certificate and its key (tls: custom), PEM. */
 export const CUSTOM_TLS_SECRETS = { cert: 'TLS_CERT', key: 'TLS_KEY' } as const;
@@ -34,10 +31,13 @@ export interface EdgePlan {
   /** The backend's /metrics through the edge: it must show the release's tag (version_check). */
   version_path?: string;
   path: string;
+  /** The edge's compose project and container. */
+  name: string;
   image: string;
   http_port: number;
   https_port: number;
-  acme?: { ca: string; email: string; ca_root?: string };
+  /** renewal_window: the share of a certificate's life left when the edge renews it. */
+  acme?: { ca: string; email: string; renewal_window: number; ca_root?: string };
 }
 
 /** The host ports the edge owns for this profile: none without a domain (or with tls: off). */
@@ -63,11 +63,12 @@ export function edgePlan(
   const plan: EdgePlan = {
     domain: profile.domain,
     tls: profile.tls,
-    owner: `${app}/${profile.name}`,
+    owner: `${app}/${environmentName(profile)}`,
     upstream: ports.frontend ?? ports.backend,
     ...(ports.frontend === undefined ? {} : { api_upstream: ports.backend }),
     check_path: `${api}${opts.healthPath}`,
     path: profile.edge_path,
+    name: profile.edge_name,
     image: profile.edge_image,
     http_port: profile.edge_http_port,
     https_port: profile.edge_https_port,
@@ -77,6 +78,7 @@ export function edgePlan(
     plan.acme = {
       ca: profile.acme_ca,
       email: profile.acme_email,
+      renewal_window: profile.acme_renewal_window,
       ...(opts.caRoot ? { ca_root: opts.caRoot } : {}),
     };
   return plan;

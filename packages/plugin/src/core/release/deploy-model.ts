@@ -9,6 +9,7 @@ import { TOOL_ENV } from '../config/names';
 import { checkPortPlan, validatePort } from '../config/ports';
 import { domainError, type Profile, type Strategy } from '../config/profile';
 import { colorPorts } from './strategy';
+import { previewProfile } from './preview';
 
 /**
  * The options' defaults, the one table: the executors' schema.json files carry the same values for
@@ -161,6 +162,8 @@ export interface DeployModelInput {
   inventoryFile?: string;
   /** The PEM text of the profile's acme_ca_root file. */
   acmeCaRoot?: string;
+  /** A pull request's preview (core/release/preview.ts) with the ports it takes on every host. */
+  preview?: { pr: number; ports: AppPorts };
 }
 
 /**
@@ -175,18 +178,50 @@ export function withDomain(profile: Profile, domain: string | undefined): Profil
   return { ...profile, domain: name, tls: profile.tls_written ? profile.tls : 'acme' };
 }
 
+/**
+ * The hosts of a preview: each host's own deploy path and project prefix with the preview's folder
+ * and name under them, the preview's ports on every host.
+ */
+function previewHosts(hosts: DeployHost[], preview: { pr: number; ports: AppPorts }): DeployHost[] {
+  return hosts.map((h) => {
+    const profile = previewProfile(h.profile, preview.pr);
+    return {
+      ...h,
+      profile,
+      ports: preview.ports,
+      ...(h.projectPrefix ? { projectPrefix: `${h.projectPrefix}-pr-${preview.pr}` } : {}),
+    };
+  });
+}
+
+/**
+ * The profile an edge serves and a release deploys with: a preview's (its own folder and name),
+ * else the profile with the target's domain over its own.
+ */
+export function releaseProfile(
+  profile: Profile,
+  options: { domain?: string },
+  preview?: { pr: number },
+): Profile {
+  return preview ? previewProfile(profile, preview.pr) : withDomain(profile, options.domain);
+}
+
 export function deployModel(input: DeployModelInput): DeployModel {
-  const { options, env } = input;
-  const profile = withDomain(input.profile, options.domain);
-  const ports = appPorts(options, env);
+  const { options, env, preview } = input;
+  const profile = releaseProfile(input.profile, options, preview);
+  const ports = preview ? preview.ports : appPorts(options, env);
   const composeEnv: Record<string, string> = {};
   for (const name of options.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name];
+  // A preview's hosts are the profile's, each with the preview's folder under its own deploy path.
+  const hosts = preview
+    ? previewHosts(deployHosts(input.inventory, input.profile, ports, input.inventoryFile), preview)
+    : deployHosts(input.inventory, profile, ports, input.inventoryFile);
   return {
     app: input.app,
     profile,
-    strategy: strategyOf(options, profile),
+    strategy: preview ? profile.strategy : strategyOf(options, profile),
     ports,
-    hosts: deployHosts(input.inventory, profile, ports, input.inventoryFile),
+    hosts,
     healthTimeout: options.healthTimeout ?? DEPLOY_DEFAULTS.healthTimeout,
     lockTimeout: options.lockTimeout ?? DEPLOY_DEFAULTS.lockTimeout,
     engineCommand: options.loginCommand ?? DEPLOY_DEFAULTS.loginCommand,

@@ -14,7 +14,7 @@ import {
   TOOL_ENV,
 } from '../config/names';
 import type { DeployHost, DeployModel } from './deploy-model';
-import type { Profile } from '../config/profile';
+import { environmentName, type Profile } from '../config/profile';
 import { Color, colorPorts } from './strategy';
 import { colorSelector } from '../monitoring/colors';
 import { EdgePlan, edgePlan } from '../edge/edge';
@@ -177,6 +177,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
   const { app } = model;
   const profile = host.profile;
   const ports = host.ports;
+  const env = environmentName(profile);
   const components: Component[] =
     ports.frontend === undefined ? ['backend'] : ['backend', 'frontend'];
   for (const c of components) {
@@ -197,14 +198,14 @@ export function planRelease(input: PlanInput): ReleasePlan {
     run_id: input.runId,
     action: input.action,
     app,
-    env: profile.name,
+    env,
     deployer: input.deployer,
     app_path: appPath(profile, app),
     strategy: model.strategy === 'recreate' ? 'recreate' : 'blue-green',
     components,
     public_ports: publicPorts,
     color_ports: colorPorts(ports.backend, ports.frontend),
-    project_prefix: host.projectPrefix ?? `${app}-${profile.name}`,
+    project_prefix: host.projectPrefix ?? `${app}-${env}`,
     registry: registryHost(profile.registry),
     target: { tag: input.target.tag, git_sha: input.target.gitSha, images },
     force: input.force,
@@ -219,7 +220,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
       [APP_ENV.registryUrl]: registryHost(profile.registry),
       [APP_ENV.registryNs]: profile.registry_namespace,
       ...model.composeEnv,
-      [APP_ENV.profile]: profile.name,
+      [APP_ENV.profile]: env,
     },
     env_names: {
       bind: TOOL_ENV.bindPrefix,

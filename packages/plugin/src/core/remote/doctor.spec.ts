@@ -32,6 +32,7 @@ const profile = {
   ssh_port: 22,
   deploy_path: '/srv/apps/',
   compose_command: 'docker compose',
+  edge_name: 'conveyor-edge',
 } as Profile;
 
 const input = doctorInput(profile, 'market', [8081, 8080, 8080], { publicPorts: [8080] });
@@ -62,6 +63,7 @@ describe('doctor input', () => {
       minFreeGiB: 2,
       edgePorts: [],
       domain: '',
+      edgeName: 'conveyor-edge',
     });
     expect(appProjects('shared')).toContain('shared-proxy');
   });

@@ -7,8 +7,8 @@ import type { Command } from '../image/engine';
 import type { SshSettings } from './ansible';
 import { onHost, shellQuote } from './host';
 import { appPath, registryHost } from '../config/names';
-import type { Profile } from '../config/profile';
-import { EDGE_PROJECT, edgePorts } from '../edge/edge';
+import { environmentName, type Profile } from '../config/profile';
+import { edgePorts } from '../edge/edge';
 
 export const DOCTOR_MARK = 'CONVEYOR-DOCTOR';
 
@@ -56,6 +56,8 @@ export interface DoctorInput {
   edgePorts: number[];
   /** The app's domain ('' without one): a warning when it does not resolve to the host. */
   domain: string;
+  /** The edge's container (the profile's edge_name). */
+  edgeName: string;
 }
 
 /**
@@ -76,13 +78,14 @@ export function doctorInput(
   return {
     edgePorts: edgePorts(profile),
     domain: edgePorts(profile).length ? (profile.domain ?? '') : '',
+    edgeName: profile.edge_name,
     publicPorts: opts.publicPorts ?? [],
     app,
-    env: profile.name,
+    env: environmentName(profile),
     appPath: appPath(profile, app),
     composeCommand: profile.compose_command,
     registry: profile.registry,
-    projects: appProjects(opts.projectPrefix ?? `${app}-${profile.name}`, app),
+    projects: appProjects(opts.projectPrefix ?? `${app}-${environmentName(profile)}`, app),
     ports: [...new Set(ports)].sort((a, b) => a - b),
     minFreeGiB: opts.minFreeGiB ?? 2,
   };
@@ -188,6 +191,7 @@ function checksScript(input: DoctorInput): string {
     `URLS=${shellQuote(registryUrls(input.registry).join(' '))}`,
     `EDGE_PORTS=${shellQuote(input.edgePorts.join(' '))}`,
     `DOMAIN=${shellQuote(input.domain)}`,
+    `EDGE_NAME=${shellQuote(input.edgeName)}`,
   ];
   return `${vars.join('\n')}
 M=${DOCTOR_MARK}
@@ -280,12 +284,12 @@ elif [ -n "$NOT_LISTED" ]; then say ports fail "\${busy# } (the engine did not l
 else say ports fail "\${busy# }"
 fi
 
-# The edge (one per host, container ${EDGE_PROJECT}, host network) owns 80/443 for every app with a domain.
+# The edge (one per host, container $EDGE_NAME, host network) owns 80/443 for every app with a domain.
 if [ -z "$EDGE_PORTS" ]; then
   say edge skip "no domain in the profile: the app answers on its own ports"
 else
   edge_up=''
-  [ -n "$ENGINE" ] && edge_up=$("$ENGINE" inspect --format '{{.State.Running}}' ${EDGE_PROJECT} 2>/dev/null)
+  [ -n "$ENGINE" ] && edge_up=$("$ENGINE" inspect --format '{{.State.Running}}' "$EDGE_NAME" 2>/dev/null)
   ebusy=''
   for port in $EDGE_PORTS; do
     if listening "$port" && [ "$edge_up" != true ]; then ebusy="$ebusy $port"; fi
@@ -401,7 +405,7 @@ export function doctorFix(c: DoctorCheck, input: DoctorInput, user: string): str
     case 'edge':
       return c.status === 'warn'
         ? `${c.detail}: point the domain's DNS (A/AAAA) at this host, or the ACME CA cannot reach the edge for the HTTP-01 challenge (behind NAT or a load balancer this can be expected).`
-        : `port(s) ${c.detail} are held by something other than the host's edge (${EDGE_PROJECT}), which serves every app with a domain there: stop it (see \`ss -ltnp\` as root on the host), or set edge_http_port / edge_https_port.`;
+        : `port(s) ${c.detail} are held by something other than the host's edge (${input.edgeName}), which serves every app with a domain there: stop it (see \`ss -ltnp\` as root on the host), or set edge_http_port / edge_https_port.`;
     case 'registry':
       return `the registry ${registryHost(input.registry)} is not reachable from the host (${c.detail}; /v2/ must answer 200 or 401): check its address, DNS, the firewall and TLS.`;
     case 'clock':

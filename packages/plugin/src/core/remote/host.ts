@@ -65,6 +65,14 @@ export const HELPER_COMMANDS = {
     first: 'plan',
     doc: "the edge's maintenance page on or off; the edge on stdin (-)",
   },
+  previews: {
+    first: 'plan',
+    doc: 'the previews of an app under a folder, listed (root and app given)',
+  },
+  'destroy-preview': {
+    first: 'app',
+    doc: "remove a preview: containers, the edge's route, its folder; settings on stdin",
+  },
   'release-bundle': {
     first: 'plan',
     doc: "a release's files, login and secrets on stdin, carried out (one SSH command)",

@@ -9,6 +9,8 @@ import { readHostStatus } from '../../remote/helper';
 import { hostProfiles } from '../../remote/inventory';
 import { conveyorExecutor } from '../../remote/executor';
 import { findAbandoned } from '../../remote/abandoned';
+import { listPreviews } from '../../remote/previews';
+import { formatPreviews } from '../../core/release/preview';
 import type { StatusExecutorSchema } from './schema';
 
 /** Per host: the live release and colour, where the proxy routes, the lock, the last events. */
@@ -23,16 +25,23 @@ export default async function status(options: StatusExecutorSchema, context: Exe
       const where = whereText(p, app);
       const { status: s } = await readHostStatus({ profile: p, app, ssh, secrets });
       const abandoned = await findAbandoned(p, app, ssh, secrets);
-      const warn = abandoned.length
-        ? [`  ABANDONED: ${abandonedAdvice(abandoned, app, profile.name)}`]
+      const previews = p.preview_domain
+        ? await listPreviews({ profile: p, app, ssh, secrets })
         : [];
+      const warn = [
+        ...(abandoned.length
+          ? [`  ABANDONED: ${abandonedAdvice(abandoned, app, profile.name)}`]
+          : []),
+        ...formatPreviews(previews, p, new Date()),
+      ];
       if (!s) {
         if (options.json) {
-          if (abandoned.length) all.push({ where, current: null, abandoned });
+          if (abandoned.length || previews.length)
+            all.push({ where, current: null, abandoned, previews });
         } else say([where, '  nothing deployed here', ...warn].join('\n'));
         continue;
       }
-      all.push({ where, ...s, abandoned });
+      all.push({ where, ...s, abandoned, previews });
       if (!options.json) for (const line of [...formatStatus(where, s), ...warn]) say(line);
       agree &&= s.agree;
     }

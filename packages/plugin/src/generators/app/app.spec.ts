@@ -45,6 +45,7 @@ describe('app generator', () => {
       'doctor',
       'history',
       'maintenance',
+      'preview',
       'rollback',
       'secrets',
       'status',

@@ -18,6 +18,8 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
   conveyor-host.pyz maintenance - on|off    the edge's maintenance page for the app's name (its edge settings on stdin)
+  conveyor-host.pyz previews ROOT APP       one JSON result listing the previews of APP under ROOT
+  conveyor-host.pyz destroy-preview APP_PATH   remove a preview: containers, edge route, folder (settings on stdin)
 
 Exit codes: 0 done, 1 failed (the live release still serves unless the output says otherwise),
 3 fast rollback not possible (the caller runs the full rollback), 4 lock held by a live holder,
@@ -29,8 +31,9 @@ import sys
 
 from .common import now, out, write_atomic
 from .drain import drain_stop
-from .edge import maintenance
+from .edge import maintenance, name_of
 from .history import history
+from .preview import destroy, previews
 from .lock import break_lock_command, hold
 from .rollback import switch_back
 from .runs import bundle_release, detached_release, follow, load_plan, release_worker
@@ -73,7 +76,11 @@ def main(argv):
         spec = json.loads(sys.stdin.read() or "{}")
         e = spec["edge"]
         return maintenance(e["path"], e["domain"], e["owner"], args[1] == "on", spec["engine_command"],
-                           spec["compose_command"].split(), e["image"], e["http_port"], e["https_port"])
+                           spec["compose_command"].split(), e["image"], e["http_port"], e["https_port"], name_of(e))
+    if command == "previews":
+        return previews(args[0], args[1])
+    if command == "destroy-preview":
+        return destroy(args[0], json.loads(sys.stdin.read() or "{}"))
     if command == "break-lock":
         return break_lock_command(args[0], args[1] if len(args) > 1 else "unknown")
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)

@@ -3,7 +3,8 @@ HTTP and HTTPS ports for every app and environment on the host. Each name the ed
 route file (<edge>/routes/<domain>.json: its owner, the app's public port, TLS mode, maintenance);
 the Caddy config is made from all of them and loaded through Caddy's admin API, which listens on a
 unix socket inside the container only. Certificates and keys stay in <edge>/data (Caddy writes
-them 0600), so a restart or a reboot reuses them; Caddy renews them on its own.
+them 0600), so a restart or a reboot reuses them; Caddy renews them on its own, checking every
+minute, once the share of a certificate's life in its route's renewal_window is left.
 
 A release never changes a route that exists: colour switches happen in the app's own proxy, so the
 edge's config changes only when a name is first served, its maintenance page goes on or off, or a
@@ -21,7 +22,7 @@ import time
 from .common import Failure, out, read_json, read_text, write_atomic, write_json
 from .engine import run
 
-CONTAINER = "conveyor-edge"
+CONTAINER = "conveyor-edge"  # the default edge_name: the compose project and container
 ADMIN_SOCKET = "/run/caddy/admin.sock"
 MAINTENANCE_PAGE = "<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>Back soon.</p>\n"
 
@@ -85,8 +86,12 @@ def caddy_config(routes, http_port, https_port):
                 issuer["email"] = acme["email"]
             if acme.get("ca_root"):
                 issuer["trusted_roots_pem_files"] = ["/etc/caddy/acme-ca-root.pem"]
-            key = json.dumps(issuer, sort_keys=True)
-            policies.setdefault(key, {"subjects": [], "issuers": [issuer]})["subjects"].append(r["domain"])
+            window = acme.get("renewal_window")
+            key = json.dumps([issuer, window], sort_keys=True)
+            policy = policies.setdefault(key, {"subjects": [], "issuers": [issuer]})
+            if window:
+                policy["renewal_window_ratio"] = window
+            policy["subjects"].append(r["domain"])
     server = {"listen": [f":{https_port}"], "routes": handlers}
     if custom:
         server["automatic_https"] = {"skip_certificates": custom}
@@ -94,7 +99,8 @@ def caddy_config(routes, http_port, https_port):
         "admin": {"listen": f"unix/{ADMIN_SOCKET}"},
         "apps": {
             "http": {"http_port": http_port, "https_port": https_port, "servers": {"edge": server}},
-            "tls": {"automation": {"policies": list(policies.values())}},
+            # Certificates are checked for renewal every minute (Caddy's default: every 10).
+            "tls": {"automation": {"policies": list(policies.values()), "renew_interval": "1m"}},
         },
     }
     if custom:
@@ -103,13 +109,17 @@ def caddy_config(routes, http_port, https_port):
     return config
 
 
-def compose_text(image):
+def name_of(edge):
+    return edge.get("name") or CONTAINER
+
+
+def compose_text(image, name=CONTAINER):
     return "\n".join([
         "# The host's edge (written by the Conveyor host helper): every app's name on ports 80/443.",
         "services:",
         "  edge:",
         f"    image: {json.dumps(image)}",
-        f"    container_name: {CONTAINER}",
+        f"    container_name: {name}",
         "    network_mode: host",
         "    restart: unless-stopped",
         '    command: ["caddy", "run", "--config", "/etc/caddy/caddy.json"]',
@@ -140,7 +150,7 @@ def claim(edge, cli=None):
     """Refuses, before anything changes, a name another app or environment holds on this host, and
     an edge_path other than the folder the host's edge runs from."""
     if cli:
-        where = run([cli, "inspect", "--format", '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', CONTAINER],
+        where = run([cli, "inspect", "--format", '{{index .Config.Labels "com.docker.compose.project.working_dir"}}', name_of(edge)],
                     check=False)
         home = where.stdout.strip() if where.returncode == 0 else ""
         if home and os.path.realpath(home) != os.path.realpath(edge["path"]):
@@ -152,8 +162,8 @@ def claim(edge, cli=None):
                       f"Give one of them another domain (a name has one owner per host).", "lock")
 
 
-def running(cli):
-    p = run([cli, "inspect", "--format", "{{.State.Running}}", CONTAINER], check=False)
+def running(cli, name=CONTAINER):
+    p = run([cli, "inspect", "--format", "{{.State.Running}}", name], check=False)
     return p.returncode == 0 and p.stdout.strip() == "true"
 
 
@@ -170,23 +180,24 @@ def apply(files, edge, cli, compose):
     ca_root = (edge.get("acme") or {}).get("ca_root")
     if ca_root:
         write_atomic(os.path.join(files.conf, "acme-ca-root.pem"), ca_root, 0o644)
-    write_atomic(files.compose, compose_text(edge["image"]), 0o644)
-    if not running(cli):
+    name = name_of(edge)
+    write_atomic(files.compose, compose_text(edge["image"], name), 0o644)
+    if not running(cli, name):
         out("edge", what="starting the edge", image=edge["image"])
-        run(compose + ["-p", CONTAINER, "up", "-d"], cwd=files.path)
-        wait_admin(cli)
+        run(compose + ["-p", name, "up", "-d"], cwd=files.path)
+        wait_admin(cli, name)
     elif changed:
         out("edge", what="loading the edge's new config")
-        run([cli, "exec", CONTAINER, "caddy", "reload", "--config", "/etc/caddy/caddy.json", "--force"], timeout=60)
+        run([cli, "exec", name, "caddy", "reload", "--config", "/etc/caddy/caddy.json", "--force"], timeout=60)
 
 
-def wait_admin(cli, seconds=20):
+def wait_admin(cli, name, seconds=20):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if run([cli, "exec", CONTAINER, "test", "-S", ADMIN_SOCKET], check=False).returncode == 0:
+        if run([cli, "exec", name, "test", "-S", ADMIN_SOCKET], check=False).returncode == 0:
             return
         time.sleep(0.3)
-    logs = run([cli, "logs", "--tail", "30", CONTAINER], check=False)
+    logs = run([cli, "logs", "--tail", "30", name], check=False)
     raise Failure(f"the edge did not start: {(logs.stderr or logs.stdout).strip()[-600:]}", "edge")
 
 
@@ -295,7 +306,7 @@ def certificate_info(port, domain):
     return {"issuer": issuer, "not_after": decoded.get("notAfter", "")}
 
 
-def maintenance(edge_path, domain, owner, on, cli, compose, image, http_port, https_port):
+def maintenance(edge_path, domain, owner, on, cli, compose, image, http_port, https_port, name=CONTAINER):
     """The name's maintenance page on or off; the release behind it keeps running."""
     files = EdgeFiles(edge_path)
     with edge_lock(files):
@@ -309,7 +320,7 @@ def maintenance(edge_path, domain, owner, on, cli, compose, image, http_port, ht
         if route.get("maintenance") != on:
             route["maintenance"] = on
             write_json(files.route(domain), route)
-        apply(files, {"path": edge_path, "image": image, "http_port": http_port, "https_port": https_port}, cli, compose)
+        apply(files, {"path": edge_path, "name": name, "image": image, "http_port": http_port, "https_port": https_port}, cli, compose)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:

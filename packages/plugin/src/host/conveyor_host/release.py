@@ -798,7 +798,7 @@ class Release:
         info["secrets_hash"] = (plan.get("secrets") or {}).get("hash", "")
         previous = current if current.get("tag") and current.get("tag") != self.target["tag"] else state.get("previous")
         new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"], "project_prefix": plan["project_prefix"],
-                     "current": {**info, "color": color}, "previous": previous}
+                     "public_ports": plan["public_ports"], "current": {**info, "color": color}, "previous": previous}
         save_state(paths, new_state)
         # The release is live and the state says so: a history that cannot be written is worth a
         # warning, never a rollback of what now takes the traffic.

@@ -53,7 +53,7 @@ class CaddyConfigTest(unittest.TestCase):
     def test_caddy_accepts_the_config(self):
         caddy = shutil.which("caddy")
         self.assertIsNotNone(caddy, "Debian's caddy is installed by tools/env/up.sh")
-        c = edge.caddy_config([route("shop.test", "shop/staging", 18081, api_upstream=18080, acme={**ACME, "ca_root": True}),
+        c = edge.caddy_config([route("shop.test", "shop/staging", 18081, api_upstream=18080, acme={**ACME, "ca_root": True, "renewal_window": 1}),
                                route("down.test", "down/prod", 18091, maintenance=True)], 18080, 18443)
         with tempfile.TemporaryDirectory() as d:
             # The config names the CA root as the container sees it: point it at a real PEM here.

@@ -49,6 +49,8 @@ export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   action: 'deploy' | 'rollback';
   app: string;
   workspaceRoot: string;
+  /** A pull request's preview (the preview executor), with the ports it takes. */
+  preview?: { pr: number; ports: AppPorts };
 }
 
 interface Context {
@@ -89,7 +91,17 @@ async function prepare(
     if (!existsSync(path))
       throw new Error(`The ${what} ${path} does not exist (needed for profile "${profile.name}").`);
   }
-  const model = await loadDeployModel(req.workspaceRoot, req.app, req, profile, env, secrets);
+  const model = await loadDeployModel(
+    req.workspaceRoot,
+    req.app,
+    req,
+    profile,
+    env,
+    secrets,
+    req.preview,
+  );
+  // A preview deploys from its own folder: the profile it releases with is the model's.
+  const releasing = req.preview ? model.profile : profile;
   return {
     req,
     model,
@@ -97,10 +109,10 @@ async function prepare(
     env,
     secrets,
     dir,
-    profile,
+    profile: releasing,
     ports: model.ports,
     ssh: sshSettings(profile, env, dir),
-    where: whereText(profile, req.app),
+    where: whereText(releasing, req.app),
     ansibleDir,
     composeSrc,
     deployer: deployer(env),

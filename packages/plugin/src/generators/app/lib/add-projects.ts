@@ -157,6 +157,12 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
+      // A pull request's preview on the profile's hosts (--pr=<n>, --destroy, --prune).
+      preview: {
+        executor: `${PLUGIN_NAME}:preview`,
+        options: { profile: 'local' },
+        configurations: profileConfigurations(),
+      },
       history: {
         executor: `${PLUGIN_NAME}:history`,
         options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },

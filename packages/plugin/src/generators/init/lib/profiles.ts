@@ -26,11 +26,17 @@ function edgeKeys(name: string): string {
     `acme_email: \${${TOOL_ENV.acmeEmail}:-}\n` +
     `acme_ca: \${${TOOL_ENV.acmeCa}:-${LETS_ENCRYPT}}\n` +
     `acme_ca_root: \${${TOOL_ENV.acmeCaRoot}:-}\n` +
+    `acme_renewal_window: \${${TOOL_ENV.acmeRenewalWindow}:-0.33}\n` +
     '# One edge per host: give every app and environment there the same edge_path.\n' +
     `edge_path: \${${TOOL_ENV.edgePath}:-}\n` +
+    `edge_name: \${${TOOL_ENV.edgeName}:-conveyor-edge}\n` +
     `edge_image: \${${TOOL_ENV.edgeImage}:-caddy:2}\n` +
     `edge_http_port: \${${TOOL_ENV.edgeHttpPort}:-80}\n` +
-    `edge_https_port: \${${TOOL_ENV.edgeHttpsPort}:-443}\n`
+    `edge_https_port: \${${TOOL_ENV.edgeHttpsPort}:-443}\n` +
+    '# Previews of pull requests (nx run <app>:preview --pr=<n>) at pr-<n>.<preview_domain>, removed after preview_ttl.\n' +
+    `preview_domain: \${${v.previewDomain}:-}\n` +
+    `preview_ttl: \${${v.previewTtl}:-7d}\n` +
+    `preview_ports: \${${v.previewPorts}:-30000-30999}\n`
   );
 }
 

@@ -1,0 +1,8 @@
+export interface PreviewExecutorSchema {
+  profile?: string;
+  pr?: number;
+  destroy?: boolean;
+  prune?: boolean;
+  tag?: string;
+  dryRun?: boolean;
+}
