@@ -15,7 +15,7 @@ import tls from 'node:tls';
 import http from 'node:http';
 import { join } from 'node:path';
 import { serverDir, stagingSshEnv } from './host';
-import { LoadStats, startLoad, switchedOnce } from './load';
+import { Load, LoadStats, startLoad, switchedOnce } from './load';
 import { Pebble, startPebble } from './pebble';
 import { freePort } from './prometheus';
 import {
@@ -165,6 +165,14 @@ const httpsLoad = (name: string, retryClosedKeepAlive = false) =>
     ca: root,
     retryClosedKeepAlive,
   });
+/** A load on a name that no release of its own changed: stopped, printed; none failed, one version. */
+async function steady(what: string, load: Load, version: string): Promise<void> {
+  const stats = await load.stop();
+  report(what, stats);
+  expect(stats.requests).toBeGreaterThan(100);
+  expect(stats.failed).toBe(0);
+  expect(stats.versions).toEqual([version]);
+}
 /** What a load saw, for the test's output (the failures by kind, the requests sent again). */
 const report = (what: string, stats: LoadStats) =>
   process.stdout.write(
@@ -308,11 +316,7 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
     const load = httpsLoad(names.production);
     await ok(ws, 'staging', ['run', 'store:deploy', `--tag=${sha[1]}`]);
     await new Promise((res) => setTimeout(res, 500));
-    const stats = await load.stop();
-    report('production while staging deployed', stats);
-    expect(stats.requests).toBeGreaterThan(100);
-    expect(stats.failed).toBe(0);
-    expect(stats.versions).toEqual([sha[1]]);
+    await steady('production while staging deployed', load, sha[1]);
     expect(await served(names.staging)).toBe(sha[1]);
   });
 
@@ -328,11 +332,7 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
     expect(await served(names.staging)).toBe(sha[0]);
     await ok(ws, 'staging', ['run', 'store:deploy', `--tag=${sha[1]}`]);
     await new Promise((res) => setTimeout(res, 500));
-    const stats = await load.stop();
-    report('the second app while the first deployed twice', stats);
-    expect(stats.requests).toBeGreaterThan(100);
-    expect(stats.failed).toBe(0);
-    expect(stats.versions).toEqual([sha[1]]);
+    await steady('the second app while the first deployed twice', load, sha[1]);
     expect(await served(names.staging)).toBe(sha[1]);
   });
 
@@ -411,11 +411,7 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
     expect(none.output).not.toContain('removing it');
 
     await new Promise((res) => setTimeout(res, 500));
-    const stats = await load.stop();
-    report('staging while previews came and went', stats);
-    expect(stats.requests).toBeGreaterThan(100);
-    expect(stats.failed).toBe(0);
-    expect(stats.versions).toEqual([sha[1]]);
+    await steady('staging while previews came and went', load, sha[1]);
   });
 
   it('a restarted edge reuses its certificates (no new order) and serves every name again', async () => {

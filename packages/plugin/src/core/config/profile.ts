@@ -529,6 +529,18 @@ export function environmentName(profile: Pick<Profile, 'name' | 'preview'>): str
   return profile.preview === undefined ? profile.name : previewEnv(profile.preview);
 }
 
+/**
+ * The prefix of an app's compose projects on a host: the host's own (hosts that share one engine
+ * name theirs), else <app>-<environment>.
+ */
+export function projectPrefix(
+  app: string,
+  profile: Pick<Profile, 'name' | 'preview'>,
+  own?: string,
+): string {
+  return own ?? `${app}-${environmentName(profile)}`;
+}
+
 export function profileFile(name: string): string {
   return `${PROFILES_DIR}/${name}.yml`;
 }

@@ -9,7 +9,7 @@ import { TOOL_ENV } from '../config/names';
 import { checkPortPlan, validatePort } from '../config/ports';
 import { domainError, type Profile, type Strategy } from '../config/profile';
 import { colorPorts } from './strategy';
-import { previewProfile } from './preview';
+import { previewEnv, previewProfile } from './preview';
 
 /**
  * The options' defaults, the one table: the executors' schema.json files carry the same values for
@@ -182,14 +182,17 @@ export function withDomain(profile: Profile, domain: string | undefined): Profil
  * The hosts of a preview: each host's own deploy path and project prefix with the preview's folder
  * and name under them, the preview's ports on every host.
  */
-function previewHosts(hosts: DeployHost[], preview: { pr: number; ports: AppPorts }): DeployHost[] {
+export function previewHosts(
+  hosts: DeployHost[],
+  preview: { pr: number; ports: AppPorts },
+): DeployHost[] {
   return hosts.map((h) => {
     const profile = previewProfile(h.profile, preview.pr);
     return {
       ...h,
       profile,
       ports: preview.ports,
-      ...(h.projectPrefix ? { projectPrefix: `${h.projectPrefix}-pr-${preview.pr}` } : {}),
+      ...(h.projectPrefix ? { projectPrefix: `${h.projectPrefix}-${previewEnv(preview.pr)}` } : {}),
     };
   });
 }

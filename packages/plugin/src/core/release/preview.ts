@@ -32,14 +32,7 @@ export function previewsRoot(profile: Pick<Profile, 'deploy_path'>): string {
  * by recreate: it serves a reviewer, not live traffic, and takes two host ports instead of six.
  */
 export function previewProfile(profile: Profile, pr: number): Profile {
-  if (!profile.preview_domain)
-    throw new Error(
-      `${profile.file} sets no preview_domain: previews are served at pr-<n>.<preview_domain> (a wildcard DNS name pointing at the host).`,
-    );
-  if (profile.tls_written && profile.tls === 'off')
-    throw new Error(
-      `${profile.file} has tls: off: previews are served by the host's edge over HTTPS (tls acme or custom).`,
-    );
+  checkPreviews(profile);
   return {
     ...profile,
     preview: pr,
@@ -48,6 +41,18 @@ export function previewProfile(profile: Profile, pr: number): Profile {
     tls: profile.tls_written ? profile.tls : 'acme',
     strategy: 'recreate',
   };
+}
+
+/** Refuses a profile that cannot run previews: no preview_domain, or tls: off. */
+export function checkPreviews(profile: Profile): void {
+  if (!profile.preview_domain)
+    throw new Error(
+      `${profile.file} sets no preview_domain: previews are served at pr-<n>.<preview_domain> (a wildcard DNS name pointing at the host).`,
+    );
+  if (profile.tls_written && profile.tls === 'off')
+    throw new Error(
+      `${profile.file} has tls: off: previews are served by the host's edge over HTTPS (tls acme or custom).`,
+    );
 }
 
 /** A preview as the host lists it (conveyor_host/preview.py). */

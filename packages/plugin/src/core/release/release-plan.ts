@@ -14,7 +14,7 @@ import {
   TOOL_ENV,
 } from '../config/names';
 import type { DeployHost, DeployModel } from './deploy-model';
-import { environmentName, type Profile } from '../config/profile';
+import { environmentName, projectPrefix, type Profile } from '../config/profile';
 import { Color, colorPorts } from './strategy';
 import { colorSelector } from '../monitoring/colors';
 import { EdgePlan, edgePlan } from '../edge/edge';
@@ -205,7 +205,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     components,
     public_ports: publicPorts,
     color_ports: colorPorts(ports.backend, ports.frontend),
-    project_prefix: host.projectPrefix ?? `${app}-${env}`,
+    project_prefix: projectPrefix(app, profile, host.projectPrefix),
     registry: registryHost(profile.registry),
     target: { tag: input.target.tag, git_sha: input.target.gitSha, images },
     force: input.force,

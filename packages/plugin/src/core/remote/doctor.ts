@@ -7,7 +7,7 @@ import type { Command } from '../image/engine';
 import type { SshSettings } from './ansible';
 import { onHost, shellQuote } from './host';
 import { appPath, registryHost } from '../config/names';
-import { environmentName, type Profile } from '../config/profile';
+import { environmentName, projectPrefix, type Profile } from '../config/profile';
 import { edgePorts } from '../edge/edge';
 
 export const DOCTOR_MARK = 'CONVEYOR-DOCTOR';
@@ -85,7 +85,7 @@ export function doctorInput(
     appPath: appPath(profile, app),
     composeCommand: profile.compose_command,
     registry: profile.registry,
-    projects: appProjects(opts.projectPrefix ?? `${app}-${environmentName(profile)}`, app),
+    projects: appProjects(projectPrefix(app, profile, opts.projectPrefix), app),
     ports: [...new Set(ports)].sort((a, b) => a - b),
     minFreeGiB: opts.minFreeGiB ?? 2,
   };

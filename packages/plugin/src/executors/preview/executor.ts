@@ -1,8 +1,9 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { loadProfile, type Profile } from '../../core/config/profile';
+import { loadProfile, projectPrefix, type Profile } from '../../core/config/profile';
 import { edgePlan, edgeUrl } from '../../core/edge/edge';
-import { DeployModel, profileName } from '../../core/release/deploy-model';
+import { DeployModel, previewHosts, profileName } from '../../core/release/deploy-model';
 import {
+  checkPreviews,
   expiredPreviews,
   formatAge,
   parsePr,
@@ -42,7 +43,7 @@ interface Site {
 /** The profile's hosts with the previews each holds. */
 async function site(run: ExecutorRun, options: ReturnType<typeof withDeployOptions>) {
   const profile = loadProfile(run.root, profileName(options), run.env);
-  if (!profile.preview_domain) previewProfile(profile, 1); // names what is missing
+  checkPreviews(profile);
   const model = await loadDeployModel(run.root, run.app, options, profile, run.env, run.secrets);
   const ssh = sshSettings(profile, run.env, run.dir);
   const call = (h: Profile) => ({ profile: h, app: run.app, ssh, secrets: run.secrets });
@@ -50,11 +51,12 @@ async function site(run: ExecutorRun, options: ReturnType<typeof withDeployOptio
   return { run, model, ssh, onHosts } satisfies Site;
 }
 
-/** Removes the preview `p` from host i (its own helper, its own lock). */
+/** Removes the preview of `pr` from host i (its own helper, its own lock). */
 async function remove(s: Site, i: number, pr: number, ports: PreviewOnHost['ports']) {
-  const h = s.model.hosts[i];
-  const profile = previewProfile(h.profile, pr);
-  const edge = edgePlan(s.run.app, profile, ports.backend ? ports : s.model.ports, {
+  const own = ports.backend === undefined ? s.model.ports : ports;
+  const [h] = previewHosts([s.model.hosts[i]], { pr, ports: own });
+  const { profile } = h;
+  const edge = edgePlan(s.run.app, profile, own, {
     healthPath: s.model.healthPath,
     versionCheck: false,
   });
@@ -63,7 +65,7 @@ async function remove(s: Site, i: number, pr: number, ports: PreviewOnHost['port
     {
       engine_command: s.model.engineCommand,
       compose_command: profile.compose_command,
-      project_prefix: `${h.projectPrefix ?? s.run.app}-${previewEnv(pr)}`,
+      project_prefix: projectPrefix(s.run.app, profile, h.projectPrefix),
       who: deployer(s.run.env),
       lock_timeout: s.model.lockTimeout,
       ...(edge ? { edge } : {}),
@@ -106,13 +108,18 @@ export default async function preview(options: PreviewExecutorSchema, context: E
   const { pr, destroy: destroying, prune: pruning, tag, dryRun, ...own } = options;
   let deploy: ReturnType<typeof withDeployOptions<typeof own>> | undefined;
   let release: { pr: number; ports: PreviewOnHost['ports'] } | undefined;
+  let url = '';
   const ready = await conveyorExecutor('preview', context, async (run) => {
     const mode = modeOf({ pr, destroy: destroying, prune: pruning });
     deploy = withDeployOptions(own, context);
     const s = await site(run, deploy);
     if (mode.kind === 'prune') await prune(s);
     else if (mode.kind === 'destroy') await destroy(s, mode.pr);
-    else release = { pr: mode.pr, ports: await portsFor(s, mode.pr, Boolean(dryRun)) };
+    else {
+      release = { pr: mode.pr, ports: await portsFor(s, mode.pr, Boolean(dryRun)) };
+      const { domain, edge_https_port } = previewProfile(s.model.profile, mode.pr);
+      url = edgeUrl({ domain: domain as string, https_port: edge_https_port });
+    }
     return true;
   });
   if (!ready.success || !release || !deploy) return ready;
@@ -125,13 +132,8 @@ export default async function preview(options: PreviewExecutorSchema, context: E
     workspaceRoot: context.root,
     preview: release,
   });
-  if (released.success && !dryRun) announce(context, deploy, release.pr);
+  // The line the generated workflow comments on the pull request.
+  if (released.success && !dryRun)
+    console.log(`Preview of ${context.projectName} for PR ${release.pr}: ${url}`);
   return released;
-}
-
-/** The preview's address, printed (the generated workflow comments these lines on the pull request). */
-function announce(context: ExecutorContext, deploy: { profile?: string }, pr: number) {
-  const profile = previewProfile(loadProfile(context.root, profileName(deploy), process.env), pr);
-  const url = edgeUrl({ domain: profile.domain as string, https_port: profile.edge_https_port });
-  console.log(`Preview of ${context.projectName} for PR ${pr}: ${url}`);
 }
