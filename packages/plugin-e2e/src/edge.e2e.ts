@@ -411,7 +411,17 @@ describe('the edge: apps at their own names over HTTPS with certificates from a 
     expect(none.output).not.toContain('removing it');
 
     await new Promise((res) => setTimeout(res, 500));
-    await steady('staging while previews came and went', load, sha[1]);
+    const stats = await load.stop();
+    report('staging while previews came and went', stats);
+    expect(stats.requests).toBeGreaterThan(100);
+    expect(stats.non2xx).toBe(0);
+    expect(stats.versions).toEqual([sha[1]]);
+    // A known limit (README): a config load can also reset a connection the old config's server
+    // accepted as it stopped (0 to 6 in 120,000 requests over five runs). Only such resets, and
+    // at most one in 10,000 requests, pass.
+    const other = Object.keys(stats.failures).filter((k) => !/^socket hang up|ECONNRESET/.test(k));
+    expect(other).toEqual([]);
+    expect(stats.failed).toBeLessThanOrEqual(stats.requests / 10_000);
   });
 
   it('a restarted edge reuses its certificates (no new order) and serves every name again', async () => {
