@@ -320,13 +320,16 @@ describe('fault matrix: interrupted and broken deploys end consistent', () => {
         if (phases.indexOf(phase) <= 2) expect(cut.length).toBeGreaterThan(0);
         await assertConsistent({ runLog: log, expect: target });
         expect(files.events(log).find((e) => e.event === 'result')?.status).toBe('ok');
-        if (cut.length) {
+        // Early phases always lose the result with the connection. Later, the result may have
+        // arrived just before the cut: then the executor reports the release it got.
+        if (phases.indexOf(phase) <= 2 && cut.length) expect(r.code).not.toBe(0);
+        if (cut.length && r.code !== 0) {
           // The executor cannot know how the release ended: it must say that the release goes
           // on on the host and where to look, not that the host is unreachable.
-          expect(r.code).not.toBe(0);
           expect(r.output).not.toContain('is unreachable over SSH');
           expect(r.output).toContain(`nx run ${app}:status --configuration=staging`);
         }
+        if (r.code === 0) expect(r.output).toContain(`deploy done: ${target} is live`);
       });
     },
   );
