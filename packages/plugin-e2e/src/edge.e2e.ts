@@ -10,10 +10,8 @@
  * edge reuses its certificates.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
-import tls from 'node:tls';
-import http from 'node:http';
 import { join } from 'node:path';
+import { certSerialAt, EdgeAt, plainHttpAt, viaEdgeAt } from './edge-client';
 import { serverDir, stagingSshEnv } from './host';
 import { Load, LoadStats, startLoad, switchedOnce } from './load';
 import { Pebble, startPebble } from './pebble';
@@ -103,59 +101,10 @@ async function ok(
   return r;
 }
 
-/** GET https://<name>:<edge port><path> sent to 127.0.0.1, the certificate checked against Pebble's root. */
-function viaEdge(
-  name: string,
-  path: string,
-): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-  return new Promise((resolve, reject) => {
-    https
-      .get(
-        {
-          host: '127.0.0.1',
-          port: ports.https,
-          path,
-          servername: name,
-          headers: { Host: name },
-          ca: root,
-          timeout: 5000,
-        },
-        (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
-        },
-      )
-      .on('error', reject);
-  });
-}
-function plainHttp(name: string, path: string): Promise<{ status: number; location?: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(
-        { host: '127.0.0.1', port: ports.http, path, headers: { Host: name }, timeout: 5000 },
-        (res) => {
-          res.resume();
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, location: res.headers.location }),
-          );
-        },
-      )
-      .on('error', reject);
-  });
-}
-/** The serial number of the certificate the edge presents for name (checked against Pebble's root). */
-const certSerial = (name: string) =>
-  new Promise<string>((resolve, reject) => {
-    const s = tls.connect(
-      { host: '127.0.0.1', port: ports.https, servername: name, ca: root },
-      () => {
-        resolve(s.getPeerCertificate().serialNumber);
-        s.end();
-      },
-    );
-    s.on('error', reject);
-  });
+const edgeAt = (): EdgeAt => ({ ...ports, root });
+const viaEdge = (name: string, path: string) => viaEdgeAt(edgeAt(), name, path);
+const plainHttp = (name: string, path: string) => plainHttpAt(edgeAt(), name, path);
+const certSerial = (name: string) => certSerialAt(edgeAt(), name);
 const served = async (name: string) =>
   (JSON.parse((await viaEdge(name, '/api/metrics')).body) as { version: { image_tag: string } })
     .version.image_tag;

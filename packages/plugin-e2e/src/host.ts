@@ -141,3 +141,27 @@ export function plantForeignRelease(): void {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The app's staging inventory with these hosts (several hosts on this one machine: each sets its
+ * own folder, ports, compose projects and edge). The first keeps the profile's SSH settings; the
+ * others reach the same sshd as the deploy user.
+ */
+export function writeFleetInventory(
+  ws: string,
+  app: string,
+  hosts: { name: string; vars: Record<string, string | number> }[],
+): void {
+  const env = testEnv();
+  const ssh = `ansible_host=127.0.0.1 ansible_user=${need(env, 'CONVEYOR_TEST_SSH_USER')} ansible_port=${need(env, 'CONVEYOR_TEST_SSH_PORT')}`;
+  const vars = (v: Record<string, string | number>) =>
+    Object.entries(v)
+      .map(([k, x]) => `${k}=${x}`)
+      .join(' ');
+  const file = join(ws, `apps/${app}/infra/ansible/inventory/staging`);
+  const text = readFileSync(file, 'utf8');
+  const first = /^staging-1 (.*)$/m.exec(text);
+  if (!first) throw new Error(`${file} has no staging-1 line`);
+  const lines = hosts.map((h, i) => `${h.name} ${vars(h.vars)} ${i === 0 ? first[1] : ssh}`);
+  writeFileSync(file, text.replace(first[0], lines.join('\n')));
+}
