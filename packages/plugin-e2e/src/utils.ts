@@ -241,6 +241,7 @@ const PORT_BLOCKS = [
   'secrets',
   'zero-downtime',
   'edge',
+  'fleet-tls',
 ] as const;
 export function portBlock(suite: (typeof PORT_BLOCKS)[number]): number {
   return 18000 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);

@@ -461,9 +461,12 @@ function edgeKeys(file: string, values: Record<ProfileKey, string>) {
   };
 }
 
+/** What an edge's name (its compose project and container) may be. */
+export const EDGE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
 function edgeName(file: string, value: string): string {
   const name = value.trim();
-  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name))
+  if (!EDGE_NAME.test(name))
     throw new ProfileError(
       `${file}: key "edge_name" must be a container name (lower-case letters, digits, "-" and "_"), got "${value}".`,
     );

@@ -1,4 +1,4 @@
-import { edgePlan, edgeUrl } from './edge';
+import { certificateSources, edgePlan, edgeUrl } from './edge';
 import type { Profile } from '../config/profile';
 
 const profile = {
@@ -56,6 +56,29 @@ describe('edge plan', () => {
     expect(
       edgePlan('shop', { ...profile, tls: 'custom' }, { backend: 1 }, opts)?.acme,
     ).toBeUndefined();
+  });
+
+  it('a fleet behind one name: the first host obtains the certificate, the others serve its copy', () => {
+    const host = (name: string, ssh_host: string, over: Partial<Profile> = {}) => ({
+      name,
+      profile: { ...profile, ssh_host, ...over },
+    });
+    const fleet = [host('web-1', '10.0.0.1', { edge_http_port: 8080 }), host('web-2', '10.0.0.2')];
+    const source = { host: 'web-1', address: '10.0.0.1', http_port: 8080 };
+    expect(certificateSources(fleet)).toEqual([undefined, source]);
+    // One host, custom certificates, no name: nothing is shared.
+    expect(certificateSources(fleet.slice(0, 1))).toEqual([undefined]);
+    expect(
+      certificateSources(fleet.map((h) => ({ ...h, profile: { ...h.profile, tls: 'custom' } }))),
+    ).toEqual([undefined, undefined]);
+    expect(
+      certificateSources(
+        fleet.map((h) => ({ ...h, profile: { ...h.profile, domain: undefined } })),
+      ),
+    ).toEqual([undefined, undefined]);
+    const copy = edgePlan('shop', profile, { backend: 8080 }, { ...opts, certificateFrom: source });
+    expect(copy).toMatchObject({ tls: 'shared', shared_from: source, domain: profile.domain });
+    expect(copy?.acme).toBeUndefined();
   });
 
   it('names the port in the address only when it is not 443', () => {

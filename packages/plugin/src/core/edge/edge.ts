@@ -13,10 +13,51 @@ import { environmentName, type Profile } from '../config/profile';
 
 /** The app's secrets that hold a custom certificate and its key (tls: custom), PEM. */
 export const CUSTOM_TLS_SECRETS = { cert: 'TLS_CERT', key: 'TLS_KEY' } as const;
+/**
+ * The names a shared certificate and its key travel under on the helper's stdin beside the app's
+ * secrets (tls: shared); never written to the app's secret files, which take the plan's names only.
+ */
+export const SHARED_TLS_VALUES = {
+  cert: 'CONVEYOR_SHARED_TLS_CERT',
+  key: 'CONVEYOR_SHARED_TLS_KEY',
+} as const;
+
+/**
+ * Where a fleet host's copy of the name's certificate comes from: the host that obtains it over
+ * ACME (its inventory name), and the address and HTTP port its edge answers ACME challenges on.
+ */
+export interface CertificateSource {
+  host: string;
+  address: string;
+  http_port: number;
+}
+
+/**
+ * A fleet behind one name with tls: acme. The first host of the inventory obtains the certificate
+ * and renews it; every other host serves a copy that each deploy brings from it (on the helper's
+ * stdin, as the app's secrets travel), and passes each ACME challenge it receives for the name on
+ * to that host's edge: the CA may reach any host the name resolves to. One order per name, not
+ * one per host, so the CA's duplicate-certificate limit is never near. Undefined for every host
+ * of a single-host environment, for the first host, and without ACME.
+ */
+export function certificateSources(
+  hosts: { name: string; profile: Profile }[],
+): (CertificateSource | undefined)[] {
+  const [first] = hosts;
+  const shared = hosts.length > 1 && !!first.profile.domain && first.profile.tls === 'acme';
+  const source: CertificateSource = {
+    host: first.name,
+    address: first.profile.ssh_host,
+    http_port: first.profile.edge_http_port,
+  };
+  return hosts.map((_, i) => (shared && i > 0 ? source : undefined));
+}
 
 export interface EdgePlan {
   domain: string;
-  tls: 'acme' | 'custom';
+  /** shared: a copy of the certificate another host of the fleet obtains (shared_from). */
+  tls: 'acme' | 'custom' | 'shared';
+  shared_from?: CertificateSource;
   /** Who holds the name on this host: `<app>/<env>`. Another owner's claim is refused. */
   owner: string;
   /** The app's public port on the host the edge sends the name's requests to. */
@@ -56,13 +97,20 @@ export function edgePlan(
   app: string,
   profile: Profile,
   ports: { backend: number; frontend?: number },
-  opts: { caRoot?: string; healthPath: string; versionCheck: boolean },
+  opts: {
+    caRoot?: string;
+    healthPath: string;
+    versionCheck: boolean;
+    /** A fleet host that serves the certificate another host obtains (certificateSources). */
+    certificateFrom?: CertificateSource;
+  },
 ): EdgePlan | undefined {
   if (!profile.domain || profile.tls === 'off') return undefined;
   const api = ports.frontend === undefined ? '' : '/api';
   const plan: EdgePlan = {
     domain: profile.domain,
-    tls: profile.tls,
+    tls: opts.certificateFrom ? 'shared' : profile.tls,
+    ...(opts.certificateFrom ? { shared_from: opts.certificateFrom } : {}),
     owner: `${app}/${environmentName(profile)}`,
     upstream: ports.frontend ?? ports.backend,
     ...(ports.frontend === undefined ? {} : { api_upstream: ports.backend }),
@@ -74,7 +122,7 @@ export function edgePlan(
     https_port: profile.edge_https_port,
   };
   if (opts.versionCheck) plan.version_path = `${api}/metrics`;
-  if (profile.tls === 'acme')
+  if (plan.tls === 'acme')
     plan.acme = {
       ca: profile.acme_ca,
       email: profile.acme_email,

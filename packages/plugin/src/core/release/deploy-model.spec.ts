@@ -237,6 +237,29 @@ describe("the target's domain", () => {
     expect(withDomain(staging, undefined)).toBe(staging);
   });
 
+  it("a fleet behind the target's name: each host but the first serves the first's certificate, a preview too", () => {
+    const fleet = {
+      app: 'shop',
+      options: { backendPort: 8080, domain: 'shop.example.com' },
+      profile: { ...staging, preview_domain: 'pr.example.com' },
+      env: {},
+      inventory: inventory({
+        'web-1': { ansible_host: '10.0.0.1', conveyor_edge_http_port: 8080 },
+        'web-2': { ansible_host: '10.0.0.2' },
+        'web-3': { ansible_host: '10.0.0.3' },
+      }),
+    };
+    const source = { host: 'web-1', address: '10.0.0.1', http_port: 8080 };
+    for (const m of [
+      deployModel(fleet),
+      deployModel({ ...fleet, preview: { pr: 7, ports: { backend: 30000 } } }),
+    ])
+      expect(m.hosts.map((h) => h.certificateFrom)).toEqual([undefined, source, source]);
+    expect(
+      deployModel({ ...fleet, options: { backendPort: 8080 } }).hosts.map((h) => h.certificateFrom),
+    ).toEqual([undefined, undefined, undefined]);
+  });
+
   it('refuses what is no host name', () => {
     expect(() => withDomain(staging, 'https://x')).toThrow(
       `The deploy target's domain must be a host name such as shop.example.com, got "https://x".`,

@@ -10,6 +10,7 @@ import { checkPortPlan, validatePort } from '../config/ports';
 import { domainError, type Profile, type Strategy } from '../config/profile';
 import { colorPorts } from './strategy';
 import { previewEnv, previewProfile } from './preview';
+import { type CertificateSource, certificateSources } from '../edge/edge';
 
 /**
  * The options' defaults, the one table: the executors' schema.json files carry the same values for
@@ -55,6 +56,8 @@ export interface DeployHost {
   ports: AppPorts;
   /** Compose project prefix of its own (conveyor_compose_project: hosts that share one engine). */
   projectPrefix?: string;
+  /** A fleet behind one name: the host whose certificate this host serves (core/edge/edge.ts). */
+  certificateFrom?: CertificateSource;
 }
 
 export interface DeployModel {
@@ -209,6 +212,12 @@ export function releaseProfile(
   return preview ? previewProfile(profile, preview.pr) : withDomain(profile, options.domain);
 }
 
+/** Each host with the host whose certificate it serves, if any (a fleet behind one name). */
+export function withCertificateSources(hosts: DeployHost[]): DeployHost[] {
+  const sources = certificateSources(hosts);
+  return hosts.map((h, i) => (sources[i] ? { ...h, certificateFrom: sources[i] } : h));
+}
+
 export function deployModel(input: DeployModelInput): DeployModel {
   const { options, env, preview } = input;
   const profile = releaseProfile(input.profile, options, preview);
@@ -216,9 +225,14 @@ export function deployModel(input: DeployModelInput): DeployModel {
   const composeEnv: Record<string, string> = {};
   for (const name of options.composeEnv ?? []) if (env[name]) composeEnv[name] = env[name];
   // A preview's hosts are the profile's, each with the preview's folder under its own deploy path.
-  const hosts = preview
-    ? previewHosts(deployHosts(input.inventory, input.profile, ports, input.inventoryFile), preview)
-    : deployHosts(input.inventory, profile, ports, input.inventoryFile);
+  const hosts = withCertificateSources(
+    preview
+      ? previewHosts(
+          deployHosts(input.inventory, input.profile, ports, input.inventoryFile),
+          preview,
+        )
+      : deployHosts(input.inventory, profile, ports, input.inventoryFile),
+  );
   return {
     app: input.app,
     profile,

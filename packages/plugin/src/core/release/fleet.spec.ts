@@ -150,6 +150,31 @@ describe('what an inventory host may set', () => {
       expect(hosts({ ansible_user: user })[0].profile.ssh_user).toBe(user);
   });
 
+  it("takes a host's own edge (hosts that share one machine) and holds it to the profile's rules", () => {
+    const [h] = hosts({
+      conveyor_edge_name: 'edge-2',
+      conveyor_edge_path: '/srv/edge-2',
+      conveyor_edge_http_port: 8082,
+      conveyor_edge_https_port: '8445',
+    });
+    expect([
+      h.profile.edge_name,
+      h.profile.edge_path,
+      h.profile.edge_http_port,
+      h.profile.edge_https_port,
+    ]).toEqual(['edge-2', '/srv/edge-2', 8082, 8445]);
+    expect(hosts({})[0].profile.edge_name).toBe('conveyor-edge');
+    expect(() => hosts({ conveyor_edge_name: 'Edge 2' })).toThrow(
+      `${FILE}: host staging-1: conveyor_edge_name is "Edge 2": a container name`,
+    );
+    expect(() => hosts({ conveyor_edge_path: 'edge' })).toThrow(
+      `${FILE}: host staging-1: conveyor_edge_path must be an absolute path, got "edge".`,
+    );
+    expect(() => hosts({ conveyor_edge_https_port: 0 })).toThrow(
+      `${FILE}: host staging-1: conveyor_edge_https_port must be a port number`,
+    );
+  });
+
   it('names the file in the port rule of the monitoring targets too', () => {
     expect(() =>
       hostPorts({ conveyor_backend_port: 70000 }, 'staging-1', { backendPort: 8080 }, FILE),

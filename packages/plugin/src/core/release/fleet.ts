@@ -2,10 +2,11 @@
  * The hosts of an environment and the order a release reaches them. Hosts come from the app's
  * Ansible inventory (`ansible-inventory --list`): one host per line in group [app], values the
  * profile gives unless the host sets its own (ansible_host, ansible_port, ansible_user,
- * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port, and
- * conveyor_compose_project where several hosts share one container engine). Pure.
+ * conveyor_deploy_path, conveyor_backend_port, conveyor_frontend_port, and, where several hosts
+ * share one machine, conveyor_compose_project and the edge's conveyor_edge_name,
+ * conveyor_edge_path, conveyor_edge_http_port and conveyor_edge_https_port). Pure.
  */
-import { Profile, sshHostError, sshUserError } from '../config/profile';
+import { EDGE_NAME, Profile, sshHostError, sshUserError } from '../config/profile';
 import { validatePort } from '../config/ports';
 
 export interface FleetHost {
@@ -63,6 +64,35 @@ function ownSsh(
 }
 
 /**
+ * A host's own edge (hosts that share one machine: each edge its container, folder and ports),
+ * held to the profile's rules for the same keys.
+ */
+function hostEdge(
+  vars: Record<string, unknown>,
+  host: string,
+  profile: Profile,
+  file: string,
+): Pick<Profile, 'edge_name' | 'edge_path' | 'edge_http_port' | 'edge_https_port'> {
+  const name = own(vars, 'conveyor_edge_name');
+  if (name !== undefined && !EDGE_NAME.test(name))
+    throw new Error(
+      `${whereIn(file, host, 'conveyor_edge_name')} is "${name}": a container name (lower-case letters, digits, "-" and "_").`,
+    );
+  const path = own(vars, 'conveyor_edge_path');
+  if (path !== undefined && !path.startsWith('/'))
+    throw new Error(
+      `${whereIn(file, host, 'conveyor_edge_path')} must be an absolute path, got "${path}".`,
+    );
+  return {
+    edge_name: name ?? profile.edge_name,
+    edge_path: path ?? profile.edge_path,
+    edge_http_port: ownPort(vars, 'conveyor_edge_http_port', host, file) ?? profile.edge_http_port,
+    edge_https_port:
+      ownPort(vars, 'conveyor_edge_https_port', host, file) ?? profile.edge_https_port,
+  };
+}
+
+/**
  * A host's ports: its own `conveyor_backend_port` / `conveyor_frontend_port`, else the app's (a
  * frontend port only for an app with a frontend). The one rule, for deploys and for the scrape
  * targets the monitoring generator writes.
@@ -111,6 +141,7 @@ export function fleetHosts(
         ssh_port: ownPort(vars, 'ansible_port', name, file) ?? profile.ssh_port,
         ssh_user: ownSsh(vars, 'ansible_user', name, file) ?? profile.ssh_user,
         deploy_path: own(vars, 'conveyor_deploy_path') ?? profile.deploy_path,
+        ...hostEdge(vars, name, profile, file),
       },
       ...hostPorts(vars, name, ports, file),
       projectPrefix: own(vars, 'conveyor_compose_project'),

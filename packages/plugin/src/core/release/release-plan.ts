@@ -240,6 +240,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     caRoot: model.acmeCaRoot,
     healthPath: model.healthPath,
     versionCheck: model.versionCheck,
+    certificateFrom: host.certificateFrom,
   });
   if (edge) plan.edge = edge;
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;

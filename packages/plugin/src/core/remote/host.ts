@@ -65,6 +65,14 @@ export const HELPER_COMMANDS = {
     first: 'plan',
     doc: "the edge's maintenance page on or off; the edge on stdin (-)",
   },
+  'edge-certificate': {
+    first: 'plan',
+    doc: 'the certificate and key the edge obtained over ACME for a name; the edge on stdin (-)',
+  },
+  'edge-route': {
+    first: 'plan',
+    doc: "a name's route and certificate put on the edge without a release; settings on stdin (-)",
+  },
   previews: {
     first: 'plan',
     doc: 'the previews of an app under a folder, listed (root and app given)',

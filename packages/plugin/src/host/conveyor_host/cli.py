@@ -18,6 +18,8 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
   conveyor-host.pyz maintenance - on|off    the edge's maintenance page for the app's name (its edge settings on stdin)
+  conveyor-host.pyz edge-certificate -      the certificate and key the edge obtained for a name (its edge settings on stdin)
+  conveyor-host.pyz edge-route -            the name's route and certificate put on the edge, no release (settings on stdin)
   conveyor-host.pyz previews ROOT APP       one JSON result listing the previews of APP under ROOT
   conveyor-host.pyz destroy-preview APP_PATH   remove a preview: containers, edge route, folder (settings on stdin)
 
@@ -31,7 +33,8 @@ import sys
 
 from .common import now, out, write_atomic
 from .drain import drain_stop
-from .edge import maintenance, name_of
+from .common import Failure
+from .edge import maintenance, name_of, obtained_certificate, put_route
 from .history import history
 from .preview import destroy, previews
 from .lock import break_lock_command, hold
@@ -77,6 +80,20 @@ def main(argv):
         e = spec["edge"]
         return maintenance(e["path"], e["domain"], e["owner"], args[1] == "on", spec["engine_command"],
                            spec["compose_command"].split(), e["image"], e["http_port"], e["https_port"], name_of(e))
+    if command == "edge-certificate":
+        spec = json.loads(sys.stdin.read() or "{}")
+        found = obtained_certificate(spec["edge"], spec["engine_command"])
+        out("result", **({"status": "ok", **found} if found else {"status": "missing"}))
+        return 0
+    if command == "edge-route":
+        spec = json.loads(sys.stdin.read() or "{}")
+        try:
+            put_route(spec["edge"], spec.get("secrets") or {}, spec["engine_command"], spec["compose_command"].split())
+        except Failure as f:
+            out("result", status="failed", error=str(f))
+            return 1
+        out("result", status="ok", domain=spec["edge"]["domain"])
+        return 0
     if command == "previews":
         return previews(args[0], args[1])
     if command == "destroy-preview":

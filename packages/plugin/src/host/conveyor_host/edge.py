@@ -22,6 +22,7 @@ import time
 from .common import Failure, out, read_json, read_text, write_atomic, write_json
 from .engine import run
 
+SHARED_CERT, SHARED_KEY = "CONVEYOR_SHARED_TLS_CERT", "CONVEYOR_SHARED_TLS_KEY"  # core/edge/edge.ts SHARED_TLS_VALUES
 CONTAINER = "conveyor-edge"  # the default edge_name: the compose project and container
 ADMIN_SOCKET = "/run/caddy/admin.sock"
 MAINTENANCE_PAGE = "<!doctype html><title>Maintenance</title><h1>Down for maintenance</h1><p>Back soon.</p>\n"
@@ -57,13 +58,16 @@ def proxy_to(port):
             "load_balancing": {"try_duration": "5s", "try_interval": "100ms"}}
 
 
-def caddy_config(routes, http_port, https_port):
+def caddy_config(routes, http_port, https_port, certificates=None):
     """Caddy's JSON config for these routes (pure). Automatic HTTPS gets each acme route a
-    certificate over HTTP-01 on http_port and redirects http to https; a custom route's certificate
-    is loaded from its files and never asked for."""
+    certificate over HTTP-01 on http_port and redirects http to https; a custom or shared route's
+    certificate is loaded from its files (the names in certificates, None: every such route) and
+    never asked for. A shared route's ACME challenges go on to the fleet host that obtains its
+    certificate (shared_from): the CA may ask any host the name resolves to."""
     handlers = []
     policies = {}
     custom = []
+    forwards = []
     for r in routes:
         if r.get("maintenance"):
             handle = [{"handler": "static_response", "status_code": 503, "headers": {"Retry-After": ["60"], "Content-Type": ["text/html; charset=utf-8"]},
@@ -77,8 +81,14 @@ def caddy_config(routes, http_port, https_port):
                                                                  proxy_to(r["api_upstream"])]},
                     {"handle": handle}]}]
         handlers.append({"match": [{"host": [r["domain"]]}], "handle": handle, "terminal": True})
-        if r["tls"] == "custom":
+        if r["tls"] in ("custom", "shared"):
             custom.append(r["domain"])
+            source = r.get("shared_from") if r["tls"] == "shared" else None
+            if source:
+                forwards.append({"match": [{"host": [r["domain"]], "path": ["/.well-known/acme-challenge/*"]}],
+                                 "handle": [{"handler": "reverse_proxy",
+                                             "upstreams": [{"dial": f"{source['address']}:{source['http_port']}"}]}],
+                                 "terminal": True})
         else:
             acme = r.get("acme") or {}
             issuer = {"module": "acme", "ca": acme.get("ca", "")}
@@ -93,19 +103,24 @@ def caddy_config(routes, http_port, https_port):
                 policy["renewal_window_ratio"] = window
             policy["subjects"].append(r["domain"])
     server = {"listen": [f":{https_port}"], "routes": handlers}
+    servers = {"edge": server}
+    if forwards:
+        # Caddy appends its http->https redirects to a server of ours on the HTTP port, after these.
+        servers["challenges"] = {"listen": [f":{http_port}"], "routes": forwards}
     if custom:
         server["automatic_https"] = {"skip_certificates": custom}
     config = {
         "admin": {"listen": f"unix/{ADMIN_SOCKET}"},
         "apps": {
-            "http": {"http_port": http_port, "https_port": https_port, "servers": {"edge": server}},
+            "http": {"http_port": http_port, "https_port": https_port, "servers": servers},
             # Certificates are checked for renewal every minute (Caddy's default: every 10).
             "tls": {"automation": {"policies": list(policies.values()), "renew_interval": "1m"}},
         },
     }
-    if custom:
+    loaded = [d for d in custom if certificates is None or d in certificates]
+    if loaded:
         config["apps"]["tls"]["certificates"] = {"load_files": [
-            {"certificate": f"/etc/caddy/certs/{d}.crt", "key": f"/etc/caddy/certs/{d}.key"} for d in custom]}
+            {"certificate": f"/etc/caddy/certs/{d}.crt", "key": f"/etc/caddy/certs/{d}.key"} for d in loaded]}
     return config
 
 
@@ -167,11 +182,17 @@ def running(cli, name=CONTAINER):
     return p.returncode == 0 and p.stdout.strip() == "true"
 
 
-def apply(files, edge, cli, compose):
+def certificate_files(files, domain):
+    return os.path.join(files.certs, f"{domain}.crt"), os.path.join(files.certs, f"{domain}.key")
+
+
+def apply(files, edge, cli, compose, reload=False):
     """Writes the config from every route and makes the edge serve it: started when it does not
-    run, else reloaded through its admin API when the config changed."""
+    run, else reloaded through its admin API when the config changed (or reload: a certificate
+    file changed under the same config)."""
     routes = files.all_routes()
-    text = json.dumps(caddy_config(routes, edge["http_port"], edge["https_port"]), indent=2, sort_keys=True) + "\n"
+    have = {r["domain"] for r in routes if all(os.path.exists(f) for f in certificate_files(files, r["domain"]))}
+    text = json.dumps(caddy_config(routes, edge["http_port"], edge["https_port"], have), indent=2, sort_keys=True) + "\n"
     for d in ("data", "config", "run"):
         os.makedirs(os.path.join(files.path, d), mode=0o700, exist_ok=True)
     os.makedirs(files.certs, mode=0o700, exist_ok=True)
@@ -186,8 +207,8 @@ def apply(files, edge, cli, compose):
         out("edge", what="starting the edge", image=edge["image"])
         run(compose + ["-p", name, "up", "-d"], cwd=files.path)
         wait_admin(cli, name)
-    elif changed:
-        out("edge", what="loading the edge's new config")
+    elif changed or reload:
+        out("edge", what="loading the edge's new config" if changed else "loading the name's new certificate")
         run([cli, "exec", name, "caddy", "reload", "--config", "/etc/caddy/caddy.json", "--force"], timeout=60)
 
 
@@ -205,6 +226,17 @@ def serve(plan, secret_values, cli, compose):
     """The app's name served by the edge, checked through it: routed to the app's public port, a
     certificate in place (the first deploy of a name waits for the ACME CA), HTTP redirected."""
     edge = plan["edge"]
+    route = put_route(edge, secret_values, cli, compose)
+    if route["maintenance"]:
+        out("warning", what=f"{edge['domain']} is in maintenance: the edge answers 503 until nx run <app>:maintenance --off")
+        return
+    check(edge, plan["target"]["tag"] if plan.get("version_check") else None)
+
+
+def put_route(edge, secret_values, cli, compose):
+    """The name's route as the plan says (its maintenance flag kept) and its certificate files
+    (custom: the app's secrets; shared: the copy the deploy brought, else the one already here),
+    loaded into the edge. Returns the route."""
     files = EdgeFiles(edge["path"])
     with edge_lock(files):
         claim(edge, cli)
@@ -215,24 +247,48 @@ def serve(plan, secret_values, cli, compose):
                  "acme": {k: v for k, v in (edge.get("acme") or {}).items() if k != "ca_root"} | (
                      {"ca_root": True} if (edge.get("acme") or {}).get("ca_root") else {}),
                  "maintenance": bool(old.get("maintenance"))}
+        if edge.get("shared_from"):
+            route["shared_from"] = edge["shared_from"]
+        renewed = False
         if edge["tls"] == "custom":
-            write_custom_certificate(files, edge["domain"], secret_values)
+            renewed = write_certificate(files, edge["domain"], secret_values.get("TLS_CERT", ""), secret_values.get("TLS_KEY", ""),
+                                        "tls is custom, but the app's secrets hold no PEM TLS_CERT and TLS_KEY")
+        elif edge["tls"] == "shared" and SHARED_CERT in secret_values:
+            renewed = write_certificate(files, edge["domain"], secret_values[SHARED_CERT], secret_values.get(SHARED_KEY, ""),
+                                        f"the certificate of {edge['domain']} from {edge['shared_from']['host']} is not PEM")
         if route != old:
             write_json(files.route(edge["domain"]), route)
-        apply(files, edge, cli, compose)
-    if route["maintenance"]:
-        out("warning", what=f"{edge['domain']} is in maintenance: the edge answers 503 until nx run <app>:maintenance --off")
-        return
-    check(edge, plan["target"]["tag"] if plan.get("version_check") else None)
+        apply(files, edge, cli, compose, reload=renewed and route == old)
+    return route
 
 
-def write_custom_certificate(files, domain, secrets):
-    cert, key = secrets.get("TLS_CERT", ""), secrets.get("TLS_KEY", "")
+def write_certificate(files, domain, cert, key, problem):
+    """A certificate and its key as the edge's files (0600); whether they changed."""
     if "BEGIN CERTIFICATE" not in cert or "PRIVATE KEY" not in key:
-        raise Failure("tls is custom, but the app's secrets hold no PEM TLS_CERT and TLS_KEY", "edge")
+        raise Failure(problem, "edge")
     os.makedirs(files.certs, mode=0o700, exist_ok=True)
-    write_atomic(os.path.join(files.certs, f"{domain}.crt"), cert, 0o600)
-    write_atomic(os.path.join(files.certs, f"{domain}.key"), key, 0o600)
+    crt_path, key_path = certificate_files(files, domain)
+    if read_text(crt_path) == cert.strip() and read_text(key_path) == key.strip():
+        return False
+    write_atomic(key_path, key, 0o600)
+    write_atomic(crt_path, cert, 0o600)
+    return True
+
+
+def obtained_certificate(edge, cli):
+    """The certificate and key the edge obtained over ACME for edge's domain (the newest, if the
+    CA changed), read through the engine (the edge's data belongs to its container's user), or
+    None when it has none yet."""
+    d = edge["domain"]
+    script = f'f=$(ls -t /data/caddy/certificates/*/{d}/{d}.crt 2>/dev/null | head -n 1); [ -n "$f" ] && cat "$f" && echo "" && cat "${{f%.crt}}.key"'
+    p = run([cli, "exec", name_of(edge), "sh", "-c", script], check=False, timeout=30)
+    text = p.stdout if p.returncode == 0 else ""
+    cut = text.find("-----END CERTIFICATE-----")
+    if cut < 0 or "PRIVATE KEY" not in text:
+        return None
+    # The chain ends at the last certificate; the key follows.
+    last = text.rfind("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
+    return {"cert": text[:last].strip() + "\n", "key": text[last:].strip() + "\n"}
 
 
 def https_get(port, domain, path, timeout=5):

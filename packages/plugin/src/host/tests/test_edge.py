@@ -10,7 +10,7 @@ import unittest
 from conveyor_host import edge
 from conveyor_host.common import Failure, read_json, write_json
 
-from .support import captured
+from .support import captured, fake_command
 
 ACME = {"ca": "https://127.0.0.1:14000/dir", "email": "ops@shop.test"}
 
@@ -49,6 +49,82 @@ class CaddyConfigTest(unittest.TestCase):
         self.assertEqual(c["apps"]["http"]["servers"]["edge"]["automatic_https"], {"skip_certificates": ["shop.test"]})
         self.assertEqual(c["apps"]["tls"]["certificates"]["load_files"][0]["key"], "/etc/caddy/certs/shop.test.key")
         self.assertEqual(c["apps"]["tls"]["automation"]["policies"], [])
+
+    def test_a_shared_certificate_is_loaded_once_here_and_its_challenges_go_to_the_holder(self):
+        shared = route("shop.test", "shop/staging", 18081, tls="shared", shared_from={"host": "web-1", "address": "10.0.0.1", "http_port": 80})
+        before = edge.caddy_config([shared], 80, 443, certificates=set())
+        self.assertEqual(before["apps"]["http"]["servers"]["edge"]["automatic_https"], {"skip_certificates": ["shop.test"]})
+        self.assertNotIn("certificates", before["apps"]["tls"])
+        challenges = before["apps"]["http"]["servers"]["challenges"]
+        self.assertEqual(challenges["listen"], [":80"])
+        self.assertEqual(challenges["routes"][0]["match"], [{"host": ["shop.test"], "path": ["/.well-known/acme-challenge/*"]}])
+        self.assertEqual(challenges["routes"][0]["handle"][0]["upstreams"], [{"dial": "10.0.0.1:80"}])
+        after = edge.caddy_config([shared], 80, 443, certificates={"shop.test"})
+        self.assertEqual(after["apps"]["tls"]["certificates"]["load_files"][0]["certificate"], "/etc/caddy/certs/shop.test.crt")
+        self.assertEqual(after["apps"]["tls"]["automation"]["policies"], [])
+
+    def test_caddy_passes_a_challenge_on_and_still_redirects_everything_else(self):
+        """Real Caddy on this machine: the challenge route comes before the redirect it appends."""
+        caddy = shutil.which("caddy")
+        self.assertIsNotNone(caddy, "Debian's caddy is installed by tools/env/up.sh")
+        import http.client
+        import http.server
+        import socket
+        import threading
+        import time
+
+        def free():
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                return s.getsockname()[1]
+
+        class Holder(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = f"holder:{self.headers['Host']}:{self.path}".encode()
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        holder = http.server.HTTPServer(("127.0.0.1", 0), Holder)
+        threading.Thread(target=holder.serve_forever, daemon=True).start()
+        self.addCleanup(holder.server_close)
+        self.addCleanup(holder.shutdown)
+        http_port, https_port = free(), free()
+        shared = route("shop.test", "shop/staging", free(), tls="shared",
+                       shared_from={"host": "web-1", "address": "127.0.0.1", "http_port": holder.server_port})
+        c = edge.caddy_config([shared], http_port, https_port, certificates=set())
+        with tempfile.TemporaryDirectory() as d:
+            c["admin"]["listen"] = f"unix/{d}/admin.sock"
+            path = os.path.join(d, "caddy.json")
+            with open(path, "w") as f:
+                json.dump(c, f)
+            proc = subprocess.Popen([caddy, "run", "--config", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    env={**os.environ, "XDG_DATA_HOME": d, "XDG_CONFIG_HOME": d})
+            self.addCleanup(proc.wait)
+            self.addCleanup(proc.kill)
+
+            def get(path):
+                deadline = time.monotonic() + 15
+                while True:
+                    conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=5)
+                    try:
+                        conn.request("GET", path, headers={"Host": "shop.test"})
+                        r = conn.getresponse()
+                        return r.status, r.read().decode(), r.getheader("Location", "")
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.2)
+                    finally:
+                        conn.close()
+
+            self.assertEqual(get("/.well-known/acme-challenge/tok")[:2], (200, f"holder:shop.test:/.well-known/acme-challenge/tok"))
+            status, _, location = get("/page")
+            self.assertIn(status, (301, 302, 307, 308))
+            self.assertTrue(location.startswith("https://shop.test"), location)
 
     def test_caddy_accepts_the_config(self):
         caddy = shutil.which("caddy")
@@ -92,6 +168,64 @@ class ClaimTest(unittest.TestCase):
     def test_its_own_name_and_a_free_name_are_taken(self):
         edge.claim(self.plan("shop/production"))
         edge.claim({**self.plan("blog/staging"), "domain": "blog.test"})
+
+
+class SharedCertificateTest(unittest.TestCase):
+    """A fleet host's copy of the holder's certificate: written 0600, loaded, reloaded only when it changed."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.path = os.path.join(self.tmp.name, "edge")
+        self.log = os.path.join(self.tmp.name, "calls")
+        # The engine: the edge runs; every call is logged.
+        self.cli = fake_command(self.tmp.name, "engine", f'echo "$*" >> {self.log}\ncase "$*" in *State.Running*) echo true;; esac\n')
+        self.edge = {"path": self.path, "domain": "shop.test", "owner": "shop/staging", "upstream": 18081, "tls": "shared",
+                     "shared_from": {"host": "web-1", "address": "10.0.0.1", "http_port": 80},
+                     "name": "conveyor-edge", "image": "caddy:2", "http_port": 80, "https_port": 443}
+
+    def put(self, values):
+        open(self.log, "w").close()
+        return captured(edge.put_route, self.edge, values, self.cli, ["false"])[0]
+
+    def reloads(self):
+        with open(self.log) as f:
+            return [line for line in f if "caddy reload" in line]
+
+    def pem(self, n):
+        return ({edge.SHARED_CERT: f"-----BEGIN CERTIFICATE-----\n{n}\n-----END CERTIFICATE-----\n",
+                 edge.SHARED_KEY: f"-----BEGIN PRIVATE KEY-----\n{n}\n-----END PRIVATE KEY-----\n"})
+
+    def test_before_its_copy_arrives_only_the_challenges_are_passed_on(self):
+        self.put({})
+        files = edge.EdgeFiles(self.path)
+        config = read_json(files.config)
+        self.assertNotIn("certificates", config["apps"]["tls"])
+        self.assertEqual(config["apps"]["http"]["servers"]["challenges"]["routes"][0]["handle"][0]["upstreams"], [{"dial": "10.0.0.1:80"}])
+        self.assertEqual(read_json(files.route("shop.test"))["shared_from"]["host"], "web-1")
+
+    def test_a_copy_is_written_0600_loaded_and_reloaded_only_when_it_changes(self):
+        self.put({})
+        self.put(self.pem(1))
+        files = edge.EdgeFiles(self.path)
+        crt, key = edge.certificate_files(files, "shop.test")
+        self.assertEqual(oct(os.stat(key).st_mode & 0o777), "0o600")
+        self.assertEqual(oct(os.stat(crt).st_mode & 0o777), "0o600")
+        self.assertEqual(read_json(files.config)["apps"]["tls"]["certificates"]["load_files"][0]["key"], "/etc/caddy/certs/shop.test.key")
+        self.assertEqual(len(self.reloads()), 1)
+        self.put(self.pem(1))
+        self.assertEqual(self.reloads(), [])
+        self.put({})
+        self.assertEqual(self.reloads(), [], "no copy brought: the one here stays")
+        self.put(self.pem(2))
+        self.assertEqual(len(self.reloads()), 1, "a renewed copy: the same config, loaded again")
+        with open(crt) as f:
+            self.assertIn("\n2\n", f.read())
+
+    def test_a_copy_that_is_not_pem_is_refused_naming_the_holder(self):
+        with self.assertRaises(Failure) as e:
+            self.put({edge.SHARED_CERT: "nope", edge.SHARED_KEY: "nope"})
+        self.assertIn("the certificate of shop.test from web-1 is not PEM", str(e.exception))
 
 
 class MaintenanceTest(unittest.TestCase):

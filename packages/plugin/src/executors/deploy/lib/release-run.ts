@@ -42,6 +42,13 @@ import {
   switchBack,
 } from '../../../remote/host-run';
 import { releaseSecrets } from '../../../remote/secrets';
+import {
+  certificateHolder,
+  holderFirst,
+  readObtained,
+  routeChallenges,
+  withCertificate,
+} from '../../../remote/shared-certificate';
 import { deployTarget, rollbackTarget, Target } from './target';
 
 export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
@@ -384,7 +391,10 @@ async function decidePlans(
   return { work, before };
 }
 
-/** The batches, one after another; stops at the first batch with a host that did not end well. */
+/**
+ * The batches, one after another; stops at the first batch with a host that did not end well. A
+ * fleet behind one name brings the first host's certificate to the others (remote/shared-certificate.ts).
+ */
 async function rollOut(
   ctx: Context,
   rc: RunContext,
@@ -395,14 +405,30 @@ async function rollOut(
   const { req } = ctx;
   const tag = work[0].plan.target.tag;
   const outcomes: HostOutcome[] = [];
-  const steps = batches(work, ctx.profile.rollout_batches);
+  const holder = certificateHolder(work);
+  let shared = holder ? await readObtained(rc, holder) : undefined;
+  let steps = batches(work, ctx.profile.rollout_batches);
+  if (holder && !shared) {
+    say(
+      `${holder.host.name} obtains the certificate of ${String(holder.plan.edge?.domain)} first; the other hosts pass the CA's challenges on to it.`,
+    );
+    await routeChallenges(rc, work);
+    steps = holderFirst(steps, holder);
+  }
   for (const [i, step] of steps.entries()) {
     say(
       rc.fleet
         ? `${req.action} ${req.app} ${tag}: batch ${i + 1}/${steps.length} (${step.map((w) => w.host.name).join(', ')})`
         : `${req.action} ${req.app} ${tag} → ${whereText(step[0].host.profile, req.app)}`,
     );
-    const results = await releaseBatch(rc, step, appSecrets, say);
+    if (holder && !shared && !step.includes(holder)) {
+      shared = await readObtained(rc, holder);
+      if (!shared)
+        throw new Error(
+          `${holder.host.name} has no certificate for ${String(holder.plan.edge?.domain)} after its release: the other hosts were not changed.`,
+        );
+    }
+    const results = await releaseBatch(rc, step, withCertificate(appSecrets, shared), say);
     const refused = results.find((o) => o.notReady);
     if (refused) throw notReady(ctx, refused.host);
     outcomes.push(...results);
