@@ -2,8 +2,10 @@
  * Issue: scaffolding. What a user does: a new Nx workspace with the plugin installed from its
  * tarball, `nx g @conveyor/plugin:app`, then the generated projects' own targets.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startPostgres } from './postgres';
 import { must, mustNx, newWorkspace, nx, portBlock, sh, testEnv } from './utils';
 
 /** The workspace's files, without node_modules and Nx's own cache. */
@@ -29,6 +31,21 @@ const workspaceFiles = (ws: string) =>
       cwd: ws,
     },
   ).stdout;
+
+/** Runs a bundle with node in this environment: its exit code and output. */
+function runNode(
+  file: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [file], { cwd: '/', env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
 
 describe('app generator in a real workspace', () => {
   it('shop with a React + Vite frontend: build, test, lint and typecheck pass; the backend serves /health and /metrics', async () => {
@@ -59,7 +76,6 @@ describe('app generator in a real workspace', () => {
 
     // The bundle runs without node_modules next to it.
     const port = portBlock('app');
-    const { spawn } = await import('node:child_process');
     const server = spawn(process.execPath, [join(ws, 'dist/apps/shop/backend/main.js')], {
       cwd: '/',
       env: {
@@ -104,6 +120,60 @@ describe('app generator in a real workspace', () => {
     expect(readFileSync(join(ws, 'apps/api/docker-compose.staging.yml'), 'utf8')).not.toContain(
       'frontend',
     );
+  });
+
+  it('--database=postgres: build, test, lint and typecheck pass; against a real Postgres the migrations run once and the backend keeps notes', async () => {
+    const ws = newWorkspace('app-db');
+    mustNx(ws, ['g', '@conveyor/plugin:app', 'memo', '--database=postgres', '--no-interactive']);
+    mustNx(ws, ['run-many', '-t', 'build', 'test', 'lint', 'typecheck', '--outputStyle=static']);
+    const dist = join(ws, 'dist/apps/memo/backend');
+    expect(existsSync(join(dist, 'migrations/1700000000000_create-notes.sql'))).toBe(true);
+    const db = await startPostgres();
+    const secretFile = join(ws, 'database-url');
+    writeFileSync(secretFile, `${db.url}\n`, { mode: 0o600 });
+    // Bundles that run without node_modules, the database URL read from a file, as on a host.
+    const env = { PATH: process.env['PATH'], DATABASE_URL_FILE: secretFile };
+    const migrate = () => runNode(join(dist, 'migrate.js'), env);
+    const port = portBlock('app') + 2;
+    const server = spawn(process.execPath, [join(dist, 'main.js')], {
+      cwd: '/',
+      env: { ...env, PORT: String(port) },
+    });
+    try {
+      // Two runners at once: node-pg-migrate's advisory lock lets one apply the migration.
+      const both = await Promise.all([migrate(), migrate()]);
+      const applied = both.filter((r) => r.code === 0).map((r) => JSON.parse(r.stdout).applied);
+      expect(applied).toContainEqual(['1700000000000_create-notes']);
+      for (const r of both.filter((x) => x.code !== 0))
+        expect(r.stderr).toContain('Another migration is already running');
+      const again = await migrate();
+      expect([again.code, JSON.parse(again.stdout)]).toEqual([0, { applied: [] }]);
+
+      const api = `http://127.0.0.1:${port}`;
+      let health: Response | undefined;
+      for (let i = 0; i < 60 && health?.status !== 200; i++) {
+        health = await fetch(`${api}/health`).catch(() => undefined);
+        if (health?.status !== 200) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(health?.status).toBe(200);
+      const posted = await fetch(`${api}/notes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ body: 'kept in Postgres' }),
+      });
+      expect(posted.status).toBe(201);
+      const listed = (await (await fetch(`${api}/notes`)).json()) as { notes: { body: string }[] };
+      expect(listed.notes.map((n) => n.body)).toEqual(['kept in Postgres']);
+      db.stop();
+      const down = await fetch(`${api}/health`);
+      expect([down.status, await down.json()]).toEqual([
+        503,
+        { ok: false, database: 'unreachable' },
+      ]);
+    } finally {
+      server.kill('SIGTERM');
+      db.stop();
+    }
   });
 
   it('bad input is refused with a clear message and nothing is written; --dry-run writes nothing', () => {

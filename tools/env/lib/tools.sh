@@ -3,11 +3,12 @@
 # Sourced by up.sh.
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
-EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck)
+# postgresql: its binaries make the tests' scratch databases (Debian's own cluster is never started).
+EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck postgresql)
 
 setup_tools() {
   log "tools"
   apt_install "${EXTRA_PACKAGES[@]}"
-  info "installed: ${EXTRA_PACKAGES[*]} (prometheus is not started; promtool is on the PATH)"
+  info "installed: ${EXTRA_PACKAGES[*]} (prometheus and postgresql are not started; promtool and the postgresql binaries are there)"
   summary tools "${EXTRA_PACKAGES[*]}"
 }

@@ -70,6 +70,8 @@ export interface AppRecipe {
   name: string;
   directory: string;
   frontend: 'react-vite' | 'none';
+  /** Absent in manifests written before --database: none. */
+  database?: 'none' | 'postgres';
   backendPort: number;
   frontendPort: number;
 }

@@ -141,6 +141,50 @@ describe('app generator', () => {
     expect(pkg.devDependencies).toHaveProperty('vite');
   });
 
+  it('--database=postgres: a client, migrations with an example table, notes endpoints and a view; the deploy gets DATABASE_URL', async () => {
+    await gen(tree, { database: 'postgres' });
+    for (const f of [
+      'apps/shop/backend/src/db.ts',
+      'apps/shop/backend/src/notes.ts',
+      'apps/shop/backend/src/migrate.ts',
+      'apps/shop/backend/migrations/1700000000000_create-notes.sql',
+      'apps/shop/frontend/src/Notes.tsx',
+    ])
+      expect(tree.exists(f)).toBe(true);
+    const backend = readProjectConfiguration(tree, 'shop-backend');
+    expect(backend.targets?.['build']?.outputs).toEqual([
+      '{workspaceRoot}/dist/apps/shop/backend/main.js',
+      '{workspaceRoot}/dist/apps/shop/backend/migrate.js',
+      '{workspaceRoot}/dist/apps/shop/backend/migrations',
+    ]);
+    const deploy = readProjectConfiguration(tree, 'shop');
+    expect(deploy.targets?.['deploy']?.options.secrets).toEqual(['DATABASE_URL']);
+    const images = deploy.targets?.['build-push']?.options.images as {
+      context: { to: string }[];
+    }[];
+    expect(images[0].context.map((c) => c.to)).toEqual([
+      'main.js',
+      'migrate.js',
+      'migrations',
+      'build-info.json',
+    ]);
+    expect(tree.read('apps/shop/backend/Dockerfile', 'utf-8')).toContain(
+      'COPY migrations/ ./migrations/',
+    );
+    expect(tree.read('apps/shop/frontend/src/App.tsx', 'utf-8')).toContain('<Notes />');
+    const pkg = JSON.parse(tree.read('package.json', 'utf-8') ?? '{}');
+    expect(Object.keys(pkg.dependencies)).toEqual(
+      expect.arrayContaining(['pg', 'node-pg-migrate']),
+    );
+    // Without it: none of that.
+    await gen(tree, { name: 'blog' });
+    expect(tree.exists('apps/blog/backend/src/db.ts')).toBe(false);
+    expect(tree.read('apps/blog/backend/src/app.ts', 'utf-8')).not.toContain('notes');
+    expect(
+      readProjectConfiguration(tree, 'blog').targets?.['deploy']?.options.secrets,
+    ).toBeUndefined();
+  });
+
   describe('bad input writes nothing', () => {
     it.each([
       [{ name: '../x' }, /App name "..\/x" is not valid/],
@@ -148,6 +192,7 @@ describe('app generator', () => {
       [{ name: 'a;rm -rf' }, /App name "a;rm -rf" is not valid/],
       [{ name: '' }, /An app name is required/],
       [{ frontend: 'angular' }, /--frontend must be one of react-vite, none, got "angular"/],
+      [{ database: 'mysql' }, /--database must be one of none, postgres, got "mysql"/],
       [{ directory: '../outside' }, /--directory must be a relative folder/],
       [{ backendPort: 70000 }, /--backendPort must be a port number/],
       [{ backendPort: 5173 }, /must differ/],

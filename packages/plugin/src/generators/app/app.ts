@@ -16,11 +16,23 @@ import { writeManifest } from './lib/owned-files';
 import * as versions from './lib/versions';
 import type { AppGeneratorSchema } from './schema';
 
-export function addDependencies(tree: Tree, hasFrontend: boolean): GeneratorCallback {
+export function addDependencies(
+  tree: Tree,
+  hasFrontend: boolean,
+  hasDatabase = false,
+): GeneratorCallback {
   return addDependenciesToPackageJson(
     tree,
-    { ...versions.backendDependencies, ...(hasFrontend ? versions.frontendDependencies : {}) },
-    { ...versions.devDependencies, ...(hasFrontend ? versions.frontendDevDependencies : {}) },
+    {
+      ...versions.backendDependencies,
+      ...(hasFrontend ? versions.frontendDependencies : {}),
+      ...(hasDatabase ? versions.databaseDependencies : {}),
+    },
+    {
+      ...versions.devDependencies,
+      ...(hasFrontend ? versions.frontendDevDependencies : {}),
+      ...(hasDatabase ? versions.databaseDevDependencies : {}),
+    },
   );
 }
 
@@ -33,7 +45,7 @@ export async function appGenerator(
   addProjects(tree, options);
   createFiles(tree, options);
   if (schema.monitoring) await monitoringGenerator(tree, { skipFormat: true });
-  addDependencies(tree, options.hasFrontend);
+  addDependencies(tree, options.hasFrontend, options.hasDatabase);
   ensureCiWorkflow(tree);
   if (!options.skipFormat) await formatFiles(tree);
   // After formatting: the manifest records the owned files as they are written.

@@ -1,6 +1,7 @@
 export interface AppGeneratorSchema {
   name: string;
   frontend?: 'react-vite' | 'none';
+  database?: 'none' | 'postgres';
   directory?: string;
   backendPort?: number;
   frontendPort?: number;

@@ -42,6 +42,12 @@ export function imageSpecs(o: NormalizedAppOptions): ImageSpec[] {
       dockerfile: `${o.roots.backend}/Dockerfile`,
       context: [
         { from: `dist/${o.roots.backend}/main.js`, to: 'main.js' },
+        ...(o.hasDatabase
+          ? [
+              { from: `dist/${o.roots.backend}/migrate.js`, to: 'migrate.js' },
+              { from: `dist/${o.roots.backend}/migrations`, to: 'migrations' },
+            ]
+          : []),
         { from: `dist/${o.roots.backend}/${BUILD_INFO_FILE}`, to: BUILD_INFO_FILE },
       ],
     },
@@ -67,14 +73,33 @@ export function backendProject(o: NormalizedAppOptions): ProjectConfiguration {
     projectType: 'application',
     tags: ['conveyor', 'conveyor:backend', `conveyor:app:${o.name}`],
     targets: {
-      build: {
-        ...run(
-          `esbuild ${o.roots.backend}/src/main.ts --bundle --platform=node --target=node20 --outfile=${out}/main.js`,
-        ),
-        cache: true,
-        inputs: ['production', '^production'],
-        outputs: [`{workspaceRoot}/${out}/main.js`],
-      },
+      build: o.hasDatabase
+        ? {
+            // The app and its migration runner, and the migrations they go with.
+            executor: 'nx:run-commands',
+            options: {
+              commands: [
+                `esbuild ${o.roots.backend}/src/main.ts ${o.roots.backend}/src/migrate.ts --bundle --platform=node --target=node20 --outdir=${out}`,
+                `rm -rf ${out}/migrations && cp -R ${o.roots.backend}/migrations ${out}/migrations`,
+              ],
+              parallel: false,
+            },
+            cache: true,
+            inputs: ['production', '^production'],
+            outputs: [
+              `{workspaceRoot}/${out}/main.js`,
+              `{workspaceRoot}/${out}/migrate.js`,
+              `{workspaceRoot}/${out}/migrations`,
+            ],
+          }
+        : {
+            ...run(
+              `esbuild ${o.roots.backend}/src/main.ts --bundle --platform=node --target=node20 --outfile=${out}/main.js`,
+            ),
+            cache: true,
+            inputs: ['production', '^production'],
+            outputs: [`{workspaceRoot}/${out}/main.js`],
+          },
       serve: {
         ...run(`node ${out}/main.js`),
         dependsOn: ['build', 'metrics-inject'],
@@ -121,6 +146,8 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
     composeFile: `${o.roots.root}/docker-compose.staging.yml`,
     backendPort: o.backendPort,
     frontendPort: o.hasFrontend ? o.frontendPort : undefined,
+    // The app's Postgres (a file in /run/secrets, never an environment variable).
+    ...(o.hasDatabase ? { secrets: ['DATABASE_URL'] } : {}),
   };
   return {
     root: o.roots.root,

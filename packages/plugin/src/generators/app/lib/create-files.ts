@@ -36,6 +36,7 @@ export function templateVariables(o: NormalizedAppOptions) {
     frontendPort: o.frontendPort,
     containerPort: CONTAINER_PORT,
     hasFrontend: o.hasFrontend,
+    hasDatabase: o.hasDatabase,
     buildInfoFile: BUILD_INFO_FILE,
     imageSuffix: IMAGE_SUFFIX,
     env: APP_ENV,
@@ -63,6 +64,22 @@ export function createFiles(tree: Tree, o: NormalizedAppOptions): void {
       ...vars,
       offsetFromRoot: offsetFromRoot(o.roots.frontend),
     });
+  }
+  if (o.hasDatabase) {
+    generateFiles(tree, join(__dirname, '..', 'files', 'database', 'backend'), o.roots.backend, {
+      ...vars,
+      offsetFromRoot: offsetFromRoot(o.roots.backend),
+    });
+    if (o.hasFrontend)
+      generateFiles(
+        tree,
+        join(__dirname, '..', 'files', 'database', 'frontend'),
+        o.roots.frontend,
+        {
+          ...vars,
+          offsetFromRoot: offsetFromRoot(o.roots.frontend),
+        },
+      );
   }
   generateFiles(tree, join(__dirname, '..', 'files', 'deploy'), o.roots.root, {
     ...vars,

@@ -12,6 +12,7 @@ import type { AppGeneratorSchema } from '../schema';
 export interface NormalizedAppOptions {
   name: string;
   hasFrontend: boolean;
+  hasDatabase: boolean;
   directory: string;
   backendPort: number;
   frontendPort: number;
@@ -26,6 +27,7 @@ export class AppOptionsError extends Error {
 }
 
 const FRONTENDS = ['react-vite', 'none'];
+const DATABASES = ['none', 'postgres'];
 
 function port(value: unknown, option: string, fallback: number): number {
   try {
@@ -45,6 +47,13 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
   if (!FRONTENDS.includes(frontend)) {
     throw new AppOptionsError(
       `--frontend must be one of ${FRONTENDS.join(', ')}, got "${frontend}".`,
+    );
+  }
+
+  const database = options.database ?? 'none';
+  if (!DATABASES.includes(database)) {
+    throw new AppOptionsError(
+      `--database must be one of ${DATABASES.join(', ')}, got "${database}".`,
     );
   }
 
@@ -104,6 +113,7 @@ export function normalizeOptions(tree: Tree, options: AppGeneratorSchema): Norma
   return {
     name,
     hasFrontend: frontend !== 'none',
+    hasDatabase: database === 'postgres',
     directory,
     backendPort,
     frontendPort,

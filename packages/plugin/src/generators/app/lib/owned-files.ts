@@ -63,6 +63,7 @@ export function recipeOf(o: NormalizedAppOptions): AppRecipe {
     name: o.name,
     directory: o.directory,
     frontend: o.hasFrontend ? 'react-vite' : 'none',
+    ...(o.hasDatabase ? { database: 'postgres' as const } : {}),
     backendPort: o.backendPort,
     frontendPort: o.frontendPort,
   };
@@ -72,6 +73,7 @@ export function optionsOf(recipe: AppRecipe): NormalizedAppOptions {
   return {
     name: recipe.name,
     hasFrontend: recipe.frontend !== 'none',
+    hasDatabase: recipe.database === 'postgres',
     directory: recipe.directory,
     backendPort: recipe.backendPort,
     frontendPort: recipe.frontendPort,

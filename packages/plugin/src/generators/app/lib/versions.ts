@@ -8,6 +8,16 @@ export const backendDependencies = {
   'prom-client': '15.1.3',
 };
 
+/** --database=postgres: the client, and the migration library (SQL files, Postgres advisory lock). */
+export const databaseDependencies = {
+  pg: '8.23.1',
+  'node-pg-migrate': '8.0.4',
+};
+
+export const databaseDevDependencies = {
+  '@types/pg': '8.23.1',
+};
+
 export const frontendDependencies = {
   react: '19.3.1',
   'react-dom': '19.3.1',
