@@ -143,7 +143,7 @@ describe('app generator in a real workspace', () => {
       // Two runners at once: node-pg-migrate's advisory lock lets one apply the migration.
       const both = await Promise.all([migrate(), migrate()]);
       const applied = both.filter((r) => r.code === 0).map((r) => JSON.parse(r.stdout).applied);
-      expect(applied).toContainEqual(['1700000000000_create-notes']);
+      expect(applied.flat()).toEqual(['1700000000000_create-notes']);
       for (const r of both.filter((x) => x.code !== 0))
         expect(r.stderr).toContain('Another migration is already running');
       const again = await migrate();

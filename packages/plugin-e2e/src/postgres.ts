@@ -1,13 +1,13 @@
 /**
  * A scratch Postgres on this machine: Debian's postgresql binaries (installed by tools/env/up.sh),
- * a new cluster in a temporary folder owned by the postgres user, on a free loopback port, with
+ * a new cluster in a temporary folder owned by the postgres user (removed by stop), on a free loopback port, with
  * password authentication. Nothing of Debian's own cluster is touched.
  */
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './prometheus';
-import { e2eDir } from './utils';
 
 export interface ScratchPostgres {
   /** postgres://app:<password>@127.0.0.1:<port>/app */
@@ -31,7 +31,8 @@ function asPostgres(argv: string[]): void {
 }
 
 export async function startPostgres(): Promise<ScratchPostgres> {
-  const dir = mkdtempSync(join(e2eDir(), 'postgres-'));
+  // Under /tmp, not the e2e run's folder (0700 root): the postgres user must reach its files.
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-postgres-'));
   const user = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim();
   const group = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim();
   chownSync(dir, Number(user), Number(group));
