@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres } from './postgres';
-import { must, mustNx, newWorkspace, nx, portBlock, sh, testEnv } from './utils';
+import { chromiumPath, must, mustNx, newWorkspace, nx, portBlock, sh, testEnv } from './utils';
 
 /** The workspace's files, without node_modules and Nx's own cache. */
 const workspaceFiles = (ws: string) =>
@@ -47,6 +47,16 @@ function runNode(
   });
 }
 
+/** The first answer of url (waits up to 30 s for a server that starts). */
+async function answering(url: string): Promise<Response> {
+  for (let i = 0; i < 120; i++) {
+    const r = await fetch(url).catch(() => undefined);
+    if (r) return r;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  throw new Error(`${url} did not answer within 30 s`);
+}
+
 describe('app generator in a real workspace', () => {
   it('shop with a React + Vite frontend: build, test, lint and typecheck pass; the backend serves /health and /metrics', async () => {
     const ws = newWorkspace('app-react');
@@ -67,6 +77,7 @@ describe('app generator in a real workspace', () => {
     expect(JSON.parse(projects.slice(projects.indexOf('['))).sort()).toEqual([
       'shop',
       'shop-backend',
+      'shop-e2e',
       'shop-frontend',
     ]);
 
@@ -122,9 +133,18 @@ describe('app generator in a real workspace', () => {
     );
   });
 
-  it('--database=postgres: build, test, lint and typecheck pass; against a real Postgres the migrations run once and the backend keeps notes', async () => {
+  it('--database=postgres: build, test, lint and typecheck pass; against a real Postgres the migrations run once and the backend keeps notes; the browser test passes in Chromium and fails on a page that is not the app', async () => {
     const ws = newWorkspace('app-db');
-    mustNx(ws, ['g', '@conveyor/plugin:app', 'memo', '--database=postgres', '--no-interactive']);
+    const port = portBlock('app') + 2;
+    mustNx(ws, [
+      'g',
+      '@conveyor/plugin:app',
+      'memo',
+      '--database=postgres',
+      `--backendPort=${port}`,
+      `--frontendPort=${port + 1}`,
+      '--no-interactive',
+    ]);
     mustNx(ws, ['run-many', '-t', 'build', 'test', 'lint', 'typecheck', '--outputStyle=static']);
     const dist = join(ws, 'dist/apps/memo/backend');
     expect(existsSync(join(dist, 'migrations/1700000000000_create-notes.sql'))).toBe(true);
@@ -134,10 +154,15 @@ describe('app generator in a real workspace', () => {
     // Bundles that run without node_modules, the database URL read from a file, as on a host.
     const env = { PATH: process.env['PATH'], DATABASE_URL_FILE: secretFile };
     const migrate = () => runNode(join(dist, 'migrate.js'), env);
-    const port = portBlock('app') + 2;
     const server = spawn(process.execPath, [join(dist, 'main.js')], {
       cwd: '/',
-      env: { ...env, PORT: String(port) },
+      env: { ...env, PORT: String(port), IMAGE_TAG: 'e2e-db' },
+    });
+    // The frontend as a developer runs it: vite, /api proxied to the backend.
+    const vite = spawn('npx', ['nx', 'run', 'memo-frontend:serve', '--outputStyle=static'], {
+      cwd: ws,
+      detached: true,
+      stdio: 'ignore',
     });
     try {
       // Two runners at once: node-pg-migrate's advisory lock lets one apply the migration.
@@ -150,12 +175,7 @@ describe('app generator in a real workspace', () => {
       expect([again.code, JSON.parse(again.stdout)]).toEqual([0, { applied: [] }]);
 
       const api = `http://127.0.0.1:${port}`;
-      let health: Response | undefined;
-      for (let i = 0; i < 60 && health?.status !== 200; i++) {
-        health = await fetch(`${api}/health`).catch(() => undefined);
-        if (health?.status !== 200) await new Promise((r) => setTimeout(r, 250));
-      }
-      expect(health?.status).toBe(200);
+      expect((await answering(`${api}/health`)).status).toBe(200);
       const posted = await fetch(`${api}/notes`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
@@ -164,6 +184,39 @@ describe('app generator in a real workspace', () => {
       expect(posted.status).toBe(201);
       const listed = (await (await fetch(`${api}/notes`)).json()) as { notes: { body: string }[] };
       expect(listed.notes.map((n) => n.body)).toEqual(['kept in Postgres']);
+
+      // The generated Playwright test in Debian's Chromium: the release shown, a note written
+      // on the page and read back after a reload.
+      const page = `http://127.0.0.1:${port + 1}`;
+      expect((await answering(page)).status).toBe(200);
+      const browser = { CHROMIUM_PATH: chromiumPath(), EXPECT_IMAGE_TAG: 'e2e-db' };
+      const passed = nx(ws, ['e2e', 'memo-e2e', '--outputStyle=static'], {
+        ...process.env,
+        ...browser,
+        BASE_URL: page,
+      });
+      expect(passed.code === 0 ? '' : passed.output.slice(-4000)).toBe('');
+      expect(passed.output).toMatch(/2 passed/);
+      const shots = sh('find', [
+        ws,
+        '-path',
+        join(ws, 'node_modules'),
+        '-prune',
+        '-o',
+        '-name',
+        'test-finished-*.png',
+        '-print',
+      ]).stdout.trim();
+      expect(shots.split('\n').length).toBeGreaterThanOrEqual(2);
+      // The same test against a page that is not the app (the backend's own port): it fails.
+      const broken = nx(ws, ['e2e', 'memo-e2e', '--outputStyle=static'], {
+        ...process.env,
+        ...browser,
+        BASE_URL: api,
+      });
+      expect(broken.code).not.toBe(0);
+      expect(broken.output).toMatch(/2 failed/);
+
       db.stop();
       const down = await fetch(`${api}/health`);
       expect([down.status, await down.json()]).toEqual([
@@ -172,6 +225,7 @@ describe('app generator in a real workspace', () => {
       ]);
     } finally {
       server.kill('SIGTERM');
+      if (vite.pid) process.kill(-vite.pid, 'SIGTERM');
       db.stop();
     }
   });

@@ -246,3 +246,10 @@ const PORT_BLOCKS = [
 export function portBlock(suite: (typeof PORT_BLOCKS)[number]): number {
   return 18000 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);
 }
+
+/** Debian's Chromium, for the generated apps' browser tests (tools/env/up.sh installs it). */
+export function chromiumPath(): string {
+  const found = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+  if (!found) throw new Error('chromium is missing: run bash tools/env/up.sh');
+  return found;
+}

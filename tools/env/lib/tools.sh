@@ -4,7 +4,8 @@
 # shellcheck disable=SC2034 # variables here are used by the scripts that source this file
 
 # postgresql: its binaries make the tests' scratch databases (Debian's own cluster is never started).
-EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck postgresql)
+# chromium: the browser of the generated apps' Playwright tests (Playwright's own download cannot run here).
+EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck postgresql chromium)
 
 setup_tools() {
   log "tools"

@@ -297,7 +297,13 @@ export function envVarDocs(): EnvVarDoc[] {
 
 /** Project names of an app's parts. */
 export function projectNames(app: string) {
-  return { deploy: app, backend: `${app}-backend`, frontend: `${app}-frontend` };
+  return {
+    deploy: app,
+    backend: `${app}-backend`,
+    frontend: `${app}-frontend`,
+    // The browser tests (Playwright), with a frontend.
+    e2e: `${app}-e2e`,
+  };
 }
 
 export function appRoots(directory: string, app: string) {
@@ -306,6 +312,7 @@ export function appRoots(directory: string, app: string) {
     root,
     backend: `${root}/backend`,
     frontend: `${root}/frontend`,
+    e2e: `${root}/e2e`,
     ansible: `${root}/infra/ansible`,
   };
 }

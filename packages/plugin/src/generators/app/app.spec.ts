@@ -1,4 +1,4 @@
-import { readProjectConfiguration, Tree } from '@nx/devkit';
+import { readProjectConfiguration, Tree, writeJson } from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { parse } from 'yaml';
 import { appGenerator } from './app';
@@ -40,6 +40,7 @@ describe('app generator', () => {
     expect(unit.implicitDependencies).toEqual(['shop-backend', 'shop-frontend']);
     expect(Object.keys(unit.targets ?? {}).sort()).toEqual([
       'bootstrap',
+      'browser-test',
       'build-push',
       'deploy',
       'doctor',
@@ -139,6 +140,38 @@ describe('app generator', () => {
     expect(pkg.dependencies).toHaveProperty('react');
     expect(pkg.devDependencies).toHaveProperty('esbuild');
     expect(pkg.devDependencies).toHaveProperty('vite');
+  });
+
+  it('writes the browser tests as their own project (Playwright through @nx/playwright), not for a backend alone', async () => {
+    await gen(tree, { database: 'postgres' });
+    const e2e = readProjectConfiguration(tree, 'shop-e2e');
+    expect(e2e.root).toBe('apps/shop/e2e');
+    expect(e2e.tags).toContain('conveyor:browser-test');
+    expect(e2e.targets?.['e2e']).toMatchObject({
+      executor: '@nx/playwright:playwright',
+      options: { config: 'apps/shop/e2e/playwright.config.ts', skipInstall: true },
+      cache: false,
+    });
+    const spec = tree.read('apps/shop/e2e/src/app.spec.ts', 'utf-8') ?? '';
+    expect(spec).toContain("getByTestId('image-tag')");
+    expect(spec).toContain("getByLabel('New note')");
+    expect(tree.read('apps/shop/e2e/playwright.config.ts', 'utf-8')).toContain(
+      "process.env['CHROMIUM_PATH']",
+    );
+    const pkg = JSON.parse(tree.read('package.json', 'utf-8') ?? '{}');
+    expect(pkg.devDependencies['@nx/playwright']).toBe(pkg.devDependencies['nx'] ?? '23.2.1');
+    // In a workspace on another Nx, @nx/playwright follows it.
+    const other = createTreeWithEmptyWorkspace();
+    writeJson(other, 'package.json', { name: 'ws', devDependencies: { nx: '23.3.0' } });
+    await gen(other);
+    const otherPkg = JSON.parse(other.read('package.json', 'utf-8') ?? '{}');
+    expect(otherPkg.devDependencies['@nx/playwright']).toBe('23.3.0');
+    await gen(tree, { name: 'api', frontend: 'none' });
+    expect(tree.exists('apps/api/e2e')).toBe(false);
+    expect(() => readProjectConfiguration(tree, 'api-e2e')).toThrow();
+    // Without a database, the browser test checks the release shown only.
+    await gen(tree, { name: 'blog' });
+    expect(tree.read('apps/blog/e2e/src/app.spec.ts', 'utf-8')).not.toContain('New note');
   });
 
   it('--database=postgres: a client, migrations with an example table, notes endpoints and a view; the deploy gets DATABASE_URL', async () => {

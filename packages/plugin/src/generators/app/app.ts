@@ -16,6 +16,21 @@ import { writeManifest } from './lib/owned-files';
 import * as versions from './lib/versions';
 import type { AppGeneratorSchema } from './schema';
 
+/** The browser tests' packages, @nx/playwright at the workspace's own Nx version (one Nx). */
+function e2eDependencies(tree: Tree): Record<string, string> {
+  const pkg = tree.exists('package.json')
+    ? (JSON.parse(tree.read('package.json', 'utf-8') ?? '{}') as Record<
+        string,
+        Record<string, string> | undefined
+      >)
+    : {};
+  const nx = pkg['devDependencies']?.['nx'] ?? pkg['dependencies']?.['nx'];
+  return {
+    ...versions.e2eDevDependencies,
+    ...(nx && /^\d+\.\d+\.\d+$/.test(nx) ? { '@nx/playwright': nx } : {}),
+  };
+}
+
 export function addDependencies(
   tree: Tree,
   hasFrontend: boolean,
@@ -30,7 +45,7 @@ export function addDependencies(
     },
     {
       ...versions.devDependencies,
-      ...(hasFrontend ? versions.frontendDevDependencies : {}),
+      ...(hasFrontend ? { ...versions.frontendDevDependencies, ...e2eDependencies(tree) } : {}),
       ...(hasDatabase ? versions.databaseDevDependencies : {}),
     },
   );

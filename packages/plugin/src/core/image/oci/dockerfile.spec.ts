@@ -2,18 +2,41 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { instructions, planDockerfile, substitute, words } from './dockerfile';
 
+// ejs ships no types; the app generator renders its templates with the same call.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { render } = require('ejs') as {
+  render: (template: string, data: Record<string, unknown>) => string;
+};
 const TEMPLATES = join(__dirname, '../../../generators/app/files');
-/** The generated Dockerfile with its template tags filled as `app` fills them. */
-function generated(component: 'backend' | 'frontend'): string {
-  return readFileSync(join(TEMPLATES, component, 'Dockerfile__tmpl__'), 'utf8')
-    .replace(/<%= backendProject %>|<%= frontendProject %>/g, 'shop')
-    .replace(/<%= (backendRoot|frontendRoot) %>/g, 'apps/shop')
-    .replace(/<%= buildInfoFile %>/g, 'build-info.json')
-    .replace(/<%= env\.port %>/g, 'PORT')
-    .replace(/<%= containerPort\.backend %>/g, '8080');
+/** The generated Dockerfile, its template rendered (ejs) with the values `app` gives it. */
+function generated(component: 'backend' | 'frontend', hasDatabase = false): string {
+  return render(readFileSync(join(TEMPLATES, component, 'Dockerfile__tmpl__'), 'utf8'), {
+    backendProject: 'shop-backend',
+    frontendProject: 'shop-frontend',
+    backendRoot: 'apps/shop/backend',
+    frontendRoot: 'apps/shop/frontend',
+    buildInfoFile: 'build-info.json',
+    env: { port: 'PORT' },
+    containerPort: { backend: 8080 },
+    hasDatabase,
+  });
 }
 
 describe('planDockerfile: what is assembled', () => {
+  it('the generated backend Dockerfile of an app with a database: its migrations and their runner too', () => {
+    const plan = planDockerfile(generated('backend', true), {});
+    expect(plan.kind).toBe('assemble');
+    const copies = plan.kind === 'assemble' ? plan.steps.filter((s) => s.kind === 'copy') : [];
+    expect(
+      copies.map((c) => [c.kind === 'copy' ? c.sources : [], c.kind === 'copy' && c.dest]),
+    ).toEqual([
+      [['main.js'], '/app/'],
+      [['migrate.js'], '/app/'],
+      [['migrations'], '/app/migrations/'],
+      [['build-info.json'], '/app/'],
+    ]);
+  });
+
   it('the generated backend Dockerfile, with the base from the build arg', () => {
     const plan = planDockerfile(generated('backend'), {
       NODE_IMAGE: 'localhost:5055/base/node:20',

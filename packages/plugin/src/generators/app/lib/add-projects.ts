@@ -139,6 +139,33 @@ export function frontendProject(o: NormalizedAppOptions): ProjectConfiguration {
   };
 }
 
+/**
+ * The app's browser tests (Playwright through @nx/playwright): `nx e2e <app>-e2e` against BASE_URL;
+ * the deploy unit's browser-test target runs them against a released environment.
+ */
+export function e2eProject(o: NormalizedAppOptions): ProjectConfiguration {
+  const { lint, typecheck } = checkTargets();
+  return {
+    root: o.roots.e2e,
+    sourceRoot: `${o.roots.e2e}/src`,
+    projectType: 'application',
+    tags: ['conveyor', 'conveyor:browser-test', `conveyor:app:${o.name}`],
+    implicitDependencies: [o.projects.frontend],
+    targets: {
+      e2e: {
+        executor: '@nx/playwright:playwright',
+        // Browsers are installed by the workflow (GitHub) or given by CHROMIUM_PATH, never here.
+        options: { config: `${o.roots.e2e}/playwright.config.ts`, skipInstall: true },
+        outputs: [`{workspaceRoot}/dist/.playwright/${o.roots.e2e}`],
+        // Its answer depends on the app at BASE_URL, which no input of Nx's cache sees.
+        cache: false,
+      },
+      lint,
+      typecheck,
+    },
+  };
+}
+
 export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
   const deployOptions = {
     profile: 'local',
@@ -190,6 +217,16 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
         options: { profile: 'local' },
         configurations: profileConfigurations(),
       },
+      ...(o.hasFrontend
+        ? {
+            // The browser tests (<app>-e2e) against a released environment's page.
+            'browser-test': {
+              executor: `${PLUGIN_NAME}:browser-test`,
+              options: { profile: 'local' },
+              configurations: profileConfigurations(),
+            },
+          }
+        : {}),
       history: {
         executor: `${PLUGIN_NAME}:history`,
         options: { profile: 'local', ansibleDir: deployOptions.ansibleDir },
@@ -216,6 +253,9 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
 
 export function addProjects(tree: Tree, o: NormalizedAppOptions): void {
   addProjectConfiguration(tree, o.projects.backend, backendProject(o));
-  if (o.hasFrontend) addProjectConfiguration(tree, o.projects.frontend, frontendProject(o));
+  if (o.hasFrontend) {
+    addProjectConfiguration(tree, o.projects.frontend, frontendProject(o));
+    addProjectConfiguration(tree, o.projects.e2e, e2eProject(o));
+  }
   addProjectConfiguration(tree, o.projects.deploy, deployProject(o));
 }

@@ -65,6 +65,12 @@ export function createFiles(tree: Tree, o: NormalizedAppOptions): void {
       offsetFromRoot: offsetFromRoot(o.roots.frontend),
     });
   }
+  if (o.hasFrontend) {
+    generateFiles(tree, join(__dirname, '..', 'files', 'e2e'), o.roots.e2e, {
+      ...vars,
+      offsetFromRoot: offsetFromRoot(o.roots.e2e),
+    });
+  }
   if (o.hasDatabase) {
     generateFiles(tree, join(__dirname, '..', 'files', 'database', 'backend'), o.roots.backend, {
       ...vars,

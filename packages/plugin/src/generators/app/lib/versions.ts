@@ -44,3 +44,12 @@ export const frontendDevDependencies = {
   '@testing-library/dom': '10.4.2',
   'eslint-plugin-react-hooks': '7.1.1',
 };
+
+/**
+ * The browser tests (an app with a frontend): Playwright the Nx way, @nx/playwright pinned to the
+ * workspace's Nx.
+ */
+export const e2eDevDependencies = {
+  '@nx/playwright': '23.2.1',
+  '@playwright/test': '1.65.2',
+};
