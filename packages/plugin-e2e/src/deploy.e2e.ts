@@ -29,6 +29,7 @@ import {
   sh,
   testEnv,
   waitFor,
+  chromiumPath,
 } from './utils';
 import { serverDir, sshAs, stagingSshEnv } from './host';
 
@@ -527,6 +528,43 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     const status = await run(ws, ['run', 'market:status', '--configuration=staging']);
     expect(status.code).toBe(0);
     expect(status.output).toContain(`live:     ${sha[0]}`);
+  });
+
+  it('browser-test: the generated Playwright test passes in Chromium against the live release, and fails for a release whose page is broken', async () => {
+    const browser = { CHROMIUM_PATH: chromiumPath() };
+    const passed = await run(
+      ws,
+      ['run', 'market:browser-test', '--configuration=staging'],
+      browser,
+    );
+    expect(passed.code === 0 ? '' : passed.output.slice(-4000)).toBe('');
+    expect(passed.output).toContain(
+      `Browser tests of market at http://${env['CONVEYOR_TEST_SSH_HOST']}:${frontendPort}: the page must show ${sha[0]}.`,
+    );
+    expect(passed.output).toMatch(/1 passed/);
+    // A release whose page throws when it renders: it deploys (its ports answer), the browser test fails.
+    const file = join(ws, 'apps/market/frontend/src/App.tsx');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(
+      file,
+      good.replace(
+        'export function App() {',
+        "export function App() {\n  if (APP_NAME) throw new Error('broken');",
+      ),
+    );
+    const broken = gitCommitAll(ws, 'a page that does not render');
+    await ok(ws, ['run', 'market:build-push', '--configuration=staging', ...buildArgs]);
+    await ok(ws, ['run', 'market:deploy', '--configuration=staging', `--tag=${broken}`]);
+    const failed = await run(
+      ws,
+      ['run', 'market:browser-test', '--configuration=staging'],
+      browser,
+    );
+    expect(failed.code).not.toBe(0);
+    expect(failed.output).toContain(`Browser tests of market failed against ${broken}`);
+    expect(failed.output).toMatch(/1 failed/);
+    writeFileSync(file, good);
+    await ok(ws, ['run', 'market:deploy', '--configuration=staging', `--tag=${sha[0]}`]);
   });
 
   it('no output and no notice contains the registry password, the SSH key or the Telegram token', async () => {

@@ -244,7 +244,7 @@ describe('ci generator', () => {
         'npx nx sync:check',
         'npx playwright install --with-deps',
         'npx nx affected -t lint test typecheck build',
-        'npx nx affected -t e2e',
+        "npx nx affected -t e2e --exclude='tag:conveyor:browser-test'",
       ]);
     });
   });
@@ -352,6 +352,37 @@ describe('ci generator', () => {
         tag: '${{ steps.release.outputs.tag }}',
         projects: '${{ steps.release.outputs.projects }}',
       });
+    });
+
+    it("runs the released apps' browser tests after the deploy, when the workspace has Playwright; keeps the screenshots", () => {
+      expect(runs(generate().wf.jobs.deploy).join('\n')).not.toContain('browser-test');
+      const tree = createTreeWithEmptyWorkspace();
+      writeJson(tree, 'package.json', { name: 'ws', devDependencies: { '@playwright/test': '1' } });
+      const { deploy, promote } = generate(tree).wf.jobs;
+      const names = deploy.steps.map((s) => s.name ?? '');
+      const browser = step(deploy, /^Browser tests of the released apps on staging/);
+      expect(names.indexOf(browser.name ?? '')).toBeGreaterThan(
+        names.findIndex((n) => n.startsWith('Redeploy the given tag')),
+      );
+      expect(browser.if).toBeUndefined();
+      expect(browser.run).toBe(
+        'npx nx run-many -t browser-test --configuration=staging --projects="$PROJECTS" --outputStyle=static',
+      );
+      expect(browser.env).toMatchObject({
+        PROJECTS: '${{ steps.release.outputs.projects }}',
+        SSH_KEY_B64: '${{ secrets.SSH_KEY_B64 }}',
+      });
+      expect(step(deploy, /Install Playwright's Chromium/).run).toBe(
+        'npx playwright install --with-deps chromium',
+      );
+      const keep = step(deploy, /screenshots/);
+      expect([keep.if, keep.uses, keep.with?.['path']]).toEqual([
+        '!cancelled()',
+        'actions/upload-artifact@v4',
+        'dist/.playwright/',
+      ]);
+      // Production waits for this job: a failed browser test never gets promoted.
+      expect(promote.needs).toContain('deploy');
     });
 
     it('the release step picks the tag and deploy units (run with bash)', () => {

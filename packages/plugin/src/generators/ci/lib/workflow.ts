@@ -20,6 +20,7 @@ export const ACTIONS = {
   checkout: 'actions/checkout@v4',
   setupNode: 'actions/setup-node@v4',
   nxSetShas: 'nrwl/nx-set-shas@v4',
+  uploadArtifact: 'actions/upload-artifact@v4',
 } as const;
 
 export const NODE_VERSION = '20';
@@ -168,8 +169,9 @@ function testJob(s: WorkflowSettings): Job {
   });
   if (s.playwright) {
     steps.push({
+      // A Conveyor app's browser tests need a released app: the deploy job runs them on staging.
       name: 'End-to-end tests of what the change affected',
-      run: 'npx nx affected -t e2e',
+      run: "npx nx affected -t e2e --exclude='tag:conveyor:browser-test'",
     });
   }
   return {
@@ -280,8 +282,34 @@ function deployJob(s: WorkflowSettings): Job {
           ...env,
         },
       },
+      ...(s.playwright ? browserTestSteps(env) : []),
     ],
   };
+}
+
+/**
+ * The released apps' browser tests on staging, after its deploy: a failure fails this job, so
+ * production's promotion (which needs it) never starts. The screenshots are kept either way.
+ */
+function browserTestSteps(env: Record<string, string>): Step[] {
+  return [
+    { name: "Install Playwright's Chromium", run: 'npx playwright install --with-deps chromium' },
+    {
+      name: 'Browser tests of the released apps on staging (a failure blocks production)',
+      run: 'npx nx run-many -t browser-test --configuration=staging --projects="$PROJECTS" --outputStyle=static',
+      env: { PROJECTS: expr('steps.release.outputs.projects'), ...env },
+    },
+    {
+      name: "Keep the browser tests' screenshots",
+      if: '!cancelled()',
+      uses: ACTIONS.uploadArtifact,
+      with: {
+        name: 'browser-tests-staging',
+        path: 'dist/.playwright/',
+        'if-no-files-found': 'ignore',
+      },
+    },
+  ];
 }
 
 function promoteJob(): Job {

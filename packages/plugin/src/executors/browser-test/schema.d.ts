@@ -1,0 +1,5 @@
+export interface BrowserTestExecutorSchema {
+  profile?: string;
+  baseUrl?: string;
+  ansibleDir?: string;
+}
