@@ -3,7 +3,7 @@
  * tarball, `nx g @conveyor/plugin:app`, then the generated projects' own targets.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startPostgres } from './postgres';
 import { chromiumPath, must, mustNx, newWorkspace, nx, portBlock, sh, testEnv } from './utils';
@@ -48,9 +48,9 @@ function runNode(
 }
 
 /** The first answer of url (waits up to 30 s for a server that starts). */
-async function answering(url: string): Promise<Response> {
+async function answering(url: string, init?: RequestInit): Promise<Response> {
   for (let i = 0; i < 120; i++) {
-    const r = await fetch(url).catch(() => undefined);
+    const r = await fetch(url, init).catch(() => undefined);
     if (r) return r;
     await new Promise((res) => setTimeout(res, 250));
   }
@@ -154,9 +154,12 @@ describe('app generator in a real workspace', () => {
     // Bundles that run without node_modules, the database URL read from a file, as on a host.
     const env = { PATH: process.env['PATH'], DATABASE_URL_FILE: secretFile };
     const migrate = () => runNode(join(dist, 'migrate.js'), env);
+    // Its log to a file: a pipe nobody reads would fill and block it.
+    const serverLog = openSync(join(ws, 'backend.log'), 'w');
     const server = spawn(process.execPath, [join(dist, 'main.js')], {
       cwd: '/',
       env: { ...env, PORT: String(port), IMAGE_TAG: 'e2e-db' },
+      stdio: ['ignore', serverLog, serverLog],
     });
     // The frontend as a developer runs it: vite, /api proxied to the backend.
     const vite = spawn('npx', ['nx', 'run', 'memo-frontend:serve', '--outputStyle=static'], {
@@ -218,11 +221,14 @@ describe('app generator in a real workspace', () => {
       expect(broken.output).toMatch(/2 failed/);
 
       db.stop();
-      const down = await fetch(`${api}/health`);
-      expect([down.status, await down.json()]).toEqual([
-        503,
-        { ok: false, database: 'unreachable' },
-      ]);
+      // A new connection (the server may have closed an idle keep-alive one meanwhile).
+      const down = await answering(`${api}/health`, { headers: { connection: 'close' } });
+      const backendLog = down.status === 503 ? '' : readFileSync(join(ws, 'backend.log'), 'utf8');
+      expect({ status: down.status, body: await down.json(), backendLog }).toEqual({
+        status: 503,
+        body: { ok: false, database: 'unreachable' },
+        backendLog: '',
+      });
     } finally {
       server.kill('SIGTERM');
       if (vite.pid) process.kill(-vite.pid, 'SIGTERM');

@@ -532,14 +532,19 @@ describe('deploy and rollback over real SSH with Ansible', () => {
 
   it('browser-test: the generated Playwright test passes in Chromium against the live release, and fails for a release whose page is broken', async () => {
     const browser = { CHROMIUM_PATH: chromiumPath() };
+    const before = hostState().current.tag;
     const passed = await run(
       ws,
       ['run', 'market:browser-test', '--configuration=staging'],
       browser,
     );
-    expect(passed.code === 0 ? '' : passed.output.slice(-4000)).toBe('');
+    // When it fails: its output and the page as Playwright saw it (error-context.md).
+    const seen = () =>
+      sh('sh', ['-c', `cat ${join(ws, 'dist/.playwright')}/*/*/e2e/test-output/*/error-context.md`])
+        .stdout;
+    expect(passed.code === 0 ? '' : passed.output.slice(-3000) + seen()).toBe('');
     expect(passed.output).toContain(
-      `Browser tests of market at http://${env['CONVEYOR_TEST_SSH_HOST']}:${frontendPort}: the page must show ${sha[0]}.`,
+      `Browser tests of market at http://${env['CONVEYOR_TEST_SSH_HOST']}:${frontendPort}: the page must show ${before}.`,
     );
     expect(passed.output).toMatch(/1 passed/);
     // A release whose page throws when it renders: it deploys (its ports answer), the browser test fails.
@@ -564,7 +569,7 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     expect(failed.output).toContain(`Browser tests of market failed against ${broken}`);
     expect(failed.output).toMatch(/1 failed/);
     writeFileSync(file, good);
-    await ok(ws, ['run', 'market:deploy', '--configuration=staging', `--tag=${sha[0]}`]);
+    await ok(ws, ['run', 'market:deploy', '--configuration=staging', `--tag=${before}`]);
   });
 
   it('no output and no notice contains the registry password, the SSH key or the Telegram token', async () => {

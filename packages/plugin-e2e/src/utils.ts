@@ -92,11 +92,18 @@ export function newWorkspace(name: string): string {
   return dir;
 }
 
+/**
+ * The environment of an nx run: no daemon, no cloud, no terminal UI, CI; and not inside Jest
+ * (Playwright refuses to run its tests when JEST_WORKER_ID says so).
+ */
+function nxEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const rest = { ...env };
+  delete rest['JEST_WORKER_ID'];
+  return { ...rest, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true' };
+}
+
 export function nx(ws: string, args: string[], env: NodeJS.ProcessEnv = process.env): Result {
-  return sh(join(ws, 'node_modules', '.bin', 'nx'), args, {
-    cwd: ws,
-    env: { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true' },
-  });
+  return sh(join(ws, 'node_modules', '.bin', 'nx'), args, { cwd: ws, env: nxEnv(env) });
 }
 
 export function mustNx(ws: string, args: string[], env: NodeJS.ProcessEnv = process.env): Result {
@@ -177,10 +184,7 @@ export function nxAsync(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Result> {
   return new Promise((resolve) => {
-    const child = spawn(join(ws, 'node_modules', '.bin', 'nx'), args, {
-      cwd: ws,
-      env: { ...env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false', CI: 'true' },
-    });
+    const child = spawn(join(ws, 'node_modules', '.bin', 'nx'), args, { cwd: ws, env: nxEnv(env) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));

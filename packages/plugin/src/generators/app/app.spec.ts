@@ -147,15 +147,17 @@ describe('app generator', () => {
     const e2e = readProjectConfiguration(tree, 'shop-e2e');
     expect(e2e.root).toBe('apps/shop/e2e');
     expect(e2e.tags).toContain('conveyor:browser-test');
-    expect(e2e.targets?.['e2e']).toMatchObject({
-      executor: '@nx/playwright:playwright',
-      options: { config: 'apps/shop/e2e/playwright.config.ts', skipInstall: true },
-      cache: false,
+    // The target is inferred from playwright.config.mjs by @nx/playwright/plugin, never cached.
+    expect(e2e.targets?.['e2e']).toEqual({ cache: false });
+    const plugins = JSON.parse(tree.read('nx.json', 'utf-8') ?? '{}').plugins;
+    expect(plugins).toContainEqual({
+      plugin: '@nx/playwright/plugin',
+      options: { targetName: 'e2e' },
     });
     const spec = tree.read('apps/shop/e2e/src/app.spec.ts', 'utf-8') ?? '';
     expect(spec).toContain("getByTestId('image-tag')");
     expect(spec).toContain("getByLabel('New note')");
-    expect(tree.read('apps/shop/e2e/playwright.config.ts', 'utf-8')).toContain(
+    expect(tree.read('apps/shop/e2e/playwright.config.mjs', 'utf-8')).toContain(
       "process.env['CHROMIUM_PATH']",
     );
     const pkg = JSON.parse(tree.read('package.json', 'utf-8') ?? '{}');
@@ -168,6 +170,11 @@ describe('app generator', () => {
     expect(otherPkg.devDependencies['@nx/playwright']).toBe('23.3.0');
     await gen(tree, { name: 'api', frontend: 'none' });
     expect(tree.exists('apps/api/e2e')).toBe(false);
+    // Once in nx.json, however many apps.
+    const again = JSON.parse(tree.read('nx.json', 'utf-8') ?? '{}').plugins;
+    expect(
+      again.filter((p: { plugin?: string }) => p.plugin === '@nx/playwright/plugin'),
+    ).toHaveLength(1);
     expect(() => readProjectConfiguration(tree, 'api-e2e')).toThrow();
     // Without a database, the browser test checks the release shown only.
     await gen(tree, { name: 'blog' });

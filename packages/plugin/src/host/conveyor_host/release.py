@@ -88,7 +88,7 @@ def write_secrets(folder, plan, values):
 
 
 def up_command(plan, folder):
-    """`up -d` of the release: a component of the compose file that this plan does not deploy (an
+    """`up -d` of the release, its containers all made anew: a component of the compose file that this plan does not deploy (an
     app's frontend before it has a port) is scaled to 0, so it never runs on its default port, the
     one the proxy takes once the component is deployed."""
     try:
@@ -97,7 +97,9 @@ def up_command(plan, folder):
     except OSError:
         text = ""
     idle = [c for c in ("backend", "frontend") if c not in plan["components"] and re.search(rf"^  {c}:\s*$", text, re.M)]
-    return ["up", "-d", "--remove-orphans", *(arg for c in idle for arg in ("--scale", f"{c}=0"))]
+    # Every container anew: a frontend left running beside a recreated backend keeps the old
+    # backend's address in its nginx, and /api/ answers 502 (a browser test found it).
+    return ["up", "-d", "--force-recreate", "--remove-orphans", *(arg for c in idle for arg in ("--scale", f"{c}=0"))]
 
 
 def write_release_folder(folder, plan, env, secret_values=None):

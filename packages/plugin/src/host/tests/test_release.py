@@ -46,11 +46,11 @@ class FolderTest(AppTestCase):
                             "services:\n  backend:\n    image: b\n  frontend:\n    image: f\n")
         folder = os.path.dirname(folder)
         self.assertEqual(up_command(plan_for(self.app, components=["backend"]), folder),
-                         ["up", "-d", "--remove-orphans", "--scale", "frontend=0"])
+                         ["up", "-d", "--force-recreate", "--remove-orphans", "--scale", "frontend=0"])
         self.assertEqual(up_command(plan_for(self.app, components=["backend", "frontend"]), folder),
-                         ["up", "-d", "--remove-orphans"])
+                         ["up", "-d", "--force-recreate", "--remove-orphans"])
         self.write(os.path.join(folder, "docker-compose.yml"), "services:\n  backend:\n    image: b\n")
-        self.assertEqual(up_command(plan_for(self.app, components=["backend"]), folder), ["up", "-d", "--remove-orphans"])
+        self.assertEqual(up_command(plan_for(self.app, components=["backend"]), folder), ["up", "-d", "--force-recreate", "--remove-orphans"])
 
     def test_release_env(self):
         plan = plan_for(self.app)

@@ -1,8 +1,10 @@
 import {
   addProjectConfiguration,
   ProjectConfiguration,
+  readNxJson,
   TargetConfiguration,
   Tree,
+  updateNxJson,
 } from '@nx/devkit';
 import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/config/names';
 import type { ImageSpec } from '../../../core/image/images';
@@ -140,8 +142,9 @@ export function frontendProject(o: NormalizedAppOptions): ProjectConfiguration {
 }
 
 /**
- * The app's browser tests (Playwright through @nx/playwright): `nx e2e <app>-e2e` against BASE_URL;
- * the deploy unit's browser-test target runs them against a released environment.
+ * The app's browser tests (Playwright): `nx e2e <app>-e2e` against BASE_URL, the target inferred
+ * from playwright.config.mjs by @nx/playwright/plugin (addPlaywrightPlugin); the deploy unit's
+ * browser-test target runs it against a released environment.
  */
 export function e2eProject(o: NormalizedAppOptions): ProjectConfiguration {
   const { lint, typecheck } = checkTargets();
@@ -152,19 +155,27 @@ export function e2eProject(o: NormalizedAppOptions): ProjectConfiguration {
     tags: ['conveyor', 'conveyor:browser-test', `conveyor:app:${o.name}`],
     implicitDependencies: [o.projects.frontend],
     targets: {
-      e2e: {
-        executor: '@nx/playwright:playwright',
-        // Browsers are installed by the workflow (GitHub) or given by CHROMIUM_PATH, never here.
-        options: { config: `${o.roots.e2e}/playwright.config.ts`, skipInstall: true },
-        outputs: [`{workspaceRoot}/dist/.playwright/${o.roots.e2e}`],
-        // Its answer depends on the app at BASE_URL, which no input of Nx's cache sees.
-        cache: false,
-      },
+      // Its answer depends on the app at BASE_URL, which no input of Nx's cache sees.
+      e2e: { cache: false },
       lint,
       typecheck,
     },
   };
 }
+
+/** Playwright's targets inferred from each playwright.config.mjs (the way @nx/playwright's init sets it up). */
+export function addPlaywrightPlugin(tree: Tree): void {
+  const nxJson = readNxJson(tree) ?? {};
+  const plugins = nxJson.plugins ?? [];
+  const name = (p: (typeof plugins)[number]) => (typeof p === 'string' ? p : p.plugin);
+  if (plugins.some((p) => name(p) === PLAYWRIGHT_PLUGIN)) return;
+  updateNxJson(tree, {
+    ...nxJson,
+    plugins: [...plugins, { plugin: PLAYWRIGHT_PLUGIN, options: { targetName: 'e2e' } }],
+  });
+}
+
+const PLAYWRIGHT_PLUGIN = '@nx/playwright/plugin';
 
 export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
   const deployOptions = {
@@ -256,6 +267,7 @@ export function addProjects(tree: Tree, o: NormalizedAppOptions): void {
   if (o.hasFrontend) {
     addProjectConfiguration(tree, o.projects.frontend, frontendProject(o));
     addProjectConfiguration(tree, o.projects.e2e, e2eProject(o));
+    addPlaywrightPlugin(tree);
   }
   addProjectConfiguration(tree, o.projects.deploy, deployProject(o));
 }
