@@ -548,6 +548,8 @@ describe('deploy and rollback over real SSH with Ansible', () => {
     );
     expect(passed.output).toMatch(/1 passed/);
     // A release whose page throws when it renders: it deploys (its ports answer), the browser test fails.
+    // The live release's backend (earlier tests left a failing one at HEAD), a page that throws.
+    must('git', ['checkout', before, '--', 'apps/market/backend'], { cwd: ws });
     const file = join(ws, 'apps/market/frontend/src/App.tsx');
     const good = readFileSync(file, 'utf8');
     writeFileSync(
