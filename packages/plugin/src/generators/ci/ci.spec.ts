@@ -1,4 +1,11 @@
-import { logger, readNxJson, Tree, updateNxJson, writeJson } from '@nx/devkit';
+import {
+  addProjectConfiguration,
+  logger,
+  readNxJson,
+  Tree,
+  updateNxJson,
+  writeJson,
+} from '@nx/devkit';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import { spawnSync } from 'node:child_process';
 import {
@@ -86,6 +93,12 @@ describe('ci generator', () => {
     it('passes actionlint with Playwright and another branch too', () => {
       const tree = createTreeWithEmptyWorkspace();
       writeJson(tree, 'package.json', { name: 'ws', devDependencies: { '@playwright/test': '1' } });
+      addProjectConfiguration(tree, 'site-e2e', { root: 'apps/site-e2e' });
+      tree.write('apps/site-e2e/playwright.config.ts', 'export default {};\n');
+      addProjectConfiguration(tree, 'shop-e2e', {
+        root: 'apps/shop/e2e',
+        tags: ['conveyor:browser-test'],
+      });
       ensureCiWorkflow(tree, { branch: 'trunk' });
       const r = actionlint(tree.read(WORKFLOW_FILE, 'utf-8') ?? '');
       expect(r.code).toBe(0);
@@ -237,6 +250,8 @@ describe('ci generator', () => {
         name: 'ws',
         devDependencies: { '@playwright/test': '1.50.0' },
       });
+      addProjectConfiguration(tree, 'site-e2e', { root: 'apps/site-e2e' });
+      tree.write('apps/site-e2e/playwright.config.ts', 'export default {};\n');
       ensureCiWorkflow(tree);
       const test = (parse(tree.read(WORKFLOW_FILE, 'utf-8') ?? '') as Workflow).jobs.test;
       expect(runs(test)).toEqual([
@@ -358,6 +373,10 @@ describe('ci generator', () => {
       expect(runs(generate().wf.jobs.deploy).join('\n')).not.toContain('browser-test');
       const tree = createTreeWithEmptyWorkspace();
       writeJson(tree, 'package.json', { name: 'ws', devDependencies: { '@playwright/test': '1' } });
+      addProjectConfiguration(tree, 'shop-e2e', {
+        root: 'apps/shop/e2e',
+        tags: ['conveyor:browser-test'],
+      });
       const { deploy, promote } = generate(tree).wf.jobs;
       const names = deploy.steps.map((s) => s.name ?? '');
       const browser = step(deploy, /^Browser tests of the released apps on staging/);

@@ -1,4 +1,4 @@
-import { formatFiles, logger, readJson, readNxJson, Tree } from '@nx/devkit';
+import { formatFiles, getProjects, logger, readJson, readNxJson, Tree } from '@nx/devkit';
 import { parse } from 'yaml';
 import { GENERATED_MARKER, WORKFLOW_FILE, WorkflowSettings, workflowYaml } from './lib/workflow';
 import { deployedPorts } from '../sync/lib/ports';
@@ -17,8 +17,29 @@ const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\/$|.*\.lock$)[A-Za-z0-9._/-]+$/;
 
 const PLAYWRIGHT_PACKAGES = ['@playwright/test', '@nx/playwright', 'playwright'];
 
-/** The workspace has Playwright when its package.json depends on it. */
+/** Whether a project of the workspace is a Conveyor app's browser tests (tag conveyor:browser-test). */
+export function hasBrowserTests(tree: Tree): boolean {
+  return [...getProjects(tree).values()].some((p) => p.tags?.includes('conveyor:browser-test'));
+}
+
+/**
+ * The workspace has Playwright tests of its own (the test job runs them) when its package.json
+ * depends on Playwright and a project other than a Conveyor app's browser tests has a Playwright
+ * config; Conveyor's own browser tests need a released app (the deploy job runs them).
+ */
 export function hasPlaywright(tree: Tree): boolean {
+  if (!dependsOnPlaywright(tree)) return false;
+  return [...getProjects(tree).values()].some(
+    (p) =>
+      !p.tags?.includes('conveyor:browser-test') &&
+      (tree.children(p.root).some((f) => f.startsWith('playwright.config.')) ||
+        Object.values(p.targets ?? {}).some((t) =>
+          String(t.executor ?? '').startsWith('@nx/playwright'),
+        )),
+  );
+}
+
+function dependsOnPlaywright(tree: Tree): boolean {
   if (!tree.exists('package.json')) return false;
   const pkg = readJson<Record<string, Record<string, string> | undefined>>(tree, 'package.json');
   return PLAYWRIGHT_PACKAGES.some(
@@ -36,7 +57,7 @@ export function workflowSettings(tree: Tree, options: CiGeneratorSchema = {}): W
   const apps = deployedPorts(tree)
     .map((a) => a.app)
     .sort();
-  return { branch, playwright: hasPlaywright(tree), apps };
+  return { branch, playwright: hasPlaywright(tree), browserTests: hasBrowserTests(tree), apps };
 }
 
 function sameWorkflow(a: string, b: string): boolean {

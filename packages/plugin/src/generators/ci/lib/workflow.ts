@@ -43,6 +43,8 @@ export interface WorkflowSettings {
   branch: string;
   /** The workspace has Playwright: the test job installs browsers and runs the affected e2e targets. */
   playwright: boolean;
+  /** A Conveyor app has browser tests: the deploy job runs them on staging. */
+  browserTests?: boolean;
   /** The workspace's deploy units (kept current by the sync generator). */
   apps?: string[];
 }
@@ -282,7 +284,7 @@ function deployJob(s: WorkflowSettings): Job {
           ...env,
         },
       },
-      ...(s.playwright ? browserTestSteps(env) : []),
+      ...(s.browserTests ? browserTestSteps(env) : []),
     ],
   };
 }
