@@ -24,6 +24,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/lib/prometheus.sh"
 # shellcheck source=lib/edge.sh
 . "$HERE/lib/edge.sh"
+# shellcheck source=lib/postgres.sh
+. "$HERE/lib/postgres.sh"
 # shellcheck source=lib/sshd.sh
 . "$HERE/lib/sshd.sh"
 # shellcheck source=lib/ansible.sh
@@ -79,6 +81,7 @@ setup_registries
 setup_images
 setup_prometheus
 setup_edge
+setup_postgres
 setup_sshd
 setup_ansible
 setup_tools

@@ -32,6 +32,7 @@ write_env_file() {
     _export CONVEYOR_PROMETHEUS_IMAGE "$PROMETHEUS_IMAGE"
     _export CONVEYOR_ALERTMANAGER_IMAGE "$ALERTMANAGER_IMAGE"
     _export CONVEYOR_EDGE_IMAGE "$EDGE_IMAGE"
+    _export CONVEYOR_POSTGRES_IMAGE "$POSTGRES_IMAGE"
     _export CONVEYOR_TEST_SSH_HOST "$SSHD_HOST"
     _export CONVEYOR_TEST_SSH_PORT "$SSHD_PORT"
     # Tests deploy as the non-root user (group docker); root for what only root may do.
