@@ -234,6 +234,33 @@ describe('app generator in a real workspace', () => {
       if (vite.pid) process.kill(-vite.pid, 'SIGTERM');
       db.stop();
     }
+    // Development: `serve` needs the development database migrated; `migrate` starts it from the
+    // generated compose file (the engine, compose v1 here) and runs the migrations on it.
+    const local = testEnv();
+    const dev = {
+      ...process.env,
+      ...local,
+      POSTGRES_IMAGE: local['CONVEYOR_POSTGRES_IMAGE'],
+      LOCAL_COMPOSE_COMMAND: local['CONVEYOR_COMPOSE_COMMAND'],
+    };
+    try {
+      const migrated = nx(ws, ['run', 'memo-backend:migrate', '--outputStyle=static'], dev);
+      expect(migrated.code === 0 ? '' : migrated.output.slice(-3000)).toBe('');
+      expect(migrated.output).toContain('{"applied":["1700000000000_create-notes"]}');
+      const again = nx(ws, ['run', 'memo-backend:migrate', '--outputStyle=static'], dev);
+      expect(again.output).toContain('{"applied":[]}');
+    } finally {
+      nx(ws, ['run', 'memo-backend:dev-db:down', '--outputStyle=static'], dev);
+      const [bin, ...args] = (local['CONVEYOR_COMPOSE_COMMAND'] ?? 'docker compose').split(' ');
+      sh(
+        bin,
+        [...args, '-p', 'memo-dev-db', '-f', 'apps/memo/docker-compose.dev-db.yml', 'down', '-v'],
+        {
+          cwd: ws,
+          env: dev,
+        },
+      );
+    }
   });
 
   it('bad input is refused with a clear message and nothing is written; --dry-run writes nothing', () => {

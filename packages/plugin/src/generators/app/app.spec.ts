@@ -225,6 +225,61 @@ describe('app generator', () => {
     ).toBeUndefined();
   });
 
+  it('--database=postgres: nx serve runs against a development database, migrated first, with no other step', async () => {
+    await gen(tree, { database: 'postgres' });
+    await gen(tree, { name: 'blog', database: 'postgres' });
+    const compose = parse(tree.read('apps/shop/docker-compose.dev-db.yml', 'utf-8') ?? '');
+    expect(compose.services.postgres).toMatchObject({
+      image: '${POSTGRES_IMAGE:-postgres:17}',
+      environment: {
+        POSTGRES_USER: 'dev',
+        POSTGRES_PASSWORD: 'dev-only-not-a-secret',
+        POSTGRES_DB: 'shop',
+      },
+      ports: ['127.0.0.1:${DEV_DB_PORT:-5434}:5432'],
+      volumes: ['data:/var/lib/postgresql/data'],
+    });
+    expect(Object.keys(compose.volumes)).toEqual(['data']);
+    expect(tree.read('apps/shop/docker-compose.dev-db.yml', 'utf-8')).toMatch(
+      /^# DEVELOPMENT ONLY/,
+    );
+    // The URL file holds the same password and port; the next app gets the next port.
+    expect(tree.read('apps/shop/dev-db.url', 'utf-8')).toBe(
+      'postgres://dev:dev-only-not-a-secret@127.0.0.1:5434/shop\n',
+    );
+    expect(tree.read('apps/blog/dev-db.url', 'utf-8')).toContain('@127.0.0.1:5444/blog');
+
+    const targets = readProjectConfiguration(tree, 'shop-backend').targets ?? {};
+    const url = 'DATABASE_URL_FILE=${DATABASE_URL_FILE:-apps/shop/dev-db.url}';
+    expect(targets['serve']).toMatchObject({
+      options: { command: `${url} node dist/apps/shop/backend/main.js` },
+      dependsOn: ['build', 'metrics-inject', 'migrate'],
+      continuous: true,
+    });
+    expect(targets['migrate']).toMatchObject({
+      options: { command: `${url} node dist/apps/shop/backend/migrate.js` },
+      dependsOn: ['build', 'dev-db'],
+      cache: false,
+    });
+    const compose_ =
+      '${LOCAL_COMPOSE_COMMAND:-docker compose} -p shop-dev-db -f apps/shop/docker-compose.dev-db.yml';
+    // The command itself runs in app.e2e (against the engine, with compose v1).
+    expect(targets['dev-db']).toEqual({
+      executor: 'nx:run-commands',
+      options: { command: expect.stringContaining(`${compose_} up -d && `) },
+      configurations: { down: { command: `${compose_} down` } },
+      cache: false,
+    });
+    const readme = tree.read('apps/shop/backend/README.md', 'utf-8') ?? '';
+    expect(readme).toContain('nx run shop-backend:dev-db');
+    expect(readme).toContain('nx run shop-backend:migrate');
+    // Without a database: none of it.
+    await gen(tree, { name: 'plain' });
+    expect(tree.exists('apps/plain/docker-compose.dev-db.yml')).toBe(false);
+    expect(readProjectConfiguration(tree, 'plain-backend').targets?.['migrate']).toBeUndefined();
+    expect(tree.read('apps/plain/backend/README.md', 'utf-8')).not.toContain('dev-db');
+  });
+
   describe('bad input writes nothing', () => {
     it.each([
       [{ name: '../x' }, /App name "..\/x" is not valid/],

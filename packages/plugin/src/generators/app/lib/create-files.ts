@@ -17,6 +17,7 @@ import {
   HOOKS_DIR,
   ownedHeader,
 } from '../../../core/workspace/owned';
+import { devDatabase } from './dev-database';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** Variables every template of the app generator can use. */
@@ -44,51 +45,54 @@ export function templateVariables(o: NormalizedAppOptions) {
     tool: TOOL_ENV,
     staging: sshVars('staging'),
     production: sshVars('production'),
+    local: sshVars('local'),
     ownedHeader,
     composeOverride: COMPOSE_OVERRIDE,
     composeOverrideFor,
     hooks: HOOKS,
     hooksDir: HOOKS_DIR,
     beforeSwitchHook: BEFORE_SWITCH_HOOK,
+    devDb: devDatabase(o),
   };
 }
 
+/** A folder of templates and the folder of the workspace it is rendered into. */
+export interface TemplateFolder {
+  source: string;
+  target: string;
+}
+
+const FILES = join(__dirname, '..', 'files');
+
+/**
+ * The template folders of an app with these options, in the order they are written: the app
+ * generator renders them into the tree, the database generator renders them for two recipes to
+ * see what adding a database changes. One list, so both write the same files.
+ */
+export function templateFolders(o: NormalizedAppOptions): TemplateFolder[] {
+  const folder = (source: string, target: string) => ({ source: join(FILES, source), target });
+  return [
+    folder('backend', o.roots.backend),
+    ...(o.hasFrontend ? [folder('frontend', o.roots.frontend), folder('e2e', o.roots.e2e)] : []),
+    ...(o.hasDatabase
+      ? [
+          folder(join('database', 'backend'), o.roots.backend),
+          ...(o.hasFrontend ? [folder(join('database', 'frontend'), o.roots.frontend)] : []),
+          // The development database: its compose file and URL file, beside the deploy files.
+          folder(join('database', 'app'), o.roots.root),
+        ]
+      : []),
+    folder('deploy', o.roots.root),
+  ];
+}
+
+/** The variables of one folder's templates (offsetFromRoot depends on where it goes). */
+export function folderVariables(o: NormalizedAppOptions, target: string) {
+  return { ...templateVariables(o), offsetFromRoot: offsetFromRoot(target) };
+}
+
 export function createFiles(tree: Tree, o: NormalizedAppOptions): void {
-  const vars = templateVariables(o);
-  generateFiles(tree, join(__dirname, '..', 'files', 'backend'), o.roots.backend, {
-    ...vars,
-    offsetFromRoot: offsetFromRoot(o.roots.backend),
-  });
-  if (o.hasFrontend) {
-    generateFiles(tree, join(__dirname, '..', 'files', 'frontend'), o.roots.frontend, {
-      ...vars,
-      offsetFromRoot: offsetFromRoot(o.roots.frontend),
-    });
+  for (const { source, target } of templateFolders(o)) {
+    generateFiles(tree, source, target, folderVariables(o, target));
   }
-  if (o.hasFrontend) {
-    generateFiles(tree, join(__dirname, '..', 'files', 'e2e'), o.roots.e2e, {
-      ...vars,
-      offsetFromRoot: offsetFromRoot(o.roots.e2e),
-    });
-  }
-  if (o.hasDatabase) {
-    generateFiles(tree, join(__dirname, '..', 'files', 'database', 'backend'), o.roots.backend, {
-      ...vars,
-      offsetFromRoot: offsetFromRoot(o.roots.backend),
-    });
-    if (o.hasFrontend)
-      generateFiles(
-        tree,
-        join(__dirname, '..', 'files', 'database', 'frontend'),
-        o.roots.frontend,
-        {
-          ...vars,
-          offsetFromRoot: offsetFromRoot(o.roots.frontend),
-        },
-      );
-  }
-  generateFiles(tree, join(__dirname, '..', 'files', 'deploy'), o.roots.root, {
-    ...vars,
-    offsetFromRoot: offsetFromRoot(o.roots.root),
-  });
 }

@@ -11,7 +11,7 @@ import {
   Manifest,
   ownedPaths,
 } from '../../../core/workspace/owned';
-import { templateVariables } from './create-files';
+import { folderVariables, templateFolders, templateVariables } from './create-files';
 import type { NormalizedAppOptions } from './normalize-options';
 
 // ejs ships no types; generateFiles renders with the same call.
@@ -90,6 +90,20 @@ export function ownedFiles(o: NormalizedAppOptions): Map<string, string> {
   return renderTemplates(DEPLOY_TEMPLATES, { ...templateVariables(o), offsetFromRoot: '' }, (p) =>
     owned.has(p),
   );
+}
+
+/**
+ * Every file the app generator writes for these options (workspace path -> content, unformatted),
+ * rendered from the same template folders without a tree.
+ */
+export function appFiles(o: NormalizedAppOptions): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const { source, target } of templateFolders(o)) {
+    for (const [path, content] of renderTemplates(source, folderVariables(o, target))) {
+      out.set(`${target}/${path}`, content);
+    }
+  }
+  return out;
 }
 
 /** Records the hash of each owned file as it is in the tree now (call after formatting). */

@@ -1,0 +1,6 @@
+export interface DatabaseGeneratorSchema {
+  app: string;
+  database?: 'postgres';
+  skipFormat?: boolean;
+  skipInstall?: boolean;
+}
