@@ -4,7 +4,15 @@
  * password authentication. Nothing of Debian's own cluster is touched.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './prometheus';
@@ -30,7 +38,25 @@ function asPostgres(argv: string[]): void {
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr || r.stdout}`);
 }
 
-export async function startPostgres(): Promise<ScratchPostgres> {
+/**
+ * The address containers reach this machine at (the source address of its default route): a
+ * Postgres listening there is outside every compose project, as a managed database is.
+ */
+export function machineAddress(): string {
+  const route = spawnSync('ip', ['-4', 'route', 'get', '192.0.2.254'], { encoding: 'utf8' }).stdout;
+  const src = /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(route)?.[1];
+  if (!src || src.startsWith('127.'))
+    throw new Error(`no address of this machine outside loopback (ip route: ${route.trim()})`);
+  return src;
+}
+
+/**
+ * external: it listens on machineAddress() too, and takes password logins from anywhere (the
+ * containers' networks): a managed database for the app's containers.
+ */
+export async function startPostgres(
+  options: { external?: boolean } = {},
+): Promise<ScratchPostgres> {
   // Under /tmp, not the e2e run's folder (0700 root): the postgres user must reach its files.
   const dir = mkdtempSync(join(tmpdir(), 'conveyor-postgres-'));
   const user = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim();
@@ -54,6 +80,9 @@ export async function startPostgres(): Promise<ScratchPostgres> {
     '--no-sync',
   ]);
   rmSync(pwfile);
+  const host = options.external ? machineAddress() : '127.0.0.1';
+  if (options.external)
+    appendFileSync(join(data, 'pg_hba.conf'), 'host all all 0.0.0.0/0 scram-sha-256\n');
   asPostgres([
     bin('pg_ctl'),
     '-D',
@@ -62,13 +91,13 @@ export async function startPostgres(): Promise<ScratchPostgres> {
     join(dir, 'log'),
     '-w',
     '-o',
-    `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir} -c fsync=off`,
+    `-c listen_addresses=${options.external ? `127.0.0.1,${host}` : '127.0.0.1'} -c port=${port} -c unix_socket_directories=${dir} -c fsync=off`,
     'start',
   ]);
   // Over the folder's socket (trusted locally); the app connects over TCP with its password.
   asPostgres([bin('createdb'), '-h', dir, '-p', String(port), '-U', 'app', 'app']);
   return {
-    url: `postgres://app:${password}@127.0.0.1:${port}/app`,
+    url: `postgres://app:${password}@${host}:${port}/app`,
     port,
     stop() {
       spawnSync('runuser', [

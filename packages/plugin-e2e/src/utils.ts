@@ -246,6 +246,7 @@ const PORT_BLOCKS = [
   'zero-downtime',
   'edge',
   'fleet-tls',
+  'database',
 ] as const;
 export function portBlock(suite: (typeof PORT_BLOCKS)[number]): number {
   return 18000 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);

@@ -68,6 +68,9 @@ export function sshVars(profile: string) {
     previewDomain: `${p}_PREVIEW_DOMAIN`,
     previewTtl: `${p}_PREVIEW_TTL`,
     previewPorts: `${p}_PREVIEW_PORTS`,
+    database: `${p}_DATABASE`,
+    databaseBackupsKeep: `${p}_DATABASE_BACKUPS_KEEP`,
+    databaseBackupCommand: `${p}_DATABASE_BACKUP_COMMAND`,
   };
 }
 
@@ -103,6 +106,7 @@ export const TOOL_ENV = {
   edgeName: 'EDGE_NAME',
   edgeHttpPort: 'EDGE_HTTP_PORT',
   edgeHttpsPort: 'EDGE_HTTPS_PORT',
+  databaseImage: 'DATABASE_IMAGE',
 } as const;
 
 export function envVarDocs(): EnvVarDoc[] {
@@ -230,6 +234,21 @@ export function envVarDocs(): EnvVarDoc[] {
         doc: `Host ports previews on ${profile} publish on, two per preview (default 30000-30999)`,
         example: '30000-30999',
       },
+      {
+        name: v.database,
+        doc: `An app's database on ${profile}: service (default: a Postgres on the host, its own compose project and volume, password made there) or managed (reached at the DATABASE_URL secret)`,
+        example: 'service',
+      },
+      {
+        name: v.databaseBackupsKeep,
+        doc: `Verified database backups kept on ${profile}'s host (default 7)`,
+        example: '7',
+      },
+      {
+        name: v.databaseBackupCommand,
+        doc: `A command run on ${profile}'s host after each verified backup to copy it off the host ($CONVEYOR_BACKUP_FILE); unset: none`,
+        example: '',
+      },
     );
   }
   const local = sshVars('local');
@@ -258,6 +277,10 @@ export function envVarDocs(): EnvVarDoc[] {
     },
     { name: TOOL_ENV.edgeHttpPort, doc: "The edge's HTTP port on the host (default 80)" },
     { name: TOOL_ENV.edgeHttpsPort, doc: "The edge's HTTPS port on the host (default 443)" },
+    {
+      name: TOOL_ENV.databaseImage,
+      doc: "Postgres image of an app's database service, backups and their checks (default postgres:17)",
+    },
     {
       name: TOOL_ENV.proxyImage,
       doc: 'Proxy image that owns the public ports with blue-green (default haproxy:2.8-alpine)',

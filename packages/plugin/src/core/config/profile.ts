@@ -44,6 +44,10 @@ export const PROFILE_KEYS = [
   'preview_domain',
   'preview_ttl',
   'preview_ports',
+  'database',
+  'database_image',
+  'database_backups_keep',
+  'database_backup_command',
 ] as const;
 export type ProfileKey = (typeof PROFILE_KEYS)[number];
 
@@ -129,7 +133,23 @@ export interface Profile {
   preview_ports: { first: number; last: number };
   /** Set on the profile a preview deploys with (core/release/preview.ts): its pull request. */
   preview?: number;
+  /**
+   * An app with a database (its deploy target names its migrations): `service`, a Postgres on the
+   * host in its own compose project and volume, which releases never restart; `managed`, one the
+   * app reaches at its DATABASE_URL secret (Conveyor runs no container for it, but still migrates
+   * and backs it up).
+   */
+  database: DatabaseKind;
+  /** The Postgres image of the service, and of the backups' pg_dump, pg_restore and checks. */
+  database_image: string;
+  /** Verified backups kept on the host (older ones are removed after each new one). */
+  database_backups_keep: number;
+  /** Run on the host with `sh -c` after each verified backup (CONVEYOR_BACKUP_FILE): copies it off the host. */
+  database_backup_command?: string;
 }
+
+export type DatabaseKind = 'service' | 'managed';
+export const DATABASE_KINDS: readonly DatabaseKind[] = ['service', 'managed'];
 
 export type TlsMode = 'acme' | 'custom' | 'off';
 export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
@@ -169,6 +189,10 @@ const DEFAULTS: Partial<Record<ProfileKey, string>> = {
   preview_domain: '',
   preview_ttl: '7d',
   preview_ports: '30000-30999',
+  database: 'service',
+  database_image: 'postgres:17',
+  database_backups_keep: '7',
+  database_backup_command: '',
 };
 
 export class ProfileError extends Error {
@@ -408,6 +432,33 @@ export function parseProfile(
     ...(prometheus ? { canary_prometheus: prometheus } : {}),
     canary_window: window,
     ...(values.secrets_command ? { secrets_command: values.secrets_command } : {}),
+    ...databaseKeys(file, values),
+  };
+}
+
+/** The database keys, checked: a kind, an image, a count of backups from 1. */
+function databaseKeys(file: string, values: Record<ProfileKey, string>) {
+  const kind = values.database.trim() as DatabaseKind;
+  if (!DATABASE_KINDS.includes(kind))
+    throw new ProfileError(
+      `${file}: key "database" must be ${DATABASE_KINDS.map((k) => `"${k}"`).join(' or ')}, got "${values.database}".`,
+    );
+  const keep = Number(values.database_backups_keep);
+  if (!Number.isInteger(keep) || keep < 1 || keep > 1000)
+    throw new ProfileError(
+      `${file}: key "database_backups_keep" must be a whole number of backups from 1 to 1000, got "${values.database_backups_keep}".`,
+    );
+  const image = values.database_image.trim();
+  if (!image || /\s/.test(image))
+    throw new ProfileError(
+      `${file}: key "database_image" must be an image reference such as postgres:17, got "${values.database_image}".`,
+    );
+  const command = values.database_backup_command.trim();
+  return {
+    database: kind,
+    database_image: image,
+    database_backups_keep: keep,
+    ...(command ? { database_backup_command: command } : {}),
   };
 }
 

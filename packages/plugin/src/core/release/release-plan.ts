@@ -18,6 +18,7 @@ import { environmentName, projectPrefix, type Profile } from '../config/profile'
 import { Color, colorPorts } from './strategy';
 import { colorSelector } from '../monitoring/colors';
 import { EdgePlan, edgePlan } from '../edge/edge';
+import type { DatabasePlan } from '../database/database-plan';
 
 export type ComponentPorts = Partial<Record<Component, number>>;
 
@@ -111,6 +112,8 @@ export interface ReleasePlan {
   secrets?: { names: string[]; hash: string; services: string[] };
   /** The app's name on the web, served by the host's edge (core/edge/edge.ts). */
   edge?: EdgePlan;
+  /** The app's database: its service, migrations and backups (core/database/database-plan.ts). */
+  database?: DatabasePlan;
 }
 
 export type TakeOver = { kind: 'abandoned' } | { kind: 'move'; from: string };
@@ -157,6 +160,8 @@ export interface PlanInput {
   secrets?: Record<string, string>;
   /** Compose services that get the secrets (default: backend). */
   secretServices?: string[];
+  /** The app's database, decided by databasePlan. */
+  database?: DatabasePlan;
 }
 
 /** A hash over the secrets' names and values: shows a change without showing a value. */
@@ -243,6 +248,7 @@ export function planRelease(input: PlanInput): ReleasePlan {
     certificateFrom: host.certificateFrom,
   });
   if (edge) plan.edge = edge;
+  if (input.database) plan.database = input.database;
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
   if (input.takeOver) plan.take_over = input.takeOver;

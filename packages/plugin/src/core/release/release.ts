@@ -5,6 +5,7 @@
 import { edgeUrl } from '../edge/edge';
 import type { Component } from '../config/names';
 import { RELEASE_RECORD_DIR } from '../config/names';
+import { formatAge } from './preview';
 
 export interface PushedImage {
   ref: string;
@@ -90,6 +91,34 @@ export interface HostStatus {
     maintenance?: boolean;
     certificate?: { issuer: string; not_after: string } | null;
   } | null;
+  /** The app's database: its kind and the verified backups kept on the host, newest first. */
+  database?: {
+    kind: string;
+    backups: HostBackup[];
+    /** Set when the newest verified backup is older than a day, or none is kept. */
+    warning: string;
+  } | null;
+}
+
+export interface HostBackup {
+  name: string;
+  size: number;
+  age_seconds: number;
+  reason: string;
+  tag: string;
+  verified: boolean;
+  copied?: boolean | null;
+}
+
+/** The database's lines of the status: each kept backup with size and age, and the day warning. */
+export function formatDatabase(d: NonNullable<HostStatus['database']>): string[] {
+  const lines = [`  database: ${d.kind}, ${d.backups.length} backup(s) kept`];
+  for (const b of d.backups)
+    lines.push(
+      `    ${b.name}  ${(b.size / 1024).toFixed(1)} KiB  ${formatAge(b.age_seconds)} ago  ${b.verified ? 'verified' : 'NOT VERIFIED'}${b.copied === false ? '  (copy off the host FAILED)' : ''}`,
+    );
+  if (d.warning) lines.push(`  WARNING:  ${d.warning}`);
+  return lines;
 }
 
 export function parseHistory(text: string): HistoryEntry[] {
@@ -135,6 +164,7 @@ export function formatStatus(where: string, s: HostStatus): string[] {
       `  certificate: ${cert ? `issued by ${cert.issuer}, expires ${cert.not_after}` : 'none presented (not obtained yet?)'}`,
     );
   }
+  if (s.database) lines.push(...formatDatabase(s.database));
   if (s.strategy === 'blue-green' || s.proxy_routes)
     lines.push(`  proxy:    routes to ${s.proxy_routes ?? 'nothing (not answering)'}`);
   lines.push(

@@ -36,6 +36,9 @@ const staging: Profile = {
   edge_name: 'conveyor-edge',
   acme_renewal_window: 0.33,
   preview_ports: { first: 30000, last: 30999 },
+  database: 'service',
+  database_image: 'postgres:17',
+  database_backups_keep: 7,
 };
 
 const input: PlaybookInput = {

@@ -81,6 +81,14 @@ export const HELPER_COMMANDS = {
     first: 'app',
     doc: "remove a preview: containers, the edge's route, its folder; settings on stdin",
   },
+  'db-backup': {
+    first: 'app',
+    doc: "a verified backup of the app's database now; settings on stdin",
+  },
+  'db-restore': {
+    first: 'app',
+    doc: "the app's database put back from a kept backup (its name given); settings on stdin",
+  },
   'release-bundle': {
     first: 'plan',
     doc: "a release's files, login and secrets on stdin, carried out (one SSH command)",

@@ -21,6 +21,9 @@ export interface DeployExecutorSchema {
   strategy?: 'recreate' | 'blue-green' | 'canary';
   domain?: string;
   secrets?: string[];
+  /** Workspace folder of the app's SQL migrations (an app with a database). */
+  migrations?: string;
+  allowBreakingMigration?: boolean;
   promote?: boolean;
   abort?: boolean;
 }

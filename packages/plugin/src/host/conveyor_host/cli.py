@@ -16,6 +16,8 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
   conveyor-host.pyz abort|promote APP_PATH [WHO]  a running canary goes back to stable, or to every request
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
+  conveyor-host.pyz db-backup APP_PATH      a verified backup of the app's database now (settings on stdin)
+  conveyor-host.pyz db-restore APP_PATH NAME   the app's database put back from a kept backup (settings on stdin)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
   conveyor-host.pyz maintenance - on|off    the edge's maintenance page for the app's name (its edge settings on stdin)
   conveyor-host.pyz edge-certificate -      the certificate and key the edge obtained for a name (its edge settings on stdin)
@@ -32,6 +34,7 @@ import os
 import sys
 
 from .common import now, out, write_atomic
+from .dbops import db_command
 from .drain import drain_stop
 from .common import Failure
 from .edge import maintenance, name_of, obtained_certificate, put_route
@@ -98,6 +101,9 @@ def main(argv):
         return previews(args[0], args[1])
     if command == "destroy-preview":
         return destroy(args[0], json.loads(sys.stdin.read() or "{}"))
+    if command in ("db-backup", "db-restore"):
+        spec = json.loads(sys.stdin.read() or "{}")
+        return db_command(args[0], command, spec, args[1] if len(args) > 1 else "")
     if command == "break-lock":
         return break_lock_command(args[0], args[1] if len(args) > 1 else "unknown")
     print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)

@@ -7,6 +7,7 @@ import shutil
 import time
 
 from .common import out, read_json
+from .database import remove_service
 from .edge import EdgeFiles, apply, edge_lock, name_of, running
 from .engine import run
 from .lock import Lock, LockHeld, describe_holder
@@ -90,6 +91,7 @@ def destroy(app_path, spec):
         return 4
     try:
         prefix = load_state(paths).get("project_prefix") or spec["project_prefix"]
+        remove_service(app_path, spec["compose_command"].split())  # the preview's own database, volume and all
         containers = remove_projects(cli, prefix)
         unrouted = unroute(spec["edge"], cli, spec["compose_command"].split()) if spec.get("edge") else False
     except Exception:

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 from . import edge
+from .database import Database, OVERRIDE
 from .canary import analysis_for
 from .common import (
     COLORS, Failure, http_get, now, out, read_env_file, read_json, read_text, served_version, write_atomic, write_json,
@@ -102,11 +103,19 @@ def up_command(plan, folder):
     return ["up", "-d", "--force-recreate", "--remove-orphans", *(arg for c in idle for arg in ("--scale", f"{c}=0"))]
 
 
-def write_release_folder(folder, plan, env, secret_values=None):
+def write_release_folder(folder, plan, env, secret_values=None, database_override=None):
+    """The release's files in its folder; with a database service, an override that puts the
+    release on the database's network (last, after the secrets)."""
     os.makedirs(folder, mode=0o750, exist_ok=True)
     shutil.copyfile(plan["compose_file"], os.path.join(folder, "docker-compose.yml"))
     if secret_values is not None:
         files = write_secrets(folder, plan, secret_values)
+        extra = os.path.join(folder, OVERRIDE)
+        if database_override:
+            write_atomic(extra, database_override)
+            files = (files or "docker-compose.yml") + ":" + OVERRIDE
+        elif os.path.exists(extra):
+            os.unlink(extra)
         if files:
             env["COMPOSE_FILE"] = files
         else:
@@ -124,7 +133,7 @@ def write_env(folder, plan, env):
 
 
 # What a release folder runs from besides its .env: a new release rewrites each of them.
-RELEASE_FILES = ("docker-compose.yml", "docker-compose.override.yml", "docker-compose.secrets.yml", "secrets")
+RELEASE_FILES = ("docker-compose.yml", "docker-compose.override.yml", "docker-compose.secrets.yml", OVERRIDE, "secrets")
 
 
 def keep_release_folder(folder):
@@ -222,6 +231,8 @@ class Release:
         self.login = RegistryLogin(plan["registry"], auth)
         self.secret_values = (auth or {}).get("secrets") or {}
         self.foreign = []  # compose projects of this app and environment taken over from another folder
+        self.database = None  # the app's database (plan "database"), once the project prefix is known
+        self.migrated = {}  # what the release's migrations did, for the history
         self.target = plan["target"]
         self.phase = "lock"
         self.started = time.time()
@@ -364,12 +375,46 @@ class Release:
         self.foreign = check_projects(engine, plan, paths)
         self.note("pull", tag=self.target["tag"])
         ids = pull_release(engine, plan, self.target, self.login)
+        if plan.get("database"):
+            self.prepare_database()
         if self.foreign:
             state = self.adopt_history(state)
         if plan["strategy"] == "blue-green":
             ensure_image(engine, plan["proxy_image"], self.login)
             return self.blue_green(state, current, ids)
         return self.recreate(state, current, ids)
+
+    # -- the app's database
+
+    def prepare_database(self):
+        """The database the release connects to (a service started, its URL made the release's
+        DATABASE_URL secret); the secret files then name it like any other secret."""
+        plan = self.plan
+        self.note("database", kind=plan["database"]["kind"])
+        self.database = Database(plan["database"], self.engine, self.paths.app, plan["project_prefix"], self.secret_values)
+        self.database.prepare(self.login)
+        spec = plan.get("secrets") or {"names": [], "hash": "", "services": ["backend"]}
+        if "DATABASE_URL" not in spec["names"]:
+            spec = {**spec, "names": sorted(spec["names"] + ["DATABASE_URL"])}
+        plan["secrets"] = spec
+
+    def migrate(self, folder, env, live):
+        """The release's migrations, by one container of the new image in its folder, before
+        any container of the release starts (`live`: a release serves here meanwhile)."""
+        if not self.database or not self.plan["database"].get("migrate"):
+            return
+        self.note("migrate")
+        # A project of its own: compose (1.x) links a `run` container to the running containers
+        # of its project, which Podman refuses, and the colour's folder may still run a release.
+        own = {**env, "COMPOSE_PROJECT_NAME": f"{self.plan['project_prefix']}-migrate"}
+        try:
+            self.migrated = self.database.migrate(
+                lambda args: self.engine.compose_run(folder, args, own, check=False, timeout=1800), self.target["tag"], live)
+        finally:
+            self.engine.compose_run(folder, ["down", "--remove-orphans"], own, check=False)
+
+    def release_folder(self, folder, env):
+        write_release_folder(folder, self.plan, env, self.secret_values, self.database.override() if self.database else None)
 
     # -- taking over a release that runs from another folder (abandoned, or an old deploy_path)
 
@@ -452,8 +497,9 @@ class Release:
         env = release_env(plan, self.target, ports, "127.0.0.1:", f"{plan['project_prefix']}-{new_color}")
         self.note("start", color=new_color)
         check_ports_free(engine, ports, folder, read_env_file(folder) or env, f"colour {new_color}")
-        write_release_folder(folder, plan, env, self.secret_values)
+        self.release_folder(folder, env)
         try:
+            self.migrate(folder, env, bool(current.get("tag")) or bool(self.foreign))
             engine.compose_run(folder, up_command(plan, folder), env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
             write_atomic(os.path.join(folder, ".port"), str(ports["backend"]) + "\n")
@@ -764,7 +810,8 @@ class Release:
         self.note("start")
         kept = keep_release_folder(folder) if old_env else None
         try:
-            write_release_folder(folder, plan, env, self.secret_values)
+            self.release_folder(folder, env)
+            self.migrate(folder, env, bool(current.get("tag")) or bool(self.foreign))
             engine.compose_run(folder, up_command(plan, folder), env)
             write_atomic(os.path.join(folder, ".tag"), self.target["tag"] + "\n")
             self.note("gate")
@@ -801,12 +848,15 @@ class Release:
         previous = current if current.get("tag") and current.get("tag") != self.target["tag"] else state.get("previous")
         new_state = {**state, "env": plan["env"], "app": plan["app"], "strategy": plan["strategy"], "project_prefix": plan["project_prefix"],
                      "public_ports": plan["public_ports"], "current": {**info, "color": color}, "previous": previous}
+        if plan.get("database"):
+            new_state["database"] = {k: plan["database"][k] for k in ("kind", "image", "name", "user", "keep") if k in plan["database"]}
         save_state(paths, new_state)
         # The release is live and the state says so: a history that cannot be written is worth a
         # warning, never a rollback of what now takes the traffic.
         try:
             append_history(paths, {"action": plan["action"], "result": "ok", "tag": self.target["tag"], "from": current.get("tag", ""),
-                                   "git_sha": self.target.get("git_sha", ""), "color": color, "who": plan["deployer"], "run_id": plan["run_id"]})
+                                   "git_sha": self.target.get("git_sha", ""), "color": color, "who": plan["deployer"], "run_id": plan["run_id"],
+                                   **self.migrated})
             self.prune(new_state)
         except OSError as e:
             out("warning", what=f"the release is live, but its history entry could not be written: {e}")

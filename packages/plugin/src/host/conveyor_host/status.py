@@ -4,6 +4,7 @@ import json
 import os
 
 from .common import read_json
+from .database import backups_status
 from .edge import certificate_info, EdgeFiles
 from .history import read_history
 from .lock import describe_holder, holder_alive, read_holder
@@ -39,9 +40,17 @@ def status(app_path):
         "history": read_history(paths, 5),
         "releases": known_releases(paths),
         "edge": edge_status(state.get("edge")),
+        "database": database_status(app_path, state.get("database")),
     }
     print(json.dumps(result))
     return 0 if agree else 2
+
+
+def database_status(app_path, database):
+    """The app's database: its kind, and the backups kept with size, age and the day warning."""
+    if not database:
+        return None
+    return {"kind": database.get("kind"), **(backups_status(app_path) or {"backups": [], "warning": "no verified backup is kept"})}
 
 
 def edge_status(served):

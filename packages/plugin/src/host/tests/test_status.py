@@ -28,7 +28,7 @@ class StatusTest(AppTestCase):
         self.assertEqual(code, 0)
         self.assertEqual(s, {"app_path": self.app, "env": None, "strategy": None, "current": None, "previous": None,
                              "proxy_routes": None, "lock": None, "agree": True, "problems": [], "history": [],
-                             "releases": {}, "edge": None})
+                             "releases": {}, "edge": None, "database": None})
 
     def test_state_and_proxy_agree(self):
         self.blue_green("green")

@@ -50,6 +50,13 @@ import {
   withCertificate,
 } from '../../../remote/shared-certificate';
 import { deployTarget, rollbackTarget, Target } from './target';
+import {
+  checkMigrations,
+  databasePlan,
+  DatabasePlan,
+  sentSecrets,
+} from '../../../core/database/database-plan';
+import { readMigrationFiles } from '../../../shell/migration-files';
 
 export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   tag?: string;
@@ -79,6 +86,8 @@ interface Context {
   ansibleDir: string;
   composeSrc: string;
   deployer: string;
+  /** The app's database (an app whose deploy target names its migrations). */
+  database?: DatabasePlan;
 }
 
 async function prepare(
@@ -109,8 +118,15 @@ async function prepare(
   );
   // A preview deploys from its own folder: the profile it releases with is the model's.
   const releasing = req.preview ? model.profile : profile;
+  const database = req.migrations ? await decideDatabase(req, releasing) : undefined;
+  if (database?.kind === 'service' && model.hosts.length > 1)
+    throw new Error(
+      `${req.app} has ${model.hosts.length} hosts on ${profile.name}, and a database service runs on one host: give the profile database: managed (a Postgres every host reaches at the DATABASE_URL secret).`,
+    );
   return {
-    req,
+    // With a database service on the host, the host makes DATABASE_URL: it is not read here.
+    req: { ...req, secrets: sentSecrets(req.secrets ?? [], database?.kind) },
+    database,
     model,
     host: model.hosts[0],
     env,
@@ -124,6 +140,24 @@ async function prepare(
     composeSrc,
     deployer: deployer(env),
   };
+}
+
+/**
+ * The database's part of every plan: a deploy's migrations read from the workspace and checked
+ * with Postgres's parser here, before any host is asked.
+ */
+async function decideDatabase(req: ReleaseRequest, profile: Profile): Promise<DatabasePlan> {
+  const checked =
+    req.action === 'deploy'
+      ? await checkMigrations(readMigrationFiles(req.workspaceRoot, req.migrations as string))
+      : undefined;
+  return databasePlan({
+    profile,
+    action: req.action,
+    checked,
+    allowBreaking: req.allowBreakingMigration ?? false,
+    preview: req.preview !== undefined,
+  });
 }
 
 function makePlan(
@@ -145,6 +179,7 @@ function makePlan(
     takeOver: req.action === 'deploy' ? takeOverOf(req, ctx.profile, req.app) : undefined,
     force: req.force ?? false,
     secrets: appSecrets,
+    database: ctx.database,
   });
 }
 

@@ -9,6 +9,7 @@ import {
 import { BUILD_INFO_FILE, DEFAULT_PROFILES, PLUGIN_NAME } from '../../../core/config/names';
 import type { ImageSpec } from '../../../core/image/images';
 import { SYNC_GENERATOR } from '../../sync/sync';
+import { DEV_DB, devDatabase } from './dev-database';
 import type { NormalizedAppOptions } from './normalize-options';
 
 /** One configuration per profile; the default configuration is the local profile. */
@@ -102,11 +103,18 @@ export function backendProject(o: NormalizedAppOptions): ProjectConfiguration {
             inputs: ['production', '^production'],
             outputs: [`{workspaceRoot}/${out}/main.js`],
           },
-      serve: {
-        ...run(`node ${out}/main.js`),
-        dependsOn: ['build', 'metrics-inject'],
-        continuous: true,
-      },
+      serve: o.hasDatabase
+        ? {
+            // Against the development database, migrated first (devDatabaseTargets).
+            ...run(`${withDevDatabase(o)} node ${out}/main.js`),
+            dependsOn: ['build', 'metrics-inject', 'migrate'],
+            continuous: true,
+          }
+        : {
+            ...run(`node ${out}/main.js`),
+            dependsOn: ['build', 'metrics-inject'],
+            continuous: true,
+          },
       ...checkTargets(),
       'metrics-inject': {
         executor: `${PLUGIN_NAME}:metrics-inject`,
@@ -118,6 +126,42 @@ export function backendProject(o: NormalizedAppOptions): ProjectConfiguration {
         },
         configurations: profileConfigurations(),
       },
+      ...(o.hasDatabase ? devDatabaseTargets(o) : {}),
+    },
+  };
+}
+
+/**
+ * DATABASE_URL_FILE for a command: the one of the shell when set (another database), else the
+ * development database's URL file. In the command, not in the target's `env`: run-commands lets
+ * `env` override the shell's variables.
+ */
+function withDevDatabase(o: NormalizedAppOptions): string {
+  return `DATABASE_URL_FILE=\${DATABASE_URL_FILE:-${devDatabase(o).urlFile}}`;
+}
+
+/**
+ * The development database (docker-compose.dev-db.yml) and the migrations on it: `serve` needs
+ * them, so `nx serve <app>-backend` needs no other step. Neither is cached: both change a
+ * database, which no input of Nx's cache sees.
+ */
+export function devDatabaseTargets(o: NormalizedAppOptions): Record<string, TargetConfiguration> {
+  const db = devDatabase(o);
+  return {
+    [DEV_DB.target]: {
+      // Starts it (again) and waits until it takes connections over TCP (pg_isready in it: compose
+      // v1 has no --wait, and Podman runs no health check by itself); `:down` stops it, the volume stays.
+      ...run(
+        `${db.compose} up -d && i=0; until ${db.compose} exec -T postgres pg_isready -q -h 127.0.0.1 -U ${db.user} -d ${db.database}; do i=$((i+1)); if [ $i -ge 60 ]; then echo "the development database did not take connections within 60s" >&2; exit 1; fi; sleep 1; done`,
+      ),
+      configurations: { down: { command: `${db.compose} down` } },
+      cache: false,
+    },
+    migrate: {
+      // The bundled runner and the migrations the build copies beside it, as on a host.
+      ...run(`${withDevDatabase(o)} node dist/${o.roots.backend}/migrate.js`),
+      dependsOn: ['build', DEV_DB.target],
+      cache: false,
     },
   };
 }
@@ -184,8 +228,11 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
     composeFile: `${o.roots.root}/docker-compose.staging.yml`,
     backendPort: o.backendPort,
     frontendPort: o.hasFrontend ? o.frontendPort : undefined,
-    // The app's Postgres (a file in /run/secrets, never an environment variable).
-    ...(o.hasDatabase ? { secrets: ['DATABASE_URL'] } : {}),
+    // The app's Postgres (a file in /run/secrets, never an environment variable; a profile with
+    // a database service on the host makes it there) and the SQL migrations a deploy checks.
+    ...(o.hasDatabase
+      ? { secrets: ['DATABASE_URL'], migrations: `${o.roots.backend}/migrations` }
+      : {}),
   };
   return {
     root: o.roots.root,
@@ -233,6 +280,21 @@ export function deployProject(o: NormalizedAppOptions): ProjectConfiguration {
             // The browser tests (<app>-e2e) against a released environment's page.
             'browser-test': {
               executor: `${PLUGIN_NAME}:browser-test`,
+              options: { profile: 'local' },
+              configurations: profileConfigurations(),
+            },
+          }
+        : {}),
+      ...(o.hasDatabase
+        ? {
+            // A verified backup now; the database put back from one (--from=<name>, see status).
+            'db-backup': {
+              executor: `${PLUGIN_NAME}:db-backup`,
+              options: { profile: 'local' },
+              configurations: profileConfigurations(),
+            },
+            'db-restore': {
+              executor: `${PLUGIN_NAME}:db-restore`,
               options: { profile: 'local' },
               configurations: profileConfigurations(),
             },

@@ -40,6 +40,19 @@ function edgeKeys(name: string): string {
   );
 }
 
+/** Keys every profile gets for an app's database (apps without one ignore them). */
+function databaseKeys(name: string): string {
+  const v = sshVars(name);
+  return (
+    '# An app with a database: service (a Postgres on the host, never restarted by releases) or managed (the DATABASE_URL secret).\n' +
+    `database: \${${v.database}:-service}\n` +
+    `database_image: \${${TOOL_ENV.databaseImage}:-postgres:17}\n` +
+    '# Verified backups (before each migration, and db-backup) kept on the host, and a command copying each off it.\n' +
+    `database_backups_keep: \${${v.databaseBackupsKeep}:-7}\n` +
+    `database_backup_command: \${${v.databaseBackupCommand}:-}\n`
+  );
+}
+
 const HEADER = (name: string, how: string) =>
   `# Profile "${name}": ${how}\n` +
   '# Values are ${VAR} / ${VAR:-default} references to the environment; see env.example.\n';
@@ -57,7 +70,8 @@ export function profileYaml(name: string): string {
       `deploy_path: \${${v.deployPath}:-/var/tmp/conveyor/local}\n` +
       `compose_command: \${${v.composeCommand}:-docker compose}\n` +
       strategyKeys(name) +
-      edgeKeys(name)
+      edgeKeys(name) +
+      databaseKeys(name)
     );
   }
   return (
@@ -71,7 +85,8 @@ export function profileYaml(name: string): string {
     `deploy_path: \${${v.deployPath}:-/opt/conveyor}\n` +
     `compose_command: \${${v.composeCommand}:-docker compose}\n` +
     strategyKeys(name) +
-    edgeKeys(name)
+    edgeKeys(name) +
+    databaseKeys(name)
   );
 }
 

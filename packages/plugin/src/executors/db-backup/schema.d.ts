@@ -1,0 +1,4 @@
+export interface DbBackupExecutorSchema {
+  profile?: string;
+  ansibleDir?: string;
+}

@@ -1,0 +1,5 @@
+export interface DbRestoreExecutorSchema {
+  profile?: string;
+  ansibleDir?: string;
+  from?: string;
+}
