@@ -326,6 +326,39 @@ describe('an app with a database service on its host', () => {
   });
 });
 
+describe('gate.e2e: the browser tests of the new colour before its switch', () => {
+  it('a release whose page does not render is stopped before it takes traffic; a good one goes live', async () => {
+    const browser = { CHROMIUM_PATH: chromiumPath() };
+    const before = await live();
+    const file = join(ws, `apps/${app}/frontend/src/App.tsx`);
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(
+      file,
+      good.replace(
+        'export function App() {',
+        "export function App() {\n  if (APP_NAME) throw new Error('broken');",
+      ),
+    );
+    const broken = await release('a page that does not render', {});
+    const stopped = await run(['run', `${app}:deploy`, '--gate.e2e'], staging, browser);
+    expect(stopped.code).not.toBe(0);
+    expect(stopped.output).toContain(
+      `gate.e2e: browser tests of ${app} ${broken} against its new colour`,
+    );
+    expect(stopped.output).toContain(
+      'the browser tests failed against the new colour before the switch',
+    );
+    expect(await live()).toBe(before);
+    expect(history().pop()).toMatchObject({ result: 'failed', phase: 'gate', tag: broken });
+    writeFileSync(file, good);
+    const fixed = await release('the page renders again', {});
+    const passed = await run(['run', `${app}:deploy`, '--gate.e2e'], staging, browser);
+    expect(passed.code === 0 ? '' : passed.output.slice(-4000)).toBe('');
+    expect(passed.output).toContain('gate.e2e on staging-1: passed.');
+    expect(await live()).toBe(fixed);
+  });
+});
+
 describe('an app with a managed database (outside every compose project, reached only by DATABASE_URL)', () => {
   it('deploy migrates it, db-backup backs it up verified, db-restore puts it back', async () => {
     await ok(['run', `${app}:build-push`, ...buildArgs], production);

@@ -46,6 +46,8 @@ export interface RunContext {
   fleet: boolean;
   /** A direct release checks its host first, over the same connection. */
   gate?: Gate;
+  /** Every event of a host's release as it comes (gate.e2e answers the helper's browser-gate). */
+  onEvent?: (host: DeployHost, plan: ReleasePlan, e: HostEvent) => void;
 }
 
 export interface HostOutcome {
@@ -120,7 +122,11 @@ export async function carryOut(
     work,
     HOST_HELPER_FILE,
     appSecrets,
-    (host, e, seconds) => printEvent(ctx, ctx.fleet ? host.name : 'host', e, seconds),
+    (host, e, seconds) => {
+      printEvent(ctx, ctx.fleet ? host.name : 'host', e, seconds);
+      const plan = work.find((w) => w.host.name === host.name)?.plan;
+      if (plan) ctx.onEvent?.(host, plan, e);
+    },
     ctx.gate,
   );
 }
@@ -170,6 +176,7 @@ export async function runPlaybook(
         if (!event) return;
         followed.add(host.name);
         printEvent(ctx, ctx.fleet ? host.name : 'host', event, (Date.now() - started) / 1000);
+        ctx.onEvent?.(host, plan, event);
       },
     ),
   );

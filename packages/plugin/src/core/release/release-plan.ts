@@ -114,7 +114,15 @@ export interface ReleasePlan {
   edge?: EdgePlan;
   /** The app's database: its service, migrations and backups (core/database/database-plan.ts). */
   database?: DatabasePlan;
+  /**
+   * gate.e2e: before its switch, the new colour waits (up to `timeout` seconds) for the verdict
+   * of the app's browser tests, which the deploy runs against the colour's frontend.
+   */
+  browser_gate?: { timeout: number };
 }
+
+/** Seconds a new colour waits for its browser tests' verdict before it gives up (and fails). */
+export const BROWSER_GATE_TIMEOUT = 900;
 
 export type TakeOver = { kind: 'abandoned' } | { kind: 'move'; from: string };
 
@@ -162,6 +170,8 @@ export interface PlanInput {
   secretServices?: string[];
   /** The app's database, decided by databasePlan. */
   database?: DatabasePlan;
+  /** gate.e2e: the browser tests decide before the switch (a deploy of an app with a frontend). */
+  browserGate?: boolean;
 }
 
 /** A hash over the secrets' names and values: shows a change without showing a value. */
@@ -249,6 +259,13 @@ export function planRelease(input: PlanInput): ReleasePlan {
   });
   if (edge) plan.edge = edge;
   if (input.database) plan.database = input.database;
+  if (input.browserGate && input.action === 'deploy' && ports.frontend !== undefined) {
+    if (model.strategy === 'recreate')
+      throw new Error(
+        'gate.e2e tests the new release before it takes traffic: it needs the blue-green or canary strategy (recreate replaces the release in place).',
+      );
+    plan.browser_gate = { timeout: BROWSER_GATE_TIMEOUT };
+  }
   if (input.expectLive !== undefined) plan.expect_live = input.expectLive;
   if (input.holdId) plan.hold_id = input.holdId;
   if (input.takeOver) plan.take_over = input.takeOver;

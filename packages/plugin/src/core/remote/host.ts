@@ -46,6 +46,34 @@ export function onHost(
 }
 
 /**
+ * An SSH tunnel from 127.0.0.1:localPort here to 127.0.0.1:remotePort on the host (a colour's
+ * port, which only the host reaches), open until the process ends; the profile's SSH settings.
+ */
+export function tunnelCommand(
+  profile: Profile,
+  ssh: SshSettings,
+  localPort: number,
+  remotePort: number,
+): Command {
+  return {
+    argv: [
+      'ssh',
+      '-N',
+      '-o',
+      'ExitOnForwardFailure=yes',
+      '-L',
+      `127.0.0.1:${localPort}:127.0.0.1:${remotePort}`,
+      '-p',
+      String(profile.ssh_port),
+      ...(ssh.keyFile ? ['-i', ssh.keyFile] : []),
+      ...sshOptions(ssh).flatMap((o) => ['-o', o]),
+      '--',
+      `${profile.ssh_user}@${profile.ssh_host}`,
+    ],
+  };
+}
+
+/**
  * Every subcommand of the host helper (src/host/conveyor_host/cli.py dispatches the same names; a
  * unit test holds the two together): what its first argument is, and what it does.
  */
@@ -80,6 +108,10 @@ export const HELPER_COMMANDS = {
   'destroy-preview': {
     first: 'app',
     doc: "remove a preview: containers, the edge's route, its folder; settings on stdin",
+  },
+  'browser-gate': {
+    first: 'app',
+    doc: "the browser tests' verdict a release waits for before its switch (gate.e2e)",
   },
   'db-backup': {
     first: 'app',

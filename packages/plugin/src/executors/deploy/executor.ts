@@ -10,5 +10,6 @@ export default async function deploy(options: DeployExecutorSchema, context: Exe
     action: 'deploy',
     app: context.projectName as string,
     workspaceRoot: context.root,
+    context,
   });
 }

@@ -24,6 +24,8 @@ export interface DeployExecutorSchema {
   /** Workspace folder of the app's SQL migrations (an app with a database). */
   migrations?: string;
   allowBreakingMigration?: boolean;
+  /** e2e: the app's browser tests run against the new colour before its switch. */
+  gate?: { e2e?: boolean };
   promote?: boolean;
   abort?: boolean;
 }

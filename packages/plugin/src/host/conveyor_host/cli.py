@@ -16,6 +16,7 @@ file; this program carries the plan out and never decides a tag itself.
   conveyor-host.pyz hold APP_PATH RUN_ID WHO WAIT   the environment's lock while stdin stays open
   conveyor-host.pyz abort|promote APP_PATH [WHO]  a running canary goes back to stable, or to every request
   conveyor-host.pyz break-lock APP_PATH WHO breaks a lock whose holder is dead (never a live one)
+  conveyor-host.pyz browser-gate APP_PATH RUN_ID pass|fail [WHY]   the browser tests' verdict a release waits for (gate.e2e)
   conveyor-host.pyz db-backup APP_PATH      a verified backup of the app's database now (settings on stdin)
   conveyor-host.pyz db-restore APP_PATH NAME   the app's database put back from a kept backup (settings on stdin)
   conveyor-host.pyz drain-stop APP_PATH COLOR SWITCH_ID   (started by a switch, in the background)
@@ -42,6 +43,7 @@ from .history import history
 from .preview import destroy, previews
 from .lock import break_lock_command, hold
 from .rollback import switch_back
+from .release import write_browser_verdict
 from .runs import bundle_release, detached_release, follow, load_plan, release_worker
 from .state import Paths
 from .status import status
@@ -101,6 +103,8 @@ def main(argv):
         return previews(args[0], args[1])
     if command == "destroy-preview":
         return destroy(args[0], json.loads(sys.stdin.read() or "{}"))
+    if command == "browser-gate":
+        return write_browser_verdict(args[0], args[1], " ".join(args[2:]))
     if command in ("db-backup", "db-restore"):
         spec = json.loads(sys.stdin.read() or "{}")
         return db_command(args[0], command, spec, args[1] if len(args) > 1 else "")

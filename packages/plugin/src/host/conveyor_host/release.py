@@ -223,6 +223,38 @@ def before_switch_hook(plan, paths, color, port):
         raise Failure(f"the before-switch hook failed (exit {p.returncode}): {(p.stderr or p.stdout).strip()[-300:]}", "switch")
 
 
+def browser_gate(plan, paths, ports):
+    """gate.e2e: the new colour passed its gate; the deploy runs the app's browser tests against
+    its frontend (its port on this host, through an SSH tunnel) and writes the verdict with
+    `browser-gate`. Nothing has switched yet: a failure, or no verdict in time, stops the release
+    and the old colour serves on."""
+    spec = plan.get("browser_gate")
+    if not spec or "frontend" not in ports:
+        return
+    verdict_file = os.path.join(paths.runs, plan["run_id"] + ".browser-gate")
+    out("browser-gate", port=ports["frontend"], tag=plan["target"]["tag"])
+    deadline = time.monotonic() + spec["timeout"]
+    while not os.path.exists(verdict_file):
+        if time.monotonic() >= deadline:
+            raise Failure(f"no browser test verdict within {spec['timeout']}s (the deploy that waits for it went away?)", "gate")
+        time.sleep(0.25)
+    verdict = read_text(verdict_file)
+    os.unlink(verdict_file)
+    if verdict != "pass":
+        raise Failure(f"the browser tests failed against the new colour before the switch: {verdict.partition(' ')[2] or verdict}", "gate")
+
+
+def write_browser_verdict(app_path, run_id, verdict):
+    """`browser-gate APP_PATH RUN_ID pass|fail [WHY]`: the verdict a waiting release reads."""
+    paths = Paths(app_path)
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id or ""):
+        out("result", status="failed", error=f"not a run id: {run_id!r}")
+        return 1
+    write_atomic(os.path.join(paths.runs, run_id + ".browser-gate"), verdict + "\n")
+    out("result", status="ok")
+    return 0
+
+
 class Release:
     def __init__(self, plan, auth):
         self.plan = plan
@@ -507,6 +539,7 @@ class Release:
             gate(plan, self.target, ports, time.monotonic() + plan["health_timeout"])
             check_image_ids(engine, folder, env, ids)
             before_switch_hook(plan, paths, new_color, ports["backend"])
+            browser_gate(plan, paths, ports)
         except Failure as f:
             f.logs = container_logs(engine, folder, env)
             engine.compose_run(folder, ["stop"], env, check=False)

@@ -57,6 +57,9 @@ import {
   sentSecrets,
 } from '../../../core/database/database-plan';
 import { readMigrationFiles } from '../../../shell/migration-files';
+import type { ExecutorContext } from '@nx/devkit';
+import { browserTestsMissing } from '../../browser-tests';
+import { browserGate, BrowserGate } from './browser-gate';
 
 export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   tag?: string;
@@ -65,6 +68,8 @@ export interface ReleaseRequest extends Omit<DeployExecutorSchema, 'tag'> {
   workspaceRoot: string;
   /** A pull request's preview (the preview executor), with the ports it takes. */
   preview?: { pr: number; ports: AppPorts };
+  /** The deploy's Nx context: gate.e2e runs the app's browser tests from it. */
+  context?: ExecutorContext;
 }
 
 interface Context {
@@ -180,6 +185,7 @@ function makePlan(
     force: req.force ?? false,
     secrets: appSecrets,
     database: ctx.database,
+    browserGate: req.action === 'deploy' && Boolean(req.gate?.e2e),
   });
 }
 
@@ -610,9 +616,12 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
           return true;
         }
         const rc = runContext(ctx, ctx.model.hosts.length > 1, say);
+        const gate = req.action === 'deploy' && req.gate?.e2e ? gateOf(ctx, say) : undefined;
+        rc.onEvent = gate?.onEvent;
         if (rc.fleet)
           holds = await holdAll(rc, ctx.model.hosts, runId, ctx.deployer, ctx.model.lockTimeout);
         const rolled = await rollOut(ctx, rc, work, appSecrets, say);
+        await gate?.settled();
         const base: NoticeBase = {
           app: req.app,
           environment: work[0].plan.env,
@@ -641,6 +650,18 @@ export async function runRelease(req: ReleaseRequest): Promise<{ success: boolea
       }
     },
   );
+}
+
+/** gate.e2e's browser tests, checked before any host is asked: a frontend and its <app>-e2e. */
+function gateOf(ctx: Context, say: Say): BrowserGate {
+  const { req } = ctx;
+  if (ctx.ports.frontend === undefined)
+    throw new Error(
+      `gate.e2e runs the browser tests against the new frontend: ${req.app} has none.`,
+    );
+  const missing = req.context ? browserTestsMissing(req.app, req.context) : 'no Nx context';
+  if (missing || !req.context) throw new Error(`gate.e2e: ${missing}`);
+  return browserGate(req.context, { app: req.app, ssh: ctx.ssh, secrets: ctx.secrets }, say);
 }
 
 async function breakLock(ctx: Context, say: (t: string) => void) {
