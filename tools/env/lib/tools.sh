@@ -5,7 +5,8 @@
 
 # postgresql: its binaries make the tests' scratch databases (Debian's own cluster is never started).
 # chromium: the browser of the generated apps' Playwright tests (Playwright's own download cannot run here).
-EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck postgresql chromium)
+# cloud-init: `cloud-init schema` checks the server generator's user-data (its services find no cloud here).
+EXTRA_PACKAGES=(curl ca-certificates git jq wrk hyperfine prometheus shellcheck postgresql chromium cloud-init)
 
 setup_tools() {
   log "tools"
