@@ -29,18 +29,7 @@ export function onHost(
   const command: Command =
     profile.connection === 'local'
       ? { argv: remote }
-      : {
-          argv: [
-            'ssh',
-            '-p',
-            String(profile.ssh_port),
-            ...(ssh.keyFile ? ['-i', ssh.keyFile] : []),
-            ...sshOptions(ssh).flatMap((o) => ['-o', o]),
-            '--',
-            `${profile.ssh_user}@${profile.ssh_host}`,
-            remote.map(shellQuote).join(' '),
-          ],
-        };
+      : { argv: ['ssh', ...sshTo(profile, ssh), remote.map(shellQuote).join(' ')] };
   if (stdin !== undefined) command.stdin = stdin;
   return command;
 }
@@ -63,14 +52,21 @@ export function tunnelCommand(
       'ExitOnForwardFailure=yes',
       '-L',
       `127.0.0.1:${localPort}:127.0.0.1:${remotePort}`,
-      '-p',
-      String(profile.ssh_port),
-      ...(ssh.keyFile ? ['-i', ssh.keyFile] : []),
-      ...sshOptions(ssh).flatMap((o) => ['-o', o]),
-      '--',
-      `${profile.ssh_user}@${profile.ssh_host}`,
+      ...sshTo(profile, ssh),
     ],
   };
+}
+
+/** ssh's arguments for the profile's host: port, key, Conveyor's options, then `--` and the login. */
+function sshTo(profile: Profile, ssh: SshSettings): string[] {
+  return [
+    '-p',
+    String(profile.ssh_port),
+    ...(ssh.keyFile ? ['-i', ssh.keyFile] : []),
+    ...sshOptions(ssh).flatMap((o) => ['-o', o]),
+    '--',
+    `${profile.ssh_user}@${profile.ssh_host}`,
+  ];
 }
 
 /**

@@ -1,7 +1,8 @@
 import { getProjects, Tree } from '@nx/devkit';
 import { appRoots, projectNames } from '../../../core/config/names';
 import { deployUnit } from '../../../core/workspace/deploy-units';
-import { WorkspaceApp, workspaceApps } from '../../app/lib/owned-files';
+import type { WorkspaceApp } from '../../app/lib/owned-files';
+import { conveyorApp } from '../../app/lib/find-app';
 import type { DatabaseGeneratorSchema } from '../schema';
 
 export class DatabaseOptionsError extends Error {
@@ -9,13 +10,6 @@ export class DatabaseOptionsError extends Error {
 }
 
 const DATABASES = ['postgres'];
-
-/** What the workspace offers, for the end of a message. */
-function appsHere(apps: WorkspaceApp[]): string {
-  return apps.length
-    ? `Conveyor apps here: ${apps.map((a) => a.project).join(', ')}.`
-    : 'This workspace has no Conveyor app yet (nx g @conveyor/plugin:app <name> makes one).';
-}
 
 /** Why the app has a database already, or undefined. */
 function existingDatabase(tree: Tree, app: WorkspaceApp): string | undefined {
@@ -51,27 +45,8 @@ export function findApp(tree: Tree, schema: DatabaseGeneratorSchema): WorkspaceA
     );
   }
 
-  const apps = workspaceApps(tree);
-  const app = apps.find((a) => a.project === name);
-  if (!app) {
-    const owner = apps.find((a) => Object.values(projectNames(a.project)).includes(name));
-    if (owner) {
-      throw new DatabaseOptionsError(
-        `"${name}" is a project of the Conveyor app "${owner.project}", not the app itself: ` +
-          `run nx g @conveyor/plugin:database ${owner.project}.`,
-      );
-    }
-    if (getProjects(tree).has(name)) {
-      throw new DatabaseOptionsError(
-        `Project "${name}" is not a Conveyor app (one made by @conveyor/plugin:app: tagged ` +
-          `conveyor:app, a deploy target of @conveyor/plugin:deploy, infra/ansible beside it). ` +
-          appsHere(apps),
-      );
-    }
-    throw new DatabaseOptionsError(
-      `No project named "${name}" in this workspace. ${appsHere(apps)}`,
-    );
-  }
+  const app = conveyorApp(tree, name, 'database');
+  if (typeof app === 'string') throw new DatabaseOptionsError(app);
 
   const backend = projectNames(app.project).backend;
   const root = appRoots(app.recipe.directory, app.recipe.name).backend;

@@ -1,22 +1,14 @@
-import { getProjects, Tree } from '@nx/devkit';
-import { projectNames } from '../../../core/config/names';
-import { WorkspaceApp, workspaceApps } from '../../app/lib/owned-files';
+import type { Tree } from '@nx/devkit';
+import type { WorkspaceApp } from '../../app/lib/owned-files';
+import { conveyorApp } from '../../app/lib/find-app';
 
 export class ServerOptionsError extends Error {
   override name = 'ServerOptionsError';
 }
 
-/** What the workspace offers, for the end of a message. */
-function appsHere(apps: WorkspaceApp[]): string {
-  return apps.length
-    ? `Conveyor apps here: ${apps.map((a) => a.project).join(', ')}.`
-    : 'This workspace has no Conveyor app yet (nx g @conveyor/plugin:app <name> makes one).';
-}
-
 /**
- * The app the server is for, found as the database generator finds one (workspaceApps: tagged
- * conveyor:app, Conveyor's deploy executor, infra/ansible beside it). Its findApp is not called:
- * it also refuses an app that has a database, which a server does not mind.
+ * The app the server is for (conveyorApp: the same lookup as the database generator's; a server
+ * does not mind whether the app has a database).
  */
 export function findApp(tree: Tree, app: unknown): WorkspaceApp {
   const name = String(app ?? '').trim();
@@ -25,22 +17,7 @@ export function findApp(tree: Tree, app: unknown): WorkspaceApp {
       'An app name is required: nx g @conveyor/plugin:server <app> --provider=<aws|azure|gcp|hetzner>.',
     );
   }
-  const apps = workspaceApps(tree);
-  const found = apps.find((a) => a.project === name);
-  if (found) return found;
-  const owner = apps.find((a) => Object.values(projectNames(a.project)).includes(name));
-  if (owner) {
-    throw new ServerOptionsError(
-      `"${name}" is a project of the Conveyor app "${owner.project}", not the app itself: ` +
-        `run nx g @conveyor/plugin:server ${owner.project}.`,
-    );
-  }
-  if (getProjects(tree).has(name)) {
-    throw new ServerOptionsError(
-      `Project "${name}" is not a Conveyor app (one made by @conveyor/plugin:app: tagged ` +
-        `conveyor:app, a deploy target of @conveyor/plugin:deploy, infra/ansible beside it), ` +
-        `so there is no bootstrap or deploy for a server to serve. ${appsHere(apps)}`,
-    );
-  }
-  throw new ServerOptionsError(`No project named "${name}" in this workspace. ${appsHere(apps)}`);
+  const found = conveyorApp(tree, name, 'server');
+  if (typeof found === 'string') throw new ServerOptionsError(found);
+  return found;
 }
