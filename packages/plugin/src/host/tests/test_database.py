@@ -12,7 +12,7 @@ from conveyor_host.database import (
     backups_status, compare_counts, Database, parse_counts, parse_url, pgpass_line,
 )
 
-from .support import AppTestCase
+from .support import AppTestCase, captured
 
 
 class UrlTest(unittest.TestCase):
@@ -97,7 +97,7 @@ class MigrateCheckTest(AppTestCase):
 
     def test_safe_pending_migrations_are_backed_up_then_run(self):
         db, compose_run = self.database({"1_init": [], "2_add": []})
-        record = db.migrate(compose_run, "v2")
+        record = captured(db.migrate, compose_run, "v2")[0]
         self.assertEqual(record, {"migrations": ["2_add"], "backup": "b-before-migration"})
         self.assertEqual(self.backups, ["before-migration"])
         self.assertEqual(self.runs[-1], ["run", "--rm", "--no-deps", "-T", "backend", "node", "migrate.js"])
@@ -105,7 +105,7 @@ class MigrateCheckTest(AppTestCase):
     def test_a_breaking_one_is_refused_before_anything_runs(self):
         db, compose_run = self.database({"2_add": ["2_add: `ALTER TABLE notes DROP COLUMN body` drops column notes.body. Safe way: later."]})
         with self.assertRaises(Failure) as raised:
-            db.migrate(compose_run, "v2")
+            captured(db.migrate, compose_run, "v2")
         self.assertIn("DROP COLUMN body", str(raised.exception))
         self.assertIn("--allowBreakingMigration", str(raised.exception))
         self.assertEqual(raised.exception.phase, "migrate")
@@ -115,22 +115,22 @@ class MigrateCheckTest(AppTestCase):
     def test_an_unchecked_one_is_refused_too(self):
         db, compose_run = self.database({"1_init": []})
         with self.assertRaises(Failure) as raised:
-            db.migrate(compose_run, "v2")
+            captured(db.migrate, compose_run, "v2")
         self.assertIn("2_add: not in the workspace's migrations", str(raised.exception))
 
     def test_allowed_runs_and_the_record_says_which(self):
         db, compose_run = self.database({"2_add": ["2_add: drops"]}, allow=True)
-        record = db.migrate(compose_run, "v2")
+        record = captured(db.migrate, compose_run, "v2")[0]
         self.assertEqual(record["breaking_allowed"], ["2_add"])
 
     def test_with_no_release_live_nothing_can_break(self):
         db, compose_run = self.database({"2_add": ["2_add: drops"]})
-        record = db.migrate(compose_run, "v1", live=False)
+        record = captured(db.migrate, compose_run, "v1", live=False)[0]
         self.assertEqual(record, {"migrations": ["2_add"], "backup": "b-before-migration"})
 
     def test_nothing_pending_runs_nothing(self):
         db, compose_run = self.database({}, pending=())
-        self.assertEqual(db.migrate(compose_run, "v2"), {})
+        self.assertEqual(captured(db.migrate, compose_run, "v2")[0], {})
         self.assertEqual(self.backups, [])
 
 
