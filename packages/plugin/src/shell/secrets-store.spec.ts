@@ -23,6 +23,8 @@ function context(env: NodeJS.ProcessEnv, p: Profile = profile): SourceContext {
 }
 
 describe('the encrypted file', () => {
+  // Each case runs ansible-vault (a Python start-up) several times: seconds on a busy machine.
+  jest.setTimeout(30_000);
   const source = secretsSource({ workspaceRoot: root, profile });
   if (source.kind !== 'file') throw new Error('expected a file source');
 

@@ -72,6 +72,7 @@ describe('database generator', () => {
     const changed = Object.keys(after).filter((p) => before[p] !== after[p]);
     expect(changed.sort()).toEqual(
       [
+        'apps/shop/DEPLOY_STAGING.md',
         'apps/shop/backend/Dockerfile',
         'apps/shop/backend/README.md',
         'apps/shop/backend/migrations/1700000000000_create-notes.sql',
