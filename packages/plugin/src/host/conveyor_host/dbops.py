@@ -33,7 +33,6 @@ def db_command(app_path, action, spec, name=""):
     """spec: engine_command, compose_command, who, lock_timeout, and the profile's keep and
     backup_command. Exit 0 done, 1 failed, 4 lock held."""
     paths = Paths(app_path)
-    state = load_state(paths)
     lock = Lock(paths, spec.get("who", "unknown"), action)
     try:
         lock.acquire(spec.get("lock_timeout", 120))
