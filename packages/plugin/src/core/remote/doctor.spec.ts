@@ -134,8 +134,9 @@ describe('the ports check against an engine busy with another release (run by sh
   afterAll(() => server.close());
 
   /** The doctor with a fake docker first on PATH whose `ps` of the blue colour's project fails
-   * `failures` times, then lists its container c1 (which publishes the port). */
-  function portsCheck(failures: number) {
+   * `failures` times, answers with no container `empty` times (c1 is still starting), then lists
+   * its container c1 (which publishes the port). */
+  function portsCheck(failures: number, empty = 0) {
     const bin = mkdtempSync(join(tmpdir(), 'conveyor-doctor-engine-'));
     const count = join(bin, 'ps-calls');
     writeFileSync(
@@ -146,6 +147,7 @@ case "$1" in
   ps) case "$*" in *=market-staging-blue) ;; *) exit 0 ;; esac
       n=$(($(cat ${count} 2>/dev/null || echo 0) + 1)); echo $n > ${count}
       [ $n -le ${failures} ] && { echo 'database is locked' >&2; exit 125; }
+      [ $n -le ${failures + empty} ] && exit 0
       echo c1 ;;
   inspect) echo ':${port}-> ' ;;
 esac
@@ -172,6 +174,10 @@ esac
 
   it("a ps that fails once is asked again: the app's own port is its own", async () => {
     expect(await portsCheck(1)).toMatchObject({ status: 'ok' });
+  }, 30_000);
+
+  it("a container of the app that starts while the doctor looks (a release beside it) is the app's own", async () => {
+    expect(await portsCheck(0, 2)).toMatchObject({ status: 'ok' });
   }, 30_000);
 
   it('an engine that never lists the containers is named, not taken for a stranger on the port', async () => {

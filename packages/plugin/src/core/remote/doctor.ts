@@ -254,7 +254,11 @@ running_in() {
   done
   return 1
 }
-if [ -n "$ENGINE" ]; then
+# The public ports of the app's running containers, as words ":port->" in $mine.
+look() {
+  mine=''
+  NOT_LISTED=''
+  [ -n "$ENGINE" ] || return 0
   for pr in $PROJECTS; do
     ids=$(running_in "$pr") || NOT_LISTED="$NOT_LISTED $pr"
     [ -n "$ids" ] || continue
@@ -269,14 +273,33 @@ if [ -n "$ENGINE" ]; then
       *-proxy) for p in $PUBLIC; do mine="$mine :$p->"; done ;;
     esac
   done
-fi
-for port in $PORTS; do
-  if listening "$port"; then
-    case " $mine " in
-      *":$port->"*) ;;
-      *) busy="$busy $port" ;;
-    esac
+}
+# A port is a stranger's only if four looks a second apart find it so: a release running beside
+# this check (the one a second deploy waits for, say) starts and stops the app's own containers
+# between the engine's answer and /proc's, while a stranger stays.
+busy=''
+for round in 1 2 3 4; do
+  look
+  now=''
+  for port in $PORTS; do
+    if listening "$port"; then
+      case " $mine " in
+        *":$port->"*) ;;
+        *) now="$now $port" ;;
+      esac
+    fi
+  done
+  if [ "$round" = 1 ]; then
+    busy=$now
+  else
+    kept=''
+    for port in $busy; do
+      case "$now " in *" $port "*) kept="$kept $port" ;; esac
+    done
+    busy=$kept
   fi
+  if [ -z "$busy" ] || [ "$round" = 4 ]; then break; fi
+  sleep 1
 done
 if [ -z "$PORTS" ]; then say ports skip "no ports given"
 elif [ -z "$busy" ]; then say ports ok "$PORTS free or the app's own"
