@@ -135,8 +135,8 @@ describe('the ports check against an engine busy with another release (run by sh
 
   /** The doctor with a fake docker first on PATH whose `ps` of the blue colour's project fails
    * `failures` times, answers with no container `empty` times (c1 is still starting), then lists
-   * its container c1 (which publishes the port). */
-  function portsCheck(failures: number, empty = 0) {
+   * its container c1 (which publishes the port) in the given state. */
+  function portsCheck(failures: number, empty = 0, state = 'running') {
     const bin = mkdtempSync(join(tmpdir(), 'conveyor-doctor-engine-'));
     const count = join(bin, 'ps-calls');
     writeFileSync(
@@ -149,7 +149,7 @@ case "$1" in
       [ $n -le ${failures} ] && { echo 'database is locked' >&2; exit 125; }
       [ $n -le ${failures + empty} ] && exit 0
       echo c1 ;;
-  inspect) echo ':${port}-> ' ;;
+  inspect) echo '${state} :${port}-> ' ;;
 esac
 `,
     );
@@ -178,6 +178,17 @@ esac
 
   it("a container of the app that starts while the doctor looks (a release beside it) is the app's own", async () => {
     expect(await portsCheck(0, 2)).toMatchObject({ status: 'ok' });
+  }, 30_000);
+
+  it("a container of the app that is stopping still holds its port: the app's own", async () => {
+    expect(await portsCheck(0, 0, 'stopping')).toMatchObject({ status: 'ok' });
+  }, 30_000);
+
+  it("a port the app's exited container once published, now another process's, is a stranger's", async () => {
+    expect(await portsCheck(0, 0, 'exited')).toMatchObject({
+      status: 'fail',
+      detail: String(port),
+    });
   }, 30_000);
 
   it('an engine that never lists the containers is named, not taken for a stranger on the port', async () => {

@@ -239,14 +239,14 @@ listening() {
   hex=$(printf '%04X' "$1")
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v h="$hex" '$4 == "0A" { n = split($2, a, ":"); if (a[n] == h) f = 1 } END { exit !f }'
 }
-# The engine's answer about a project's running containers, asked up to three times: an engine
-# busy with another release can fail a ps, and an empty answer would make the app's own ports look
-# taken by something else. NOT_LISTED names the projects it never answered about (the caller's
-# list: the function runs in a subshell).
+# The engine's answer about a project's containers, asked up to three times: an engine busy with
+# another release can fail a ps, and an empty answer would make the app's own ports look taken by
+# something else. NOT_LISTED names the projects it never answered about (the caller's list: the
+# function runs in a subshell).
 NOT_LISTED=''
-running_in() {
+containers_of() {
   for try in 1 2 3; do
-    if ids=$("$ENGINE" ps -q --filter "label=com.docker.compose.project=$1" 2>/dev/null); then
+    if ids=$("$ENGINE" ps -a -q --filter "label=com.docker.compose.project=$1" 2>/dev/null); then
       printf '%s' "$ids"
       return 0
     fi
@@ -254,19 +254,25 @@ running_in() {
   done
   return 1
 }
-# The public ports of the app's running containers, as words ":port->" in $mine.
+# The public ports of the app's containers that may hold them, as words ":port->" in $mine: every
+# state but those that hold no port (a container stopping, or still starting, holds its ports
+# while the engine's ps of running containers leaves it out).
 look() {
   mine=''
   NOT_LISTED=''
   [ -n "$ENGINE" ] || return 0
   for pr in $PROJECTS; do
-    ids=$(running_in "$pr") || NOT_LISTED="$NOT_LISTED $pr"
+    ids=$(containers_of "$pr") || NOT_LISTED="$NOT_LISTED $pr"
     [ -n "$ids" ] || continue
     # The published host ports of each container (Podman's ps shows a 0.0.0.0 binding without its
     # port), one container at a time: one that went away since the ps takes no other's ports along.
     for id in $ids; do
       # shellcheck disable=SC2016 # a Go template, not shell
-      mine="$mine $("$ENGINE" inspect --format '{{range $p, $b := .NetworkSettings.Ports}}{{range $b}}:{{.HostPort}}-> {{end}}{{end}}' "$id" 2>/dev/null | tr '\\n' ' ')"
+      held=$("$ENGINE" inspect --format '{{.State.Status}} {{range $p, $b := .NetworkSettings.Ports}}{{range $b}}:{{.HostPort}}-> {{end}}{{end}}' "$id" 2>/dev/null | tr '\\n' ' ')
+      case "$held" in
+        '' | exited* | stopped* | configured* | dead*) ;;
+        *) mine="$mine $held" ;;
+      esac
     done
     # The proxy runs on the host network: its public ports show in no port mapping.
     case "$pr" in
