@@ -8,7 +8,9 @@ export default {
   globalSetup: '<rootDir>/src/global-setup.ts',
   globalTeardown: '<rootDir>/src/global-teardown.ts',
   testTimeout: 600_000,
-  // Two suites side by side: each has its own ports (portBlock), app names, deploy folders,
-  // registry namespaces and compose projects; the fault matrix has a registry of its own.
-  maxWorkers: 2,
+  // Three suites side by side: each has its own ports (portBlock), app names, deploy folders,
+  // registry namespaces and compose projects; the fault matrix has a registry of its own. The
+  // suites mostly wait (health gates, rollout waits, SSH), so a third leaves the two cores busier
+  // rather than slower.
+  maxWorkers: 3,
 };
