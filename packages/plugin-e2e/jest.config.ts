@@ -8,9 +8,9 @@ export default {
   globalSetup: '<rootDir>/src/global-setup.ts',
   globalTeardown: '<rootDir>/src/global-teardown.ts',
   testTimeout: 600_000,
-  // Three suites side by side: each has its own ports (portBlock), app names, deploy folders,
-  // registry namespaces and compose projects; the fault matrix has a registry of its own. The
-  // suites mostly wait (health gates, rollout waits, SSH), so a third leaves the two cores busier
-  // rather than slower.
-  maxWorkers: 3,
+  // Two suites side by side: each has its own ports (portBlock), app names, deploy folders,
+  // registry namespaces and compose projects; the fault matrix has a registry of its own. A third
+  // was measured on a clean clone: the e2e took as long (the two cores are busy, not waiting) and
+  // timing tests failed (health gates, rollout waits).
+  maxWorkers: 2,
 };
