@@ -241,9 +241,8 @@ listening() {
 }
 # The engine's answer about a project's containers, asked up to three times: an engine busy with
 # another release can fail a ps, and an empty answer would make the app's own ports look taken by
-# something else. NOT_LISTED names the projects it never answered about (the caller's list: the
+# something else. The caller keeps the projects it never answered about in NOT_LISTED (the
 # function runs in a subshell).
-NOT_LISTED=''
 containers_of() {
   for try in 1 2 3; do
     if ids=$("$ENGINE" ps -a -q --filter "label=com.docker.compose.project=$1" 2>/dev/null); then
@@ -283,27 +282,19 @@ look() {
 # A port is a stranger's only if four looks a second apart find it so: a release running beside
 # this check (the one a second deploy waits for, say) starts and stops the app's own containers
 # between the engine's answer and /proc's, while a stranger stays.
-busy=''
+busy=$PORTS
 for round in 1 2 3 4; do
   look
-  now=''
-  for port in $PORTS; do
+  kept=''
+  for port in $busy; do
     if listening "$port"; then
       case " $mine " in
         *":$port->"*) ;;
-        *) now="$now $port" ;;
+        *) kept="$kept $port" ;;
       esac
     fi
   done
-  if [ "$round" = 1 ]; then
-    busy=$now
-  else
-    kept=''
-    for port in $busy; do
-      case "$now " in *" $port "*) kept="$kept $port" ;; esac
-    done
-    busy=$kept
-  fi
+  busy=$kept
   if [ -z "$busy" ] || [ "$round" = 4 ]; then break; fi
   sleep 1
 done
