@@ -12,6 +12,7 @@ import {
   previewProfile,
   PreviewOnHost,
 } from '../../core/release/preview';
+import { typedOption } from '../command-line';
 import { deployer, sshSettings } from '../../remote/connection';
 import { conveyorExecutor, ExecutorRun } from '../../remote/executor';
 import { loadDeployModel } from '../../remote/inventory';
@@ -125,7 +126,7 @@ export default async function preview(options: PreviewExecutorSchema, context: E
   if (!ready.success || !release || !deploy) return ready;
   const released = await runRelease({
     ...deploy,
-    tag,
+    tag: typedOption(context, 'tag', tag),
     dryRun,
     action: 'deploy',
     app: context.projectName as string,

@@ -3,6 +3,7 @@ export interface PreviewExecutorSchema {
   pr?: number;
   destroy?: boolean;
   prune?: boolean;
-  tag?: string;
+  /** Given on the command line: a digits-only tag may arrive as a number (see cliText). */
+  tag?: string | number;
   dryRun?: boolean;
 }
