@@ -226,9 +226,13 @@ export async function registryTags(
 
 /**
  * Suites run side by side (two jest workers): each has a block of 300 public ports of its own,
- * 18000 + 300 * its index, starting at a random multiple of 10 in the block's first 100 (two runs
+ * 5100 + 300 * its index, starting at a random multiple of 10 in the block's first 100 (two runs
  * on one machine rarely meet). A suite uses its start and up to 200 above it; blue-green colours
- * add 10000 and 20000 (28000-32199, 38000-42199), which no block reaches.
+ * add 10000 and 20000 (15100-19899, 25100-29899), which no block reaches.
+ *
+ * Every port stays below Linux's ephemeral range (32768-60999): a colour port in it can be the
+ * local port of any outgoing connection on the machine (to sshd, the registry, Prometheus), and
+ * the release then fails to bind it (CI once saw `bind: address already in use` on 38960).
  */
 const PORT_BLOCKS = [
   'app',
@@ -249,7 +253,7 @@ const PORT_BLOCKS = [
   'database',
 ] as const;
 export function portBlock(suite: (typeof PORT_BLOCKS)[number]): number {
-  return 18000 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);
+  return 5100 + 300 * PORT_BLOCKS.indexOf(suite) + 10 * Math.floor(Math.random() * 10);
 }
 
 /** Debian's Chromium, for the generated apps' browser tests (tools/env/up.sh installs it). */
