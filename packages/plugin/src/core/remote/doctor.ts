@@ -298,7 +298,17 @@ for round in 1 2 3 4; do
   if [ -z "$busy" ] || [ "$round" = 4 ]; then break; fi
   sleep 1
 done
+# Ports in the kernel's ephemeral range can be the local port of any outgoing connection on the
+# host (to the registry, to a database), so a release can fail to bind one though the doctor saw
+# it free: worth a warning, never a refusal.
+range=$(tr -s ' \\t' '  ' 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range)
+lo=\${range%% *} hi=\${range##* } eph=''
+case "$lo$hi" in
+  '' | *[!0-9]*) ;;
+  *) for port in $PORTS; do [ "$port" -lt "$lo" ] || [ "$port" -gt "$hi" ] || eph="$eph $port"; done ;;
+esac
 if [ -z "$PORTS" ]; then say ports skip "no ports given"
+elif [ -z "$busy" ] && [ -n "$eph" ]; then say ports warn "\${eph# } (the ephemeral range is $lo-$hi)"
 elif [ -z "$busy" ]; then say ports ok "$PORTS free or the app's own"
 elif [ -n "$NOT_LISTED" ]; then say ports fail "\${busy# } (the engine did not list the containers of\${NOT_LISTED}, so these may be the app's own; run the doctor again)"
 else say ports fail "\${busy# }"
@@ -421,6 +431,8 @@ export function doctorFix(c: DoctorCheck, input: DoctorInput, user: string): str
     case 'disk':
       return `less than ${input.minFreeGiB} GiB free for ${input.appPath} (${c.detail}): free space (e.g. prune old images) or grow the disk.`;
     case 'ports':
+      if (c.status === 'warn')
+        return `port(s) ${c.detail} are free or ${input.app}'s own, but lie in the host's ephemeral port range, where the kernel picks the local port of outgoing connections: a release can then fail to bind one. Choose public ports below the range's start minus 20000 (blue-green runs releases on public + 10000 and + 20000), or reserve them on the host (sysctl net.ipv4.ip_local_reserved_ports).`;
       return `port(s) ${c.detail} are in use by something other than ${input.app}'s containers (projects ${input.projects.join(', ')}): stop it, or choose other ports (see \`ss -ltnp\` as root on the host).`;
     case 'edge':
       return c.status === 'warn'
