@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APP=${DEMO_APP:-demo}
-export BACKEND_PORT=${DEMO_BACKEND_PORT:-18080}
-export FRONTEND_PORT=${DEMO_FRONTEND_PORT:-15173}
+# Public ports whose blue-green colours (+10000, +20000) stay below the kernel's ephemeral range.
+export BACKEND_PORT=${DEMO_BACKEND_PORT:-8180}
+export FRONTEND_PORT=${DEMO_FRONTEND_PORT:-5273}
 export EDGE_HTTP_PORT=${DEMO_EDGE_HTTP_PORT:-18880} EDGE_HTTPS_PORT=${DEMO_EDGE_HTTPS_PORT:-18443}
 DOMAIN=$APP.conveyor.test
 WORK=${DEMO_DIR:-$(mktemp -d /tmp/conveyor-demo-XXXXXX)}
